@@ -1,0 +1,58 @@
+# reprotrain: the two promised commands are `make run` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
+
+.PHONY: setup run test record check lint format lock pip-lock dag clean
+
+## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
+setup:
+	@tools/setup-venv.sh $(VENV)
+
+## run: set up, then run the pipeline on the default data and check its manifest
+run: setup
+	$(SNAKEMAKE)
+	@echo
+	@echo "model:    results/model/model.pkl (card: results/model/model_card.json)"
+	@echo "metrics:  results/metrics/metrics.json"
+	@echo "manifest: results/manifest.json (matches config/manifest.json)"
+
+## test: set up, then run the whole test suite
+test: setup
+	$(BIN)/pytest
+
+## record: run up to the run manifest and make it the recorded one (explicit, never automatic)
+record: setup
+	$(SNAKEMAKE) results/manifest.json
+	$(BIN)/reprotrain record
+
+## check: compare the last run's manifest with the recorded one
+check: setup
+	$(BIN)/reprotrain check
+
+## lint: snakemake --lint, snakefmt, ruff
+lint: setup
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/ruff format .
+
+## lock: regenerate conda-lock.yml, the pin files and the pip lock (needs conda-forge)
+lock: setup
+	VENV=$(VENV) tools/lock.sh all
+
+## pip-lock: regenerate only the pip lock from the conda lock (needs PyPI)
+pip-lock: setup
+	VENV=$(VENV) tools/lock.sh pip
+
+## dag: draw the rule graph into docs/dag.svg (needs graphviz's dot)
+dag: setup
+	$(BIN)/snakemake --rulegraph | dot -Tsvg > docs/dag.svg
+
+clean:
+	rm -rf results logs .snakemake

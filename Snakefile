@@ -1,0 +1,27 @@
+# reprotrain: preprocess -> train -> save -> validate -> checksum, bit-for-bit reproducible.
+# Configuration lives in config/, the rules in workflow/rules/, the logic in src/reprotrain/.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/environment.smk"
+include: "workflow/rules/save.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/checksum.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        OUT["checksum"],

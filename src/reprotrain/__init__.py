@@ -1,0 +1,10 @@
+"""reprotrain: bit-for-bit reproducible machine-learning training with Snakemake.
+
+Modules used by the Snakemake driver (``errors``, ``fileio``, ``hashing``,
+``registry``, ``provenance``, ``manifest``, ``locks``) import only the standard
+library and PyYAML, so the Snakefile can load them from any Snakemake
+installation. The heavy stack (pandas, scikit-learn, pandera) is imported only by
+the modules that run inside rules (``data``, ``models``, ``evaluate``).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,130 @@
+"""Raw data: verify its pinned sha256, validate it against its schema, split it.
+
+Runs inside rules (pandas, pandera, scikit-learn from the locked environment).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+from sklearn.datasets import make_classification
+from sklearn.model_selection import train_test_split
+
+from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import sha256_file
+from reprotrain.registry import FEATURE_DTYPE, TARGET_DTYPE, Dataset, TableSchema
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_FAILURES = 5
+
+
+def verify_sha256(path: str | Path, dataset: Dataset, registry_path: str) -> str:
+    """Refuse a raw file whose bytes are not the registered ones, before anything parses it."""
+    if not Path(path).is_file():
+        raise ReprotrainError(
+            path,
+            None,
+            f"the raw data file of {dataset.name} {dataset.version} does not exist",
+            f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
+            f"in {registry_path}",
+        )
+    actual = sha256_file(path)
+    if actual != dataset.sha256:
+        raise ReprotrainError(
+            path,
+            "sha256",
+            f"content does not match the registry: expected {dataset.sha256}, actual {actual}",
+            f"restore the original file; if these bytes are a new data version, register them "
+            f"as a new version in {registry_path} (datasets.{dataset.name}) instead of "
+            f"editing datasets.{dataset.name}.{dataset.version}.sha256",
+        )
+    log.info("sha256 of %s verified: %s", path, actual)
+    return actual
+
+
+def pandera_schema(schema: TableSchema) -> pa.DataFrameSchema:
+    finite = pa.Check(lambda column: np.isfinite(column), error="values must be finite")
+    columns = {
+        name: pa.Column(FEATURE_DTYPE, checks=finite, nullable=False) for name in schema.features
+    }
+    columns[schema.target] = pa.Column(
+        TARGET_DTYPE, checks=pa.Check.isin(list(schema.classes)), nullable=False
+    )
+    at_least_two_classes = pa.Check(
+        lambda frame: frame[schema.target].nunique() >= 2,
+        error=f"column {schema.target!r} must hold at least two classes",
+    )
+    return pa.DataFrameSchema(columns, strict=True, ordered=True, checks=[at_least_two_classes])
+
+
+def _describe_failures(errors: SchemaErrors) -> tuple[str | None, str]:
+    cases = errors.failure_cases
+    lines = []
+    for row in cases.head(MAX_LISTED_FAILURES).itertuples():
+        where = f"column {row.column!r}" if isinstance(row.column, str) else "table"
+        example = "" if pd.isna(row.failure_case) else f" (found {row.failure_case!r})"
+        lines.append(f"{where}: {row.check}{example}")
+    if len(cases) > MAX_LISTED_FAILURES:
+        lines.append(f"... and {len(cases) - MAX_LISTED_FAILURES} more")
+    first_column = next((c for c in cases["column"] if isinstance(c, str)), None)
+    return first_column, "; ".join(lines)
+
+
+def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd.DataFrame:
+    """Parse and schema-validate a raw table whose sha256 was already verified."""
+    fix = (
+        f"make the table match datasets.{dataset.name}.{dataset.version}.schema in "
+        f"{registry_path} (columns {list(dataset.schema.columns)}, features {FEATURE_DTYPE}, "
+        f"target {TARGET_DTYPE} in {list(dataset.schema.classes)})"
+    )
+    try:
+        frame = pd.read_csv(path, encoding="utf-8", float_precision="round_trip")
+    except UnicodeDecodeError as error:
+        raise ReprotrainError(path, None, f"is not UTF-8 text ({error.reason})", fix) from None
+    except pd.errors.EmptyDataError:
+        raise ReprotrainError(path, None, "is empty", fix) from None
+    except pd.errors.ParserError as error:
+        raise ReprotrainError(path, None, f"is not valid CSV: {error}", fix) from None
+    if frame.empty:
+        raise ReprotrainError(path, None, "has a header but no rows", fix)
+    try:
+        pandera_schema(dataset.schema).validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        column, summary = _describe_failures(errors)
+        raise ReprotrainError(path, column, f"does not match its schema: {summary}", fix) from None
+    log.info("%s: %d rows validated against the registry schema", path, len(frame))
+    return frame
+
+
+def generate_synthetic(dataset: Dataset, rows: int) -> pd.DataFrame:
+    """A seeded make_classification table: same rows and seed give the same bytes."""
+    spec = dataset.generator
+    features, target = make_classification(
+        n_samples=rows,
+        n_features=spec["n_features"],
+        n_informative=spec["n_informative"],
+        n_redundant=spec["n_redundant"],
+        n_classes=spec["n_classes"],
+        class_sep=spec["class_sep"],
+        flip_y=spec["flip_y"],
+        random_state=spec["seed"],
+    )
+    frame = pd.DataFrame(features, columns=list(dataset.schema.features))
+    frame[dataset.schema.target] = target.astype(TARGET_DTYPE)
+    return frame
+
+
+def split(
+    frame: pd.DataFrame, target: str, test_fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded, stratified train/test split that keeps the original row order inside each part."""
+    train, test = train_test_split(
+        frame, test_size=test_fraction, random_state=seed, stratify=frame[target]
+    )
+    return train.sort_index().reset_index(drop=True), test.sort_index().reset_index(drop=True)

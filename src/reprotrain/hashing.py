@@ -1,0 +1,45 @@
+"""Content hashing: the single place where reprotrain computes a sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from reprotrain.fileio import canonical_json
+
+CHUNK_SIZE = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest_value(value: Any) -> str:
+    """Digest of a JSON-serialisable value, independent of dict insertion order."""
+    return sha256_bytes(canonical_json(value).encode("utf-8"))
+
+
+def digest_tree(root: str | os.PathLike[str], relative_paths: Iterable[str]) -> str:
+    """Digest of several files' names and contents, independent of where ``root`` lives."""
+    base = Path(root)
+    listing = {rel: sha256_file(base / rel) for rel in sorted(set(relative_paths))}
+    return digest_value(listing)
+
+
+def sha256_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
+    """sha256 of several files at once; hashlib releases the GIL, so threads use every core."""
+    unique = sorted({os.fspath(p) for p in paths})
+    with ThreadPoolExecutor(max_workers=max(1, min(len(unique), os.cpu_count() or 1))) as pool:
+        return dict(zip(unique, pool.map(sha256_file, unique), strict=True))

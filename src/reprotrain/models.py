@@ -1,0 +1,142 @@
+"""Build, train and serialise estimators so that the bytes depend only on data, params and seed."""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from joblib import parallel_config
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import sha256_bytes
+
+log = logging.getLogger(__name__)
+
+PICKLE_PROTOCOL = 5
+
+
+def build_estimator(model_type: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    """The estimator for one config `models` entry; random_state always comes from `seed`.
+
+    n_jobs is left at None on purpose: the thread count comes from the rule's
+    `threads` through joblib's context (see fit), so it never enters the pickle.
+    """
+    params = dict(params)
+    if model_type == "logistic_regression":
+        standardize = params.pop("standardize", True)
+        estimator = LogisticRegression(random_state=seed, **params)
+        return make_pipeline(StandardScaler(), estimator) if standardize else estimator
+    if model_type == "random_forest":
+        return RandomForestClassifier(random_state=seed, **params)
+    if model_type == "hist_gradient_boosting":
+        return HistGradientBoostingClassifier(random_state=seed, **params)
+    raise ValueError(f"unknown model type {model_type!r}")
+
+
+def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimator:
+    """Fit with `threads` OpenMP/joblib workers and single-threaded BLAS.
+
+    The tree learners parallelise over trees or features, which gives the same
+    floats for any thread count; a multithreaded BLAS may sum in a different order,
+    so it is kept at one thread.
+    """
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        threadpool_limits(limits=threads, user_api="openmp"),
+        parallel_config(n_jobs=threads),
+    ):
+        estimator.fit(features, target)
+    return estimator
+
+
+def _steps(estimator: BaseEstimator) -> list[BaseEstimator]:
+    return [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+
+
+def erase_execution_settings(estimator: BaseEstimator) -> BaseEstimator:
+    """Reset fitted state that records how many threads did the work, not what was learned.
+
+    HistGradientBoosting stores the OpenMP thread count of the fit in its bin mapper;
+    it is the only byte difference between a 1- and a 2-thread model. None means
+    "use the current limit" at prediction time, which is also the constructor default.
+    """
+    for step in _steps(estimator):
+        bin_mapper = getattr(step, "_bin_mapper", None)
+        if bin_mapper is not None:
+            bin_mapper.n_threads = None
+    return estimator
+
+
+class _CanonicalPickler(pickle.Pickler):
+    """A pickler whose bytes do not depend on which equal numpy dtypes are the same object.
+
+    pickle memoises by object identity. Fitted estimators hold arrays whose equal
+    dtypes are sometimes one shared object and sometimes distinct copies (it varied
+    with the thread count for LogisticRegression), which changes the memo references
+    and so the bytes. Every array and numpy scalar is pickled with the first-seen
+    instance of its dtype, so sharing follows equality and order only. The output
+    is an ordinary pickle: loading it needs numpy and scikit-learn, not reprotrain.
+    """
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=PICKLE_PROTOCOL)
+        self._dtypes: dict[np.dtype, np.dtype] = {}
+
+    def _canonical(self, part: Any) -> Any:
+        if isinstance(part, np.dtype):
+            return self._dtypes.setdefault(part, part)
+        if isinstance(part, tuple):
+            return tuple(self._canonical(item) for item in part)
+        return part
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is np.ndarray or isinstance(obj, np.generic):
+            return self._canonical(obj.__reduce_ex__(PICKLE_PROTOCOL))
+        return NotImplemented
+
+
+def model_bytes(estimator: BaseEstimator) -> bytes:
+    """The canonical pickle of a fitted estimator: the bytes model.pkl holds."""
+    buffer = io.BytesIO()
+    _CanonicalPickler(buffer).dump(erase_execution_settings(estimator))
+    return buffer.getvalue()
+
+
+def hyperparameters(estimator: BaseEstimator) -> dict[str, Any]:
+    """The estimator's full parameter set (sklearn defaults included), JSON-friendly."""
+    flat = {}
+    for step in _steps(estimator):
+        prefix = "" if len(_steps(estimator)) == 1 else f"{type(step).__name__}."
+        for key, value in step.get_params(deep=False).items():
+            flat[prefix + key] = (
+                value if isinstance(value, int | float | str | bool | None) else repr(value)
+            )
+    return flat
+
+
+def load_verified(
+    model_path: str | Path, expected_sha256: str, card_path: str | Path
+) -> BaseEstimator:
+    """Unpickle a model only after its bytes match the sha256 its model card recorded."""
+    data = Path(model_path).read_bytes()
+    actual = sha256_bytes(data)
+    if actual != expected_sha256:
+        raise ReprotrainError(
+            model_path,
+            "sha256",
+            f"refused to unpickle: content does not match {card_path} "
+            f"(expected {expected_sha256}, actual {actual})",
+            "the model file was modified after it was saved; delete it and rerun the pipeline "
+            "to retrain it from its verified inputs",
+        )
+    return pickle.loads(data)

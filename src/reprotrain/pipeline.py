@@ -1,0 +1,118 @@
+"""The steps that need the ML stack (pandas, pandera, scikit-learn), one function per rule.
+
+Rule scripts only pass paths and params in; the record-keeping steps are in records.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from reprotrain import data, evaluate, models, tables
+from reprotrain.fileio import atomic_write_bytes, write_json
+from reprotrain.hashing import sha256_bytes, sha256_file
+from reprotrain.registry import Dataset, TableSchema
+
+log = logging.getLogger(__name__)
+
+
+def dataset_from_params(params: dict[str, Any]) -> Dataset:
+    fields = dict(params)
+    fields["schema"] = TableSchema(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in fields["schema"].items()}
+    )
+    return Dataset(**fields)
+
+
+def generate(dataset: dict[str, Any], rows: int, raw: str) -> None:
+    frame = data.generate_synthetic(dataset_from_params(dataset), rows)
+    tables.write_table(frame, raw)
+    log.info("generated %d rows into %s", rows, raw)
+
+
+def preprocess(
+    raw: str,
+    dataset: dict[str, Any],
+    registry: str,
+    test_fraction: float,
+    seed: int,
+    train: str,
+    test: str,
+    record: str,
+) -> None:
+    entry = dataset_from_params(dataset)
+    if entry.kind == "file":
+        raw_sha256 = data.verify_sha256(raw, entry, registry)
+    else:
+        raw_sha256 = sha256_file(raw)
+    frame = data.read_raw_table(raw, entry, registry)
+    train_part, test_part = data.split(frame, entry.schema.target, test_fraction, seed)
+    tables.write_table(train_part, train)
+    tables.write_table(test_part, test)
+    write_json(
+        record,
+        {
+            "name": entry.name,
+            "version": entry.version,
+            "kind": entry.kind,
+            "source": entry.source,
+            "sha256": raw_sha256,
+            "rows": len(frame),
+            "split": {
+                "test_fraction": test_fraction,
+                "seed": seed,
+                "train_rows": len(train_part),
+                "test_rows": len(test_part),
+            },
+        },
+    )
+    log.info("split %d rows into %d train / %d test", len(frame), len(train_part), len(test_part))
+
+
+def train(
+    train_table: str,
+    target: str,
+    model_type: str,
+    params: dict[str, Any],
+    seed: int,
+    threads: int,
+    estimator_out: str,
+    summary_out: str,
+) -> None:
+    features, labels = tables.read_table(train_table, target)
+    estimator = models.build_estimator(model_type, params, seed)
+    models.fit(estimator, features, labels, threads)
+    blob = models.model_bytes(estimator)
+    atomic_write_bytes(estimator_out, blob)
+    write_json(
+        summary_out,
+        {
+            "type": model_type,
+            "estimator": type(estimator).__name__,
+            "hyperparameters": models.hyperparameters(estimator),
+            "sha256": sha256_bytes(blob),
+        },
+    )
+    log.info(
+        "trained %s on %d rows with %d thread(s)", type(estimator).__name__, len(labels), threads
+    )
+
+
+def validate(
+    model: str,
+    card: str,
+    test_table: str,
+    target: str,
+    thresholds: dict[str, float],
+    config_path: str,
+    out: str,
+) -> None:
+    model_card = json.loads(Path(card).read_text(encoding="utf-8"))
+    estimator = models.load_verified(model, model_card["model"]["sha256"], card)
+    features, labels = tables.read_table(test_table, target)
+    metrics = evaluate.compute_metrics(estimator, features, labels)
+    evaluate.check_thresholds(metrics, thresholds, config_path)
+    write_json(out, metrics)
+    log.info("metrics: %s", {k: v for k, v in metrics.items() if isinstance(v, float)})

@@ -1,0 +1,81 @@
+"""Where outputs came from: code version, parameters and the environment that ran the rules.
+
+Standard library only: the Snakefile calls it from any Snakemake installation and the
+rules call it from inside the locked environment.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from reprotrain.hashing import digest_tree, sha256_file
+
+# The code that can change an output: the workflow, its rule scripts and schemas, and
+# the package. Tests, docs and the recorded manifest are not part of it.
+CODE_GLOBS = (
+    "Snakefile",
+    "workflow/rules/*.smk",
+    "workflow/scripts/*.py",
+    "workflow/schemas/*.yaml",
+    "src/reprotrain/*.py",
+)
+
+
+def code_files(root: str | Path) -> list[str]:
+    base = Path(root)
+    return sorted({p.relative_to(base).as_posix() for g in CODE_GLOBS for p in base.glob(g)})
+
+
+def code_digest(root: str | Path) -> str:
+    """Digest of the code that makes the outputs: an uncommitted edit changes it too."""
+    return digest_tree(root, code_files(root))
+
+
+def git_state(root: str | Path) -> dict[str, Any]:
+    """The commit checked out and whether the tree differs from it (None outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def installed_versions(distributions: list[str]) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in sorted(distributions):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def environment_fingerprint(lock_path: str, distributions: list[str]) -> dict[str, Any]:
+    """What ran the rules: the lock in force, the interpreter, the platform, what is installed.
+
+    Called from inside a rule, so it describes the rule environment (conda env or
+    venv), not the Snakemake driver's.
+    """
+    return {
+        "lock": {"path": lock_path, "sha256": sha256_file(lock_path)},
+        "platform": sysconfig.get_platform(),
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "packages": installed_versions(distributions),
+    }

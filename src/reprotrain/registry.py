@@ -1,0 +1,116 @@
+"""The dataset registry: name + version -> source, sha256 and expected table schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reprotrain.errors import ReprotrainError
+
+FEATURE_DTYPE = "float64"
+TARGET_DTYPE = "int64"
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """What a raw table must look like: feature columns (float64) and an integer target."""
+
+    features: tuple[str, ...]
+    target: str
+    classes: tuple[int, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.features, self.target)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    version: str
+    kind: str  # "file" or "synthetic"
+    schema: TableSchema
+    source: str | None = None
+    sha256: str | None = None
+    generator: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_url(self) -> bool:
+        return self.source is not None and self.source.startswith(("http://", "https://"))
+
+
+def load_yaml(path: str | Path, what: str) -> Any:
+    """Parse a YAML file safely (no object construction), with a clear error when it is broken."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReprotrainError(
+            file, None, f"the {what} does not exist", f"create {file} or point the config at it"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ReprotrainError(
+            file, None, f"the {what} is not valid YAML: {error}", "correct the YAML syntax"
+        ) from None
+
+
+def resolve(registry: dict[str, Any], name: str, version: str, registry_path: str) -> Dataset:
+    """Look up one dataset version in an already schema-validated registry."""
+    datasets = registry["datasets"]
+    if name not in datasets:
+        raise ReprotrainError(
+            registry_path,
+            f"datasets.{name}",
+            f"unknown dataset {name!r}",
+            f"use one of {sorted(datasets)} in config dataset.name, or register {name!r}",
+        )
+    versions = datasets[name]
+    if version not in versions:
+        raise ReprotrainError(
+            registry_path,
+            f"datasets.{name}.{version}",
+            f"unknown version {version!r} of dataset {name!r}",
+            f"use one of {sorted(versions)} in config dataset.version, or register it",
+        )
+    entry = versions[version]
+    table = entry["schema"]
+    schema = TableSchema(
+        features=tuple(table["features"]),
+        target=table["target"],
+        classes=tuple(table["classes"]),
+    )
+    if entry["kind"] == "synthetic":
+        if len(schema.features) != entry["generator"]["n_features"]:
+            raise ReprotrainError(
+                registry_path,
+                f"datasets.{name}.{version}.schema.features",
+                f"lists {len(schema.features)} features but the generator makes "
+                f"{entry['generator']['n_features']}",
+                "make generator.n_features equal the number of feature names",
+            )
+        return Dataset(name, version, "synthetic", schema, generator=dict(entry["generator"]))
+    return Dataset(name, version, "file", schema, source=entry["source"], sha256=entry["sha256"])
+
+
+def check_rows(dataset: Dataset, rows: int | None, config_path: str) -> int | None:
+    """Synthetic datasets need a row count; file datasets must not be given one."""
+    if dataset.kind == "synthetic" and rows is None:
+        raise ReprotrainError(
+            config_path,
+            "dataset.rows",
+            f"dataset {dataset.name} {dataset.version} is synthetic and needs a row count",
+            "set dataset.rows in the config (e.g. rows: 10000)",
+        )
+    if dataset.kind == "file" and rows is not None:
+        raise ReprotrainError(
+            config_path,
+            "dataset.rows",
+            f"dataset {dataset.name} {dataset.version} is a file; its row count is fixed",
+            "remove dataset.rows",
+        )
+    return rows

@@ -1,0 +1,19 @@
+# The rule environment's fingerprint, taken from inside that environment.
+
+
+rule environment:
+    """Record the lock in force, the interpreter, the platform and the installed versions."""
+    input:
+        lock=ACTIVE_LOCK,
+        conda_lock=CONDA_LOCK,
+        pip_lock=PIP_LOCK,
+    output:
+        OUT["environment"],
+    log:
+        "logs/environment.log",
+    conda:
+        ENV_FILE
+    params:
+        code=CODE_DIGEST,
+    script:
+        "../scripts/environment.py"

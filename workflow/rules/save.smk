@@ -1,0 +1,24 @@
+# Publishing stage: model.pkl plus its model card.
+
+
+rule save:
+    """Publish model.pkl and a model card that pins its sha256 and provenance."""
+    input:
+        estimator=OUT["estimator"],
+        summary=OUT["training"],
+        data_record=OUT["data_record"],
+        environment=OUT["environment"],
+    output:
+        model=OUT["model"],
+        card=OUT["card"],
+    log:
+        "logs/save.log",
+    conda:
+        ENV_FILE
+    params:
+        seed=config["seed"],
+        params_digest=PARAMS_DIGEST,
+        code=CODE_DIGEST,
+        metrics=OUT["metrics"],
+    script:
+        "../scripts/save.py"

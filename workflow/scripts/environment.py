@@ -1,0 +1,11 @@
+from reprotrain.records import environment
+from reprotrain.rules import run_step
+
+run_step(
+    snakemake.log[0],
+    environment,
+    lock=snakemake.input.lock,
+    conda_lock=snakemake.input.conda_lock,
+    pip_lock=snakemake.input.pip_lock,
+    out=snakemake.output[0],
+)

@@ -1,0 +1,14 @@
+from reprotrain.records import write_manifest
+from reprotrain.rules import run_step
+
+run_step(
+    snakemake.log[0],
+    write_manifest,
+    covered=list(snakemake.input.covered),
+    data_record=snakemake.input.data_record,
+    environment_record=snakemake.input.environment,
+    code_digest=snakemake.params.code,
+    params_digest=snakemake.params.params_digest,
+    root=".",
+    out=snakemake.output[0],
+)

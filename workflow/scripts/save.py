@@ -1,0 +1,17 @@
+from reprotrain.records import save
+from reprotrain.rules import run_step
+
+run_step(
+    snakemake.log[0],
+    save,
+    estimator=snakemake.input.estimator,
+    summary=snakemake.input.summary,
+    data_record=snakemake.input.data_record,
+    environment_record=snakemake.input.environment,
+    seed=snakemake.params.seed,
+    params_digest=snakemake.params.params_digest,
+    code_digest=snakemake.params.code,
+    metrics_path=snakemake.params.metrics,
+    model_out=snakemake.output.model,
+    card_out=snakemake.output.card,
+)

@@ -1,0 +1,14 @@
+from reprotrain.pipeline import validate
+from reprotrain.rules import run_step
+
+run_step(
+    snakemake.log[0],
+    validate,
+    model=snakemake.input.model,
+    card=snakemake.input.card,
+    test_table=snakemake.input.test,
+    target=snakemake.params.target,
+    thresholds=snakemake.params.thresholds,
+    config_path="config/config.yaml",
+    out=snakemake.output.metrics,
+)
