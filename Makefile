@@ -50,9 +50,9 @@ lock: setup
 pip-lock: setup
 	VENV=$(VENV) tools/lock.sh pip
 
-## dag: draw the rule graph into docs/dag.svg (needs graphviz's dot)
+## dag: print the rule graph as a Mermaid flowchart (as shown in the README)
 dag: setup
-	$(BIN)/snakemake --rulegraph | dot -Tsvg > docs/dag.svg
+	@$(BIN)/snakemake --rulegraph mermaid-js
 
 clean:
 	rm -rf results logs .snakemake

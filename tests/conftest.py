@@ -1,0 +1,101 @@
+"""Shared fixtures: scratch copies of the repository and a Snakemake runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+COVERED_DEFAULT = (
+    "results/data/train.csv",
+    "results/data/test.csv",
+    "results/data/data.json",
+    "results/environment.json",
+    "results/model/model.pkl",
+    "results/model/model_card.json",
+    "results/metrics/metrics.json",
+)
+
+
+def source_files() -> list[str]:
+    """What a clone of the working tree holds: tracked and new files, not ignored ones."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [name for name in listing.split("\0") if name and (REPO / name).is_file()]
+
+
+def copy_repo(destination: Path) -> Path:
+    """A fresh copy of the working tree (uncommitted edits included) at ``destination``."""
+    for name in source_files():
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    return destination
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def snakemake(workdir: Path, *args: str, cores: int = 2, check: bool = True) -> Run:
+    command = [
+        str(BIN / "snakemake"),
+        "--workflow-profile",
+        "workflow/profiles/default",
+        "--cores",
+        str(cores),
+        *args,
+    ]
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=os.environ)
+    run = Run(done.returncode, done.stdout, done.stderr)
+    if check and run.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed in {workdir}:\n{run.output[-6000:]}")
+    return run
+
+
+def config_override(workdir: Path, name: str, values: dict) -> list[str]:
+    """Snakemake arguments that layer ``values`` over config/config.yaml (nested merge)."""
+    path = workdir / "config" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return ["--configfile", "config/config.yaml", f"config/{name}.yaml"]
+
+
+def covered_bytes(workdir: Path, paths=COVERED_DEFAULT) -> dict[str, bytes]:
+    return {path: (workdir / path).read_bytes() for path in paths}
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """One full run of the default pipeline with -c2, shared by the read-only tests."""
+    workdir = copy_repo(tmp_path_factory.mktemp("default") / "reprotrain")
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture
+def scratch_repo(tmp_path) -> Path:
+    return copy_repo(tmp_path / "reprotrain")

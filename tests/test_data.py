@@ -1,0 +1,128 @@
+"""Raw data: sha256 verification, schema validation, seeded generation and splitting."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+
+from reprotrain import data, tables
+from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import sha256_file
+from reprotrain.registry import resolve
+
+RAW = REPO / "data/breast_cancer/v1.0/breast_cancer.csv"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return yaml.safe_load((REPO / "config/datasets.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def breast_cancer(registry):
+    return resolve(registry, "breast_cancer", "v1.0", "config/datasets.yaml")
+
+
+@pytest.fixture(scope="module")
+def synthetic(registry):
+    return resolve(registry, "synthetic", "v1", "config/datasets.yaml")
+
+
+def test_embedded_data_matches_its_registry_entry(breast_cancer):
+    assert data.verify_sha256(RAW, breast_cancer, "config/datasets.yaml") == breast_cancer.sha256
+    frame = data.read_raw_table(RAW, breast_cancer, "config/datasets.yaml")
+    assert frame.shape == (569, 31)
+
+
+def test_sha256_mismatch_names_both_hashes_and_the_registry_entry(tmp_path, breast_cancer):
+    tampered = tmp_path / "raw.csv"
+    tampered.write_bytes(RAW.read_bytes() + b"\n")
+    with pytest.raises(ReprotrainError) as error:
+        data.verify_sha256(tampered, breast_cancer, "config/datasets.yaml")
+    message = error.value.message
+    assert f"expected {breast_cancer.sha256}" in message
+    assert f"actual {sha256_file(tampered)}" in message
+    assert "datasets.breast_cancer" in message
+
+
+def test_missing_raw_file_is_named(tmp_path, breast_cancer):
+    with pytest.raises(ReprotrainError, match="does not exist"):
+        data.verify_sha256(tmp_path / "nope.csv", breast_cancer, "config/datasets.yaml")
+
+
+def write_variant(tmp_path, mutate) -> str:
+    frame = pd.read_csv(RAW, float_precision="round_trip")
+    path = tmp_path / "variant.csv"
+    mutate(frame).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected_column"),
+    [
+        (lambda f: f.drop(columns=["target"]), "target"),
+        (lambda f: f.drop(columns=["mean_radius"]), "mean_radius"),
+        (lambda f: f.assign(extra=1.0), "extra"),
+        (lambda f: f.assign(mean_radius=float("nan")), "mean_radius"),
+        (lambda f: f.assign(mean_area=float("inf")), "mean_area"),
+        (lambda f: f.assign(mean_texture="abc"), "mean_texture"),
+        (lambda f: f.assign(target=3), "target"),
+    ],
+    ids=["no-target", "missing-feature", "extra-column", "nan", "inf", "non-numeric", "bad-class"],
+)
+def test_schema_violations_name_the_column(tmp_path, breast_cancer, mutate, expected_column):
+    path = write_variant(tmp_path, mutate)
+    with pytest.raises(ReprotrainError) as error:
+        data.read_raw_table(path, breast_cancer, "config/datasets.yaml")
+    assert error.value.file == path
+    assert expected_column in error.value.message
+    assert "datasets.breast_cancer.v1.0.schema" in error.value.fix
+
+
+def test_single_class_is_refused(tmp_path, breast_cancer):
+    path = write_variant(tmp_path, lambda f: f[f.target == 1])
+    with pytest.raises(ReprotrainError, match="at least two classes"):
+        data.read_raw_table(path, breast_cancer, "config/datasets.yaml")
+
+
+def test_header_only_and_empty_files_are_refused(tmp_path, breast_cancer):
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(RAW.read_text().splitlines()[0] + "\n")
+    with pytest.raises(ReprotrainError, match="no rows"):
+        data.read_raw_table(header_only, breast_cancer, "config/datasets.yaml")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ReprotrainError, match="is empty"):
+        data.read_raw_table(empty, breast_cancer, "config/datasets.yaml")
+
+
+def test_synthetic_generation_is_a_function_of_rows_and_seed(tmp_path, synthetic):
+    paths = []
+    for name in ("first", "second"):
+        path = tmp_path / f"{name}.csv"
+        tables.write_table(data.generate_synthetic(synthetic, 500), path)
+        paths.append(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    other = tmp_path / "other.csv"
+    tables.write_table(data.generate_synthetic(synthetic, 501), other)
+    assert other.read_bytes() != paths[0].read_bytes()
+    frame = data.read_raw_table(paths[0], synthetic, "config/datasets.yaml")
+    assert list(frame.columns) == [*synthetic.schema.features, "target"]
+
+
+def test_split_is_seeded_stratified_and_round_trips_exactly(tmp_path, breast_cancer):
+    frame = data.read_raw_table(RAW, breast_cancer, "config/datasets.yaml")
+    train, test = data.split(frame, "target", 0.25, seed=42)
+    again_train, _ = data.split(frame, "target", 0.25, seed=42)
+    other_train, _ = data.split(frame, "target", 0.25, seed=43)
+    assert train.equals(again_train)
+    assert not train.equals(other_train)
+    assert len(test) == 143
+    assert abs(train.target.mean() - frame.target.mean()) < 0.01
+    path = tmp_path / "train.csv"
+    tables.write_table(train, path)
+    features, target = tables.read_table(path, "target")
+    pd.testing.assert_frame_equal(features, train.drop(columns=["target"]), check_exact=True)
+    assert target.tolist() == train.target.tolist()

@@ -1,0 +1,89 @@
+"""Raw data fetched over HTTP through snakemake-storage-plugin-http, from a loopback server."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import config_override, read_json, snakemake
+
+pytestmark = pytest.mark.pipeline
+
+RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serve a directory on 127.0.0.1 for one test; yields (base URL, served directory)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def register_http_version(repo: Path, url: str) -> list[str]:
+    """Register breast_cancer v1.0-http with the same sha256 as v1.0, fetched from ``url``."""
+    registry = yaml.safe_load((repo / "config/datasets.yaml").read_text())
+    entry = dict(registry["datasets"]["breast_cancer"]["v1.0"], source=url)
+    registry["datasets"]["breast_cancer"]["v1.0-http"] = entry
+    (repo / "config/datasets-http.yaml").write_text(yaml.safe_dump(registry))
+    return config_override(
+        repo,
+        "http",
+        {
+            "registry": "config/datasets-http.yaml",
+            "dataset": {"name": "breast_cancer", "version": "v1.0-http"},
+        },
+    )
+
+
+def test_http_source_is_fetched_verified_and_split_like_the_local_file(
+    scratch_repo, http_server, default_run
+):
+    base, served = http_server
+    (served / "breast_cancer.csv").write_bytes((scratch_repo / RAW).read_bytes())
+    config = register_http_version(scratch_repo, f"{base}/breast_cancer.csv")
+    snakemake(scratch_repo, "results/data/data.json", *config)
+    record = read_json(scratch_repo / "results/data/data.json")
+    assert record["source"] == f"{base}/breast_cancer.csv"
+    assert record["sha256"] == read_json(default_run / "results/data/data.json")["sha256"]
+    for table in ("results/data/train.csv", "results/data/test.csv"):
+        assert (scratch_repo / table).read_bytes() == (default_run / table).read_bytes()
+
+
+def test_corrupt_http_download_is_refused_and_nothing_is_kept(scratch_repo, http_server):
+    base, served = http_server
+    corrupt = (scratch_repo / RAW).read_bytes().replace(b"17.99", b"71.99", 1)
+    (served / "breast_cancer.csv").write_bytes(corrupt)
+    config = register_http_version(scratch_repo, f"{base}/breast_cancer.csv")
+    run = snakemake(scratch_repo, "results/data/data.json", *config, check=False)
+    assert run.returncode != 0
+    assert "sha256: content does not match the registry" in run.output
+    assert not (scratch_repo / "results/data/train.csv").exists()
+    assert not (scratch_repo / "results/data/data.json").exists()
+
+
+def test_unreachable_http_source_fails_clearly(scratch_repo, http_server):
+    base, _ = http_server
+    config = register_http_version(scratch_repo, f"{base}/missing.csv")
+    run = snakemake(scratch_repo, "results/data/data.json", *config, check=False)
+    assert run.returncode != 0
+    assert "missing.csv" in run.output
+    assert not (scratch_repo / "results/data/train.csv").exists()

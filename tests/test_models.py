@@ -1,0 +1,115 @@
+"""Model bytes depend on data, params and seed only; tampered models are never unpickled."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+
+from reprotrain import models
+from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import sha256_bytes
+
+MODEL_TYPES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+
+
+@pytest.fixture(scope="module")
+def training_data():
+    frame = pd.read_csv(
+        REPO / "data/breast_cancer/v1.0/breast_cancer.csv", float_precision="round_trip"
+    )
+    return frame.drop(columns=["target"]), frame["target"]
+
+
+@pytest.fixture(scope="module")
+def hyperparameters():
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())["models"]
+
+
+def train_bytes(model_type, hyperparameters, training_data, threads, seed=42):
+    features, target = training_data
+    estimator = models.build_estimator(model_type, hyperparameters[model_type], seed)
+    return models.model_bytes(models.fit(estimator, features, target, threads))
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_model_bytes_do_not_depend_on_thread_count(model_type, hyperparameters, training_data):
+    one = train_bytes(model_type, hyperparameters, training_data, threads=1)
+    two = train_bytes(model_type, hyperparameters, training_data, threads=2)
+    assert sha256_bytes(one) == sha256_bytes(two)
+
+
+@pytest.mark.parametrize("model_type", ("random_forest", "hist_gradient_boosting"))
+def test_seed_changes_the_model(model_type, hyperparameters, training_data):
+    assert train_bytes(model_type, hyperparameters, training_data, 1, seed=1) != train_bytes(
+        model_type, hyperparameters, training_data, 1, seed=2
+    )
+
+
+def test_plain_pickle_would_record_the_thread_count(hyperparameters, training_data):
+    """Guards the reason erase_execution_settings exists: if sklearn stops storing it, say so."""
+    features, target = training_data
+    params = hyperparameters["hist_gradient_boosting"]
+    fitted = [
+        models.fit(
+            models.build_estimator("hist_gradient_boosting", params, 42), features, target, n
+        )
+        for n in (1, 2)
+    ]
+    assert pickle.dumps(fitted[0]) != pickle.dumps(fitted[1])
+    assert models.model_bytes(fitted[0]) == models.model_bytes(fitted[1])
+
+
+def test_canonical_pickle_ignores_which_equal_dtypes_are_shared():
+    shared = np.dtype("float64")
+    first = np.arange(3.0)
+    second = np.arange(3.0)
+    # Same values, but the second array's dtype is a distinct (unpickled) dtype object.
+    distinct = second.view(pickle.loads(pickle.dumps(shared)))
+    assert distinct.dtype is not first.dtype
+    assert models.model_bytes({"a": first, "b": second}) == models.model_bytes(
+        {"a": first, "b": distinct}
+    )
+    assert pickle.dumps({"a": first, "b": second}) != pickle.dumps({"a": first, "b": distinct})
+
+
+def test_canonical_pickle_loads_back_with_plain_pickle(hyperparameters, training_data):
+    features, target = training_data
+    blob = train_bytes("random_forest", hyperparameters, training_data, threads=2)
+    loaded = pickle.loads(blob)
+    assert loaded.score(features, target) > 0.95
+
+
+def test_load_verified_refuses_tampered_bytes_before_unpickling(tmp_path):
+    class Bomb:
+        def __reduce__(self):
+            return (pytest.fail, ("a tampered model was unpickled",))
+
+    model = tmp_path / "model.pkl"
+    honest = pickle.dumps({"weights": [1, 2, 3]})
+    model.write_bytes(pickle.dumps(Bomb()))
+    with pytest.raises(ReprotrainError) as error:
+        models.load_verified(model, sha256_bytes(honest), tmp_path / "model_card.json")
+    assert "refused to unpickle" in error.value.message
+    assert str(model) in error.value.message
+
+
+def test_load_verified_accepts_matching_bytes(tmp_path):
+    model = tmp_path / "model.pkl"
+    model.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    loaded = models.load_verified(model, sha256_bytes(model.read_bytes()), "card")
+    assert loaded == {"weights": [1, 2, 3]}
+
+
+def test_hyperparameters_are_json_friendly_and_complete(hyperparameters):
+    pipeline = models.build_estimator(
+        "logistic_regression", hyperparameters["logistic_regression"], 7
+    )
+    flat = models.hyperparameters(pipeline)
+    assert flat["LogisticRegression.random_state"] == 7
+    assert flat["LogisticRegression.C"] == 1.0
+    assert "StandardScaler.with_mean" in flat

@@ -1,0 +1,116 @@
+"""End-to-end runs of the default pipeline: bit-identity, no-op reruns, loud failures."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import (
+    COVERED_DEFAULT,
+    config_override,
+    copy_repo,
+    covered_bytes,
+    read_json,
+    snakemake,
+)
+
+pytestmark = pytest.mark.pipeline
+
+
+def test_default_run_matches_the_recorded_manifest(default_run):
+    recorded = read_json(default_run / "config/manifest.json")
+    run = read_json(default_run / "results/manifest.json")
+    assert sorted(run["files"]) == sorted(COVERED_DEFAULT)
+    assert run["files"] == recorded["files"]
+    assert read_json(default_run / "results/checksum.json")["matches"] == "config/manifest.json"
+
+
+def test_manifest_records_provenance(default_run):
+    provenance = read_json(default_run / "results/manifest.json")["provenance"]
+    assert provenance["data"]["name"] == "breast_cancer"
+    assert provenance["data"]["version"] == "v1.0"
+    assert provenance["data"]["sha256"] == (
+        "9b9e3a2fe53a2264f7e756aff00ab883450186c47bfb2027b4d90ca51d23347d"
+    )
+    assert set(provenance["code"]) == {"digest", "git_commit", "git_dirty"}
+    assert len(provenance["params_digest"]) == 64
+    environment = provenance["environment"]
+    assert environment["lock"]["path"] == "envs/requirements.lock"
+    assert environment["python"].startswith("3.12.")
+    assert environment["packages"]["scikit-learn"] == "1.7.2"
+
+
+def test_rerun_is_a_no_op(default_run):
+    run = snakemake(default_run)
+    assert "Nothing to be done" in run.output
+
+
+def test_two_runs_from_clean_are_byte_identical(default_run, tmp_path):
+    first = covered_bytes(default_run)
+    again = shutil.copytree(default_run, tmp_path / "again", symlinks=True)
+    shutil.rmtree(again / "results")
+    shutil.rmtree(again / ".snakemake")
+    snakemake(again)
+    assert covered_bytes(again) == first
+
+
+def test_run_from_another_path_is_byte_identical(default_run, tmp_path):
+    elsewhere = copy_repo(tmp_path / "a" / "much" / "deeper" / "clone")
+    snakemake(elsewhere)
+    assert covered_bytes(elsewhere) == covered_bytes(default_run)
+
+
+def test_one_core_and_two_cores_give_the_same_bytes(default_run, tmp_path):
+    single = copy_repo(tmp_path / "single-core")
+    snakemake(single, cores=1)
+    assert "1 thread(s)" in (single / "logs/train.log").read_text()
+    assert "2 thread(s)" in (default_run / "logs/train.log").read_text()
+    assert covered_bytes(single) == covered_bytes(default_run)
+
+
+def test_hand_edited_output_fails_checksum_naming_the_file(default_run, tmp_path):
+    edited = shutil.copytree(default_run, tmp_path / "edited", symlinks=True)
+    metrics = edited / "results/metrics/metrics.json"
+    metrics.write_text(metrics.read_text().replace('"accuracy": 0.', '"accuracy": 1.'))
+    run = snakemake(edited, check=False)
+    assert run.returncode != 0
+    assert "Error in rule checksum" in run.output
+    table_rows = [line for line in run.output.splitlines() if line.startswith("results/")]
+    # The table is printed once by the rule and once more from its log.
+    assert {row.split()[0] for row in table_rows} == {"results/metrics/metrics.json"}
+    assert not (edited / "results/checksum.json").exists()
+
+
+def test_tampered_raw_data_is_refused_before_use(scratch_repo):
+    raw = scratch_repo / "data/breast_cancer/v1.0/breast_cancer.csv"
+    raw.write_bytes(raw.read_bytes().replace(b"17.99", b"17.98", 1))
+    run = snakemake(scratch_repo, check=False)
+    assert run.returncode != 0
+    assert "data/breast_cancer/v1.0/breast_cancer.csv: sha256: content does not match" in run.output
+    assert "expected 9b9e3a2fe53a2264f7e756aff00ab883450186c47bfb2027b4d90ca51d23347d" in run.output
+    assert "datasets.breast_cancer" in run.output
+    assert not (scratch_repo / "results/data").exists() or not any(
+        (scratch_repo / "results/data").iterdir()
+    )
+    assert not (scratch_repo / "results/model").exists()
+
+
+def test_missed_threshold_fails_validate_and_leaves_no_metrics(scratch_repo):
+    strict = config_override(scratch_repo, "strict", {"thresholds": {"min_accuracy": 0.999}})
+    run = snakemake(scratch_repo, *strict, check=False)
+    assert run.returncode != 0
+    assert "thresholds.min_accuracy" in run.output
+    assert "misses its quality thresholds" in run.output
+    assert not (scratch_repo / "results/metrics/metrics.json").exists()
+
+
+def test_synthetic_dataset_runs_and_is_covered(scratch_repo):
+    config = config_override(
+        scratch_repo, "synthetic", {"dataset": {"name": "synthetic", "version": "v1", "rows": 3000}}
+    )
+    snakemake(scratch_repo, "results/manifest.json", *config)
+    manifest = read_json(scratch_repo / "results/manifest.json")
+    assert "results/raw/synthetic/v1/rows-3000.csv" in manifest["files"]
+    assert manifest["provenance"]["data"]["rows"] == 3000
+    metrics = read_json(scratch_repo / "results/metrics/metrics.json")
+    assert metrics["n_test"] == 750

@@ -1,0 +1,70 @@
+"""Lint cleanliness and the setup scripts' promises."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from conftest import BIN, REPO
+
+
+def run(*command, **kwargs):
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("snakemake", "--lint"),
+        ("snakefmt", "--check", "Snakefile", "workflow/rules"),
+        ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
+    ],
+    ids=["snakemake-lint", "snakefmt", "ruff-check", "ruff-format"],
+)
+def test_linters_are_clean(command):
+    done = run(str(BIN / command[0]), *command[1:])
+    assert done.returncode == 0, done.stdout + done.stderr
+    if command[0] == "snakemake":
+        assert "Congratulations" in done.stdout + done.stderr
+
+
+def test_find_python_finds_a_312():
+    done = run("tools/find-python.sh", check=True)
+    version = subprocess.run(
+        [done.stdout.strip(), "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout.strip() == "(3, 12)"
+
+
+def test_find_python_fails_clearly_without_a_312(tmp_path):
+    other = tmp_path / "bin"
+    other.mkdir()
+    # Only a non-3.12 interpreter is reachable (the image's default python3 is 3.11).
+    (other / "python3").symlink_to("/usr/bin/python3")
+    env = {"PATH": f"{other}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = run("tools/find-python.sh", env=env)
+    assert done.returncode == 1
+    assert "no Python 3.12 found" in done.stderr
+    assert "REPROTRAIN_PYTHON" in done.stderr
+    assert done.stdout == ""
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci/run").read_text()
+    assert "make test" in readme
+    assert "make run" in readme
+    assert "make test" in ci
+
+
+def test_console_script_is_installed():
+    done = subprocess.run(
+        [str(BIN / "reprotrain"), "check-locks"], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert os.access(BIN / "reprotrain", os.X_OK)
