@@ -1,4 +1,4 @@
-"""Manifests: building, loading, comparing and recording."""
+"""Manifests: building, loading, integrity and recording."""
 
 from __future__ import annotations
 
@@ -9,12 +9,27 @@ import pytest
 
 from reprotrain import manifest
 from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import digest_value
 
 PROVENANCE = {
     "data": {"name": "d", "version": "v1", "sha256": "0" * 64},
     "code": {"digest": "c" * 64, "git_commit": None, "git_dirty": None},
-    "params_digest": "p" * 64,
+    "params_digest": "a" * 64,
     "environment": {"python": "3.12.1"},
+}
+RECIPES = {
+    "results/a.csv": {
+        "rule": "make_a",
+        "inputs": {"dataset": {"kind": "data", "sha256": "0" * 64}},
+        "params_digest": digest_value({"make_a": {}}),
+        "code_digest": digest_value({"make_a": "x"}),
+    },
+    "results/b.json": {
+        "rule": "make_b",
+        "inputs": {"results/a.csv": {"kind": "output"}, "lock.txt": {"kind": "environment"}},
+        "params_digest": digest_value({"make_b": {}}),
+        "code_digest": digest_value({"make_b": "y"}),
+    },
 }
 
 
@@ -22,62 +37,54 @@ PROVENANCE = {
 def outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()
-    for name, content in (("a.csv", "1,2\n"), ("b.json", "{}\n")):
-        (tmp_path / "results" / name).write_text(content)
-    return ["results/a.csv", "results/b.json"]
+    (tmp_path / "results/a.csv").write_text("1,2\n")
+    (tmp_path / "results/b.json").write_text("{}\n")
+    (tmp_path / "lock.txt").write_text("numpy==2.3.5\n")
+    return sorted(RECIPES)
 
 
-def test_build_hashes_every_file_with_relative_paths(outputs):
-    built = manifest.build(outputs, PROVENANCE)
+def build(paths=None, provenance=PROVENANCE):
+    return manifest.build(paths or sorted(RECIPES), RECIPES, provenance, ["results/manifest.json"])
+
+
+def test_build_records_hashes_recipes_and_input_hashes(outputs):
+    built = build()
     assert built["schema_version"] == manifest.SCHEMA_VERSION
-    assert sorted(built["files"]) == outputs
-    assert built["files"]["results/a.csv"]["size"] == 4
+    entry = built["files"]["results/b.json"]
+    assert entry["rule"] == "make_b"
+    assert entry["size"] == 3
+    assert entry["inputs"]["results/a.csv"]["sha256"] == built["files"]["results/a.csv"]["sha256"]
+    assert entry["inputs"]["lock.txt"]["kind"] == "environment"
+    assert built["integrity"] == manifest.integrity(built)
+    assert manifest.inconsistencies(built) == []
 
 
 def test_written_manifest_is_canonical_json(outputs, tmp_path):
     first, second = tmp_path / "one.json", tmp_path / "two.json"
-    manifest.write(first, manifest.build(outputs, PROVENANCE))
-    manifest.write(
-        second, manifest.build(list(reversed(outputs)), dict(reversed(PROVENANCE.items())))
-    )
+    manifest.write(first, build())
+    manifest.write(second, build(list(reversed(outputs)), dict(reversed(PROVENANCE.items()))))
     assert first.read_bytes() == second.read_bytes()
     assert str(tmp_path) not in first.read_text()
+    assert manifest.load(first, "run manifest")["files"].keys() == set(outputs)
 
 
-def test_check_passes_on_identical_files_and_ignores_provenance_only_changes(outputs, tmp_path):
-    manifest.write("recorded.json", manifest.build(outputs, PROVENANCE))
-    later = dict(PROVENANCE, code={"digest": "c" * 64, "git_commit": "abc", "git_dirty": False})
-    manifest.write("run.json", manifest.build(outputs, later))
-    manifest.check("run.json", "recorded.json")
-
-
-def test_check_fails_with_a_table_naming_the_changed_file_and_the_cause(outputs):
-    manifest.write("recorded.json", manifest.build(outputs, PROVENANCE))
-    Path("results/b.json").write_text('{"x": 1}\n')
-    manifest.write("run.json", manifest.build(outputs, dict(PROVENANCE, params_digest="q" * 64)))
+def test_edited_entry_breaks_integrity(outputs, tmp_path):
+    document = build()
+    document["files"]["results/a.csv"]["sha256"] = "f" * 64
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(document))
     with pytest.raises(ReprotrainError) as error:
-        manifest.check("run.json", "recorded.json")
-    message = error.value.message
-    rows = [line.split() for line in message.splitlines() if line.startswith("results/")]
-    assert [row[0] for row in rows] == ["results/b.json"]
-    assert "changed since the recorded run: params_digest" in message
+        manifest.load(path, "recorded manifest")
+    assert error.value.field == "integrity"
+    assert "modified after it was written" in error.value.message
 
 
-def test_unexplained_difference_is_called_nondeterminism(outputs):
-    manifest.write("recorded.json", manifest.build(outputs, PROVENANCE))
-    Path("results/a.csv").write_text("1,2\n3,4\n")
-    manifest.write("run.json", manifest.build(outputs, PROVENANCE))
-    with pytest.raises(ReprotrainError, match="nondeterminism"):
-        manifest.check("run.json", "recorded.json")
-
-
-def test_missing_and_unrecorded_files_are_reported(outputs):
-    manifest.write("recorded.json", manifest.build(outputs[:1], PROVENANCE))
-    manifest.write("run.json", manifest.build(outputs[1:], PROVENANCE))
-    with pytest.raises(ReprotrainError) as error:
-        manifest.check("run.json", "recorded.json")
-    assert "(not recorded)" in error.value.message
-    assert "(missing)" in error.value.message
+def test_inconsistent_input_hash_is_reported(outputs):
+    document = build()
+    document["files"]["results/b.json"]["inputs"]["results/a.csv"]["sha256"] = "e" * 64
+    problems = manifest.inconsistencies(document)
+    assert len(problems) == 1
+    assert problems[0].startswith("results/b.json: made from results/a.csv")
 
 
 @pytest.mark.parametrize(
@@ -86,10 +93,11 @@ def test_missing_and_unrecorded_files_are_reported(outputs):
         (None, "does not exist"),
         ("{not json", "not valid JSON"),
         ('{"schema_version": 99, "files": {}}', "schema version 99"),
-        ('{"schema_version": 1, "files": {"x": {"sha256": "zz"}}, "provenance": {}}', "sha256"),
-        ('{"schema_version": 1, "files": {}}', "lists no files"),
+        ('{"schema_version": 2, "files": {"x": {"sha256": "zz"}}}', "not a sha256"),
+        ('{"schema_version": 2, "files": {}}', "lists no files"),
+        ("[1, 2]", "not a JSON object"),
     ],
-    ids=["missing", "malformed", "schema-version", "bad-digest", "empty"],
+    ids=["missing", "malformed", "schema-version", "bad-digest", "empty", "not-an-object"],
 )
 def test_bad_manifests_are_refused_by_name(tmp_path, content, problem):
     path = tmp_path / "manifest.json"
@@ -102,15 +110,14 @@ def test_bad_manifests_are_refused_by_name(tmp_path, content, problem):
 
 
 def test_record_refuses_a_manifest_that_no_longer_matches_the_disk(outputs):
-    manifest.write("results/manifest.json", manifest.build(outputs, PROVENANCE))
+    manifest.write("results/manifest.json", build())
     Path("results/a.csv").write_text("edited\n")
     with pytest.raises(ReprotrainError, match="no longer match"):
         manifest.record("results/manifest.json", "config/manifest.json")
     assert not Path("config/manifest.json").exists()
 
 
-def test_record_copies_a_verified_manifest(outputs):
-    manifest.write("results/manifest.json", manifest.build(outputs, PROVENANCE))
+def test_record_copies_a_verified_manifest_byte_for_byte(outputs):
+    manifest.write("results/manifest.json", build())
     manifest.record("results/manifest.json", "config/manifest.json")
-    recorded = json.loads(Path("config/manifest.json").read_text())
-    assert recorded == json.loads(Path("results/manifest.json").read_text())
+    assert Path("config/manifest.json").read_bytes() == Path("results/manifest.json").read_bytes()

@@ -62,3 +62,26 @@ def test_environment_fingerprint_describes_this_interpreter():
     assert len(fingerprint["lock"]["sha256"]) == 64
     assert fingerprint["python"].startswith("3.12.")
     assert fingerprint["packages"] == {"not-installed-anywhere": None, "numpy": "2.3.5"}
+
+
+def test_rule_code_follows_the_modules_a_script_imports():
+    save = provenance.package_closure(REPO, "workflow/scripts/save.py")
+    train = provenance.package_closure(REPO, "workflow/scripts/train.py")
+    assert "src/reprotrain/records.py" in save
+    assert "src/reprotrain/models.py" in train
+    # The record-keeping steps never import the ML stack's modules.
+    assert "src/reprotrain/models.py" not in save
+
+
+def test_rule_code_digest_changes_only_for_rules_that_import_the_edit(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    args = {
+        "save": ("workflow/rules/save.smk", "workflow/scripts/save.py"),
+        "train": ("workflow/rules/train.smk", "workflow/scripts/train.py"),
+    }
+    before = {name: provenance.rule_code_digest(repo, *files) for name, files in args.items()}
+    models_py = repo / "src/reprotrain/models.py"
+    models_py.write_text(models_py.read_text() + "\n# edited\n")
+    after = {name: provenance.rule_code_digest(repo, *files) for name, files in args.items()}
+    assert after["train"] != before["train"]
+    assert after["save"] == before["save"]

@@ -1,11 +1,18 @@
-"""The `reprotrain` command: record and check manifests, derive lock constraints."""
+"""The `reprotrain` command: audit runs (diff, verify), record manifests, check the locks.
+
+Exit statuses of `diff` and `check`: 0 identical, 1 differences all explained by a
+changed input, 3 unexplained differences (nondeterminism), 2 usage or input errors.
+`verify`: 0 the directory matches the manifest, 1 it does not, 2 errors.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-from reprotrain import locks, manifest
+from reprotrain import audit, locks, manifest
 from reprotrain.errors import ReprotrainError
 
 RUN_MANIFEST = "results/manifest.json"
@@ -17,9 +24,40 @@ def _record(args: argparse.Namespace) -> None:
     print(f"recorded {len(recorded['files'])} files from {args.run} into {args.to}")
 
 
-def _check(args: argparse.Namespace) -> None:
-    manifest.check(args.run, args.expected)
-    print(f"{args.run} matches {args.expected}")
+def _compare(before_path: str, after_path: str, as_json: bool) -> tuple[int, list]:
+    before = manifest.load(before_path, "manifest A")
+    after = manifest.load(after_path, "manifest B")
+    differences = audit.classify(before, after)
+    if as_json:
+        print(json.dumps(audit.to_json(differences, before, after), indent=2, sort_keys=True))
+    else:
+        print(audit.format_report(differences, before_path, after_path))
+    return audit.status(differences), differences
+
+
+def _diff(args: argparse.Namespace) -> int:
+    outcome, differences = _compare(args.a, args.b, args.json)
+    if args.explain and differences:
+        root_a = Path(args.a_dir) if args.a_dir else Path(args.a).resolve().parent.parent
+        root_b = Path(args.b_dir) if args.b_dir else Path(args.b).resolve().parent.parent
+        print()
+        print(audit.explain(differences, root_a, root_b))
+    return outcome
+
+
+def _check(args: argparse.Namespace) -> int:
+    return _compare(args.expected, args.run, as_json=False)[0]
+
+
+def _verify(args: argparse.Namespace) -> int:
+    report = audit.verify(args.manifest, args.root)
+    for problem in report.problems:
+        print(problem)
+    if report.ok:
+        print(f"verified: {report.checked} files under {args.root} match {args.manifest}")
+        return 0
+    print(f"{len(report.problems)} problem(s) in {args.root} against {args.manifest}")
+    return 1
 
 
 def _lock_constraints(args: argparse.Namespace) -> None:
@@ -57,7 +95,27 @@ def parser() -> argparse.ArgumentParser:
     record.add_argument("--to", default=RECORDED_MANIFEST)
     record.set_defaults(handler=_record)
 
-    check = commands.add_parser("check", help="compare a run manifest with the recorded one")
+    diff = commands.add_parser(
+        "diff", help="compare two manifests and say why each differing output changed"
+    )
+    diff.add_argument("a", help="manifest A (e.g. the recorded one)")
+    diff.add_argument("b", help="manifest B")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+    diff.add_argument(
+        "--explain", action="store_true", help="show what differs inside each file (diffoscope)"
+    )
+    diff.add_argument("--a-dir", help="where A's files are (default: two levels above A)")
+    diff.add_argument("--b-dir", help="where B's files are (default: two levels above B)")
+    diff.set_defaults(handler=_diff)
+
+    verify = commands.add_parser(
+        "verify", help="check a results directory against a manifest, by hashing only"
+    )
+    verify.add_argument("manifest", nargs="?", default=RUN_MANIFEST)
+    verify.add_argument("--root", default=".", help="directory the manifest's paths start from")
+    verify.set_defaults(handler=_verify)
+
+    check = commands.add_parser("check", help="diff the recorded manifest against the last run")
     check.add_argument("--run", default=RUN_MANIFEST)
     check.add_argument("--expected", default=RECORDED_MANIFEST)
     check.set_defaults(handler=_check)
@@ -81,11 +139,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.handler(args)
+        return args.handler(args) or 0
     except ReprotrainError as error:
         print(f"reprotrain: {error.message}", file=sys.stderr)
-        return 1
-    return 0
+        return 2
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ CONDA_TO_PYPI = {
     "python-tzdata": "tzdata",
 }
 
-_REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)")
+_REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)\s*(;(?P<marker>[^\\]*?))?\s*(\\|--hash|$)"
+)
 _HASH = re.compile(r"--hash=sha256:(?P<digest>[0-9a-f]{64})")
 
 
@@ -38,6 +40,14 @@ def normalize(name: str) -> str:
 class PipPin:
     version: str
     hashes: tuple[str, ...]
+    marker: str | None = None  # PEP 508 environment marker: where the pin applies
+
+    def applies_here(self) -> bool:
+        if self.marker is None:
+            return True
+        from packaging.markers import Marker  # in both the venv and the conda solve
+
+        return Marker(self.marker).evaluate()
 
 
 def load_conda_lock(path: str | Path) -> dict:
@@ -64,14 +74,36 @@ def conda_python_packages(lock: dict, platform: str = "linux-64") -> dict[str, s
     """
     packages = {}
     for entry in lock["package"]:
-        if entry["platform"] != platform or entry["manager"] != "conda":
-            continue
-        filename = entry["url"].rsplit("/", 1)[-1]
-        build = filename[len(entry["name"]) + len(entry["version"]) + 2 :]
-        if build.startswith("py"):
-            name = normalize(CONDA_TO_PYPI.get(entry["name"], entry["name"]))
-            packages[name] = entry["version"]
+        if entry["platform"] == platform and entry["manager"] == "conda":
+            python_name = _python_package(*_split_conda_url(entry["url"]))
+            if python_name is not None:
+                packages[python_name] = entry["version"]
     return packages
+
+
+def explicit_python_packages(pin_path: str | Path) -> dict[str, str]:
+    """PyPI name -> version of the Python packages in an @EXPLICIT pin file."""
+    packages = {}
+    for line in Path(pin_path).read_text(encoding="utf-8").splitlines():
+        if line.startswith(("http://", "https://", "file://")):
+            name, version, build = _split_conda_url(line.split("#", 1)[0])
+            python_name = _python_package(name, version, build)
+            if python_name is not None:
+                packages[python_name] = version
+    return packages
+
+
+def _split_conda_url(url: str) -> tuple[str, str, str]:
+    """name, version, build of a conda package URL (…/numpy-2.3.5-py312h33ff503_0.conda)."""
+    filename = url.rsplit("/", 1)[-1].removesuffix(".conda").removesuffix(".tar.bz2")
+    name, version, build = filename.rsplit("-", 2)
+    return name, version, build
+
+
+def _python_package(name: str, version: str, build: str) -> str | None:
+    """The PyPI name of a conda package that holds Python code (build string "py…"), else None."""
+    del version
+    return normalize(CONDA_TO_PYPI.get(name, name)) if build.startswith("py") else None
 
 
 def load_pip_lock(path: str | Path) -> dict[str, PipPin]:
@@ -98,7 +130,8 @@ def load_pip_lock(path: str | Path) -> dict[str, PipPin]:
             )
         current = normalize(match["name"])
         hashes = tuple(m["digest"] for m in _HASH.finditer(line))
-        pins[current] = PipPin(match["version"], hashes)
+        marker = match["marker"].strip() if match["marker"] else None
+        pins[current] = PipPin(match["version"], hashes, marker)
     return pins
 
 

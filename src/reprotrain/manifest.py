@@ -1,53 +1,95 @@
-"""Run manifests: the sha256 of every covered output plus the provenance of the run.
+"""Run manifests: every covered output's sha256 and what it was made from, in one JSON file.
 
-A manifest is one JSON file with sorted keys (see docs in README, "Manifests"):
+Schema version 2 (documented in docs/manifest.md):
 
-    {"schema_version": 1,
-     "files": {"<path relative to the repository>": {"sha256": "...", "size": 123}},
-     "provenance": {"data": {...}, "code": {...}, "params_digest": "...",
-                    "environment": {...}}}
+    {"schema_version": 2,
+     "files": {"<path relative to the workdir>": {
+         "sha256": "...", "size": 123,
+         "rule": "<producing rule>",
+         "inputs": {"<covered output, lock file or 'dataset'>": {"kind": "...", "sha256": "..."}},
+         "params_digest": "...", "code_digest": "..."}},
+     "uncovered": ["<outputs of the run that are deliberately not covered>"],
+     "provenance": {"data": {...}, "code": {...}, "params_digest": "...", "environment": {...}},
+     "integrity": "<sha256 of this document without this field>"}
 
-`checksum` compares the `files` of a run with a recorded manifest; provenance explains
-a difference but is not itself compared (a new commit alone must not fail a run).
+Keys are sorted and nothing in it depends on time, host or absolute paths.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
 from pathlib import Path
 from typing import Any
 
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
-from reprotrain.hashing import sha256_files
+from reprotrain.hashing import digest_value, sha256_files
 
-SCHEMA_VERSION = 1
-PROVENANCE_PARTS = ("data", "code", "params_digest", "environment")
-
-
-@dataclass(frozen=True)
-class FileDifference:
-    path: str
-    expected: str | None  # None: the file is not in the expected manifest
-    actual: str | None  # None: the file is missing from the run
+SCHEMA_VERSION = 2
+# What an input of an output can be: another covered output, the dataset version,
+# a lock file of the environment, or any other file.
+INPUT_KINDS = ("output", "data", "environment", "file")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def build(paths: list[str], provenance: dict[str, Any]) -> dict[str, Any]:
-    digests = sha256_files(paths)
-    files = {
-        path: {"sha256": digest, "size": Path(path).stat().st_size}
-        for path, digest in digests.items()
+def integrity(document: dict[str, Any]) -> str:
+    return digest_value({key: value for key, value in document.items() if key != "integrity"})
+
+
+def build(
+    covered: list[str],
+    recipes: dict[str, dict[str, Any]],
+    provenance: dict[str, Any],
+    uncovered: list[str],
+) -> dict[str, Any]:
+    """Hash the covered outputs (and the files they were made from) into a manifest."""
+    hashed_inputs = [
+        name
+        for recipe in recipes.values()
+        for name, item in recipe["inputs"].items()
+        if "sha256" not in item  # the dataset and the installed packages come with theirs
+    ]
+    digests = sha256_files([*covered, *hashed_inputs])
+    files = {}
+    for path in covered:
+        recipe = recipes[path]
+        inputs = {
+            name: {"kind": item["kind"], "sha256": item.get("sha256") or digests[name]}
+            for name, item in recipe["inputs"].items()
+        }
+        files[path] = {
+            "sha256": digests[path],
+            "size": Path(path).stat().st_size,
+            "rule": recipe["rule"],
+            "inputs": inputs,
+            "params_digest": recipe["params_digest"],
+            "code_digest": recipe["code_digest"],
+        }
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "files": files,
+        "uncovered": sorted(uncovered),
+        "provenance": provenance,
     }
-    return {"schema_version": SCHEMA_VERSION, "files": files, "provenance": provenance}
+    return document | {"integrity": integrity(document)}
 
 
 def write(path: str | Path, manifest: dict[str, Any]) -> None:
     write_json(path, manifest)
 
 
+def _require(condition: bool, file: Path, field: str, problem: str, fix: str) -> None:
+    if not condition:
+        raise ReprotrainError(file, field, problem, fix)
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
 def load(path: str | Path, role: str) -> dict[str, Any]:
-    """Read a manifest, refusing anything that is not a well-formed version-1 manifest."""
+    """Read a manifest, refusing anything that is not a well-formed, untouched version-2 one."""
     file = Path(path)
     fix = (
         "record it again with `make record`"
@@ -60,97 +102,105 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
         raise ReprotrainError(file, None, f"the {role} does not exist", fix) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ReprotrainError(file, None, f"the {role} is not valid JSON: {error}", fix) from None
-    if not isinstance(manifest, dict):
-        raise ReprotrainError(file, None, f"the {role} is not a JSON object", fix)
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ReprotrainError(
-            file,
-            "schema_version",
-            f"the {role} has schema version {manifest.get('schema_version')!r}, "
-            f"this reprotrain reads version {SCHEMA_VERSION}",
-            fix,
-        )
+    _require(
+        isinstance(manifest, dict), file, "(top level)", f"the {role} is not a JSON object", fix
+    )
+    version = manifest.get("schema_version")
+    _require(
+        version == SCHEMA_VERSION,
+        file,
+        "schema_version",
+        f"the {role} has schema version {version!r}; "
+        f"this reprotrain reads version {SCHEMA_VERSION}",
+        fix,
+    )
     files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ReprotrainError(file, "files", f"the {role} lists no files", fix)
+    _require(
+        isinstance(files, dict) and bool(files), file, "files", f"the {role} lists no files", fix
+    )
     for name, entry in files.items():
-        digest = entry.get("sha256") if isinstance(entry, dict) else None
-        if not (
-            isinstance(digest, str) and len(digest) == 64 and set(digest) <= set("0123456789abcdef")
-        ):
-            raise ReprotrainError(file, f"files.{name}.sha256", "is not a sha256 hex digest", fix)
-    if not isinstance(manifest.get("provenance"), dict):
-        raise ReprotrainError(file, "provenance", f"the {role} has no provenance", fix)
+        where = f"files.{name}"
+        _require(isinstance(entry, dict), file, where, "is not an object", fix)
+        for key in ("sha256", "params_digest", "code_digest"):
+            _require(
+                _is_digest(entry.get(key)), file, f"{where}.{key}", "is not a sha256 digest", fix
+            )
+        _require(
+            isinstance(entry.get("size"), int), file, f"{where}.size", "is not an integer", fix
+        )
+        _require(
+            isinstance(entry.get("rule"), str), file, f"{where}.rule", "is not a rule name", fix
+        )
+        inputs = entry.get("inputs")
+        _require(isinstance(inputs, dict), file, f"{where}.inputs", "is not an object", fix)
+        for input_name, item in inputs.items():
+            field = f"{where}.inputs.{input_name}"
+            _require(
+                isinstance(item, dict) and item.get("kind") in INPUT_KINDS,
+                file,
+                f"{field}.kind",
+                f"is not one of {', '.join(INPUT_KINDS)}",
+                fix,
+            )
+            _require(
+                _is_digest(item.get("sha256")), file, f"{field}.sha256", "is not a sha256", fix
+            )
+    _require(
+        isinstance(manifest.get("provenance"), dict),
+        file,
+        "provenance",
+        f"the {role} has no provenance",
+        fix,
+    )
+    _require(
+        isinstance(manifest.get("uncovered"), list),
+        file,
+        "uncovered",
+        "is not a list of paths",
+        fix,
+    )
+    _require(
+        manifest.get("integrity") == integrity(manifest),
+        file,
+        "integrity",
+        f"the {role} was modified after it was written (its integrity digest does not match)",
+        fix,
+    )
     return manifest
 
 
-def compare_files(expected: dict[str, Any], actual: dict[str, Any]) -> list[FileDifference]:
-    differences = []
-    for path in sorted(set(expected["files"]) | set(actual["files"])):
-        want = expected["files"].get(path, {}).get("sha256")
-        have = actual["files"].get(path, {}).get("sha256")
-        if want != have:
-            differences.append(FileDifference(path, want, have))
-    return differences
-
-
-def changed_provenance(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
-    """Which inputs of the run differ between two manifests: data, code, params, environment."""
-    before, after = expected["provenance"], actual["provenance"]
-    return [part for part in PROVENANCE_PARTS if before.get(part) != after.get(part)]
-
-
-def format_table(differences: list[FileDifference]) -> str:
-    rows = [("path", "expected", "actual")] + [
-        (d.path, d.expected or "(not recorded)", d.actual or "(missing)") for d in differences
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def check(run_path: str | Path, expected_path: str | Path) -> None:
-    """Fail with a per-file table when the run's outputs differ from the recorded manifest."""
-    expected = load(expected_path, "recorded manifest")
-    actual = load(run_path, "run manifest")
-    differences = compare_files(expected, actual)
-    if not differences:
-        return
-    causes = changed_provenance(expected, actual)
-    hint = (
-        f"changed since the recorded run: {', '.join(causes)}"
-        if causes
-        else "nothing the outputs depend on changed: this is nondeterminism"
-    )
-    raise ReprotrainError(
-        run_path,
-        "files",
-        f"{len(differences)} output(s) differ from the recorded manifest {expected_path} "
-        f"({hint}):\n{format_table(differences)}",
-        "find out why (a changed input is expected to change outputs); if the new outputs are "
-        "right, record them with `make record`",
-    )
+def inconsistencies(manifest: dict[str, Any]) -> list[str]:
+    """Where a manifest contradicts itself: an input recorded with other bytes than its output."""
+    problems = []
+    files = manifest["files"]
+    for path, entry in sorted(files.items()):
+        for name, item in sorted(entry["inputs"].items()):
+            if item["kind"] != "output":
+                continue
+            if name not in files:
+                problems.append(f"{path}: input {name} is not a covered output of this manifest")
+            elif files[name]["sha256"] != item["sha256"]:
+                problems.append(
+                    f"{path}: made from {name} with sha256 {item['sha256']}, but the manifest "
+                    f"lists {files[name]['sha256']}"
+                )
+    return problems
 
 
 def verify_on_disk(manifest: dict[str, Any], manifest_path: str | Path) -> None:
     """Refuse a manifest whose files no longer hold the bytes it lists."""
-    on_disk = {path: None for path in manifest["files"] if not Path(path).is_file()}
-    present = [path for path in manifest["files"] if path not in on_disk]
-    on_disk.update(sha256_files(present))
+    present = [path for path in manifest["files"] if Path(path).is_file()]
+    on_disk = sha256_files(present)
     stale = [
-        FileDifference(path, entry["sha256"], on_disk[path])
+        f"{path}: expected {entry['sha256']}, {on_disk.get(path, 'missing')}"
         for path, entry in sorted(manifest["files"].items())
-        if on_disk[path] != entry["sha256"]
+        if on_disk.get(path) != entry["sha256"]
     ]
     if stale:
         raise ReprotrainError(
             manifest_path,
             "files",
-            f"the files on disk no longer match this manifest:\n{format_table(stale)}",
+            "the files on disk no longer match this manifest: " + "; ".join(stale),
             "rerun the pipeline so that the manifest describes the outputs on disk",
         )
 

@@ -26,8 +26,11 @@ def dataset_from_params(params: dict[str, Any]) -> Dataset:
     return Dataset(**fields)
 
 
-def generate(dataset: dict[str, Any], rows: int, raw: str) -> None:
-    frame = data.generate_synthetic(dataset_from_params(dataset), rows)
+def generate(dataset: dict[str, Any], raw: str) -> None:
+    """``dataset`` is the registry entry plus the configured ``rows``."""
+    spec = dict(dataset)
+    rows = spec.pop("rows")
+    frame = data.generate_synthetic(dataset_from_params(spec), rows)
     tables.write_table(frame, raw)
     log.info("generated %d rows into %s", rows, raw)
 

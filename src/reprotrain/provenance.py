@@ -6,6 +6,7 @@ rules call it from inside the locked environment.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import platform
 import subprocess
@@ -25,6 +26,46 @@ CODE_GLOBS = (
     "workflow/schemas/*.yaml",
     "src/reprotrain/*.py",
 )
+
+
+PACKAGE = "reprotrain"
+PACKAGE_DIR = f"src/{PACKAGE}"
+
+
+def _imported_package_modules(path: Path) -> set[str]:
+    """Names of the package's modules that one Python file imports (``reprotrain.x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] == PACKAGE}
+
+
+def package_closure(root: str | Path, script: str) -> list[str]:
+    """The script plus every package module it imports, directly or not (relative paths)."""
+    base = Path(root)
+    seen = {f"{PACKAGE_DIR}/__init__.py"}
+    pending = [script]
+    while pending:
+        current = pending.pop()
+        for module in _imported_package_modules(base / current):
+            relative = f"src/{module.replace('.', '/')}.py"
+            if relative not in seen and (base / relative).is_file():
+                seen.add(relative)
+                pending.append(relative)
+    return sorted(seen | {script})
+
+
+def rule_code_digest(root: str | Path, rules_file: str, script: str) -> str:
+    """Digest of the code one rule runs: its rules file, its script and the modules it imports.
+
+    The Snakefile and common.smk are included because they shape every rule.
+    """
+    files = ["Snakefile", "workflow/rules/common.smk", rules_file, *package_closure(root, script)]
+    return digest_tree(root, files)
 
 
 def code_files(root: str | Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""The record-keeping steps: environment fingerprint, model card, manifest, checksum.
+"""The record-keeping steps: environment fingerprint, model card, run manifest.
 
 They only read and write JSON and bytes (no pandas or scikit-learn import), so they
 start fast.
@@ -11,9 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from reprotrain import manifest, provenance
+from reprotrain import drift, manifest, provenance
 from reprotrain.fileio import atomic_write_bytes, write_json
-from reprotrain.hashing import sha256_bytes, sha256_file
+from reprotrain.hashing import sha256_bytes
 from reprotrain.locks import conda_python_packages, load_conda_lock, load_pip_lock, shared_packages
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,19 @@ def _read_json(path: str) -> Any:
 
 
 def environment(lock: str, conda_lock: str, pip_lock: str, out: str) -> None:
+    """Fingerprint the rule environment from inside it; tolerated drift is recorded too."""
     names = shared_packages(
         conda_python_packages(load_conda_lock(conda_lock)), load_pip_lock(pip_lock)
     )
-    write_json(out, provenance.environment_fingerprint(lock, names))
-
-
-def _read_json(path: str) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    fingerprint = provenance.environment_fingerprint(lock, names)
+    # The mode comes from the config through the job's environment (drift.MODE_VARIABLE);
+    # in "error" mode a drifted job never gets here.
+    found = drift.check_from_environment()
+    if found:
+        fingerprint["drift"] = [
+            {"package": d.package, "locked": d.locked, "found": d.found} for d in found
+        ]
+    write_json(out, fingerprint)
 
 
 def save(
@@ -43,7 +48,7 @@ def save(
     environment_record: str,
     seed: int,
     params_digest: str,
-    code_digest: str,
+    code_digests: dict[str, str],
     metrics_path: str,
     model_out: str,
     card_out: str,
@@ -65,7 +70,7 @@ def save(
         },
         "data": _read_json(data_record),
         "params_digest": params_digest,
-        "code": {"digest": code_digest},
+        "code": code_digests,
         "environment": _read_json(environment_record),
         "metrics": metrics_path,
     }
@@ -75,7 +80,8 @@ def save(
 
 
 def write_manifest(
-    covered: list[str],
+    recipes: dict[str, dict[str, Any]],
+    uncovered: list[str],
     data_record: str,
     environment_record: str,
     code_digest: str,
@@ -83,18 +89,11 @@ def write_manifest(
     root: str,
     out: str,
 ) -> None:
+    git = provenance.git_state(root)
     record = {
         "data": _read_json(data_record),
-        "code": {
-            "digest": code_digest,
-            **{f"git_{k}": v for k, v in provenance.git_state(root).items()},
-        },
+        "code": {"digest": code_digest, "git_commit": git["commit"], "git_dirty": git["dirty"]},
         "params_digest": params_digest,
         "environment": _read_json(environment_record),
     }
-    manifest.write(out, manifest.build(covered, record))
-
-
-def checksum(run_manifest: str, expected: str, out: str) -> None:
-    manifest.check(run_manifest, expected)
-    write_json(out, {"matches": expected, "run_manifest_sha256": sha256_file(run_manifest)})
+    manifest.write(out, manifest.build(sorted(recipes), recipes, record, uncovered))

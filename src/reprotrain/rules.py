@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from reprotrain import drift
 from reprotrain.errors import ReprotrainError
 
 
@@ -20,6 +21,8 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         force=True,
     )
     try:
+        # Every job checks that its own environment still matches the lock in force.
+        drift.check_from_environment()
         step(**arguments)
     except ReprotrainError as error:
         logging.getLogger(step.__module__).error("%s", error.message)

@@ -14,8 +14,11 @@ rule manifest:
     conda:
         ENV_FILE
     params:
-        code=CODE_DIGEST,
+        recipes=output_recipes,
+        uncovered=UNCOVERED,
+        code_digest=CODE_DIGEST,
         params_digest=PARAMS_DIGEST,
+        code=rule_code("checksum.smk", "manifest.py"),
     script:
         "../scripts/manifest.py"
 
@@ -33,5 +36,6 @@ rule checksum:
         ENV_FILE
     params:
         expected=config["manifest"]["expected"],
+        code=rule_code("checksum.smk", "checksum.py"),
     script:
         "../scripts/checksum.py"

@@ -20,7 +20,7 @@ os.environ.update(
     PYTHONHASHSEED="0",
 )
 
-from reprotrain import locks, provenance, registry  # noqa: E402
+from reprotrain import drift, locks, provenance, registry  # noqa: E402
 from reprotrain.errors import ReprotrainError  # noqa: E402
 from reprotrain.hashing import digest_value  # noqa: E402
 
@@ -32,6 +32,9 @@ USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_me
 ACTIVE_LOCK = (
     f"envs/environment.{locks.conda_subdir()}.pin.txt" if USE_CONDA else PIP_LOCK
 )
+DRIFT_MODE = config["environment_drift"]
+# Every job checks its own environment against ACTIVE_LOCK (reprotrain.rules.run_step).
+os.environ.update(REPROTRAIN_LOCK=ACTIVE_LOCK, REPROTRAIN_DRIFT=DRIFT_MODE)
 
 try:
     REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
@@ -45,6 +48,9 @@ try:
     ROWS = registry.check_rows(
         DATASET, config["dataset"].get("rows"), "config/config.yaml"
     )
+    # Without conda the rules run in this very interpreter: check it before anything runs.
+    if not USE_CONDA:
+        drift.check(ACTIVE_LOCK, DRIFT_MODE)
 except ReprotrainError as error:
     raise WorkflowError(error.message) from None
 
@@ -75,19 +81,36 @@ COVERED = [
         "metrics",
     )
 ] + ([OUT["raw_synthetic"]] if DATASET.kind == "synthetic" else [])
+# Outputs a run leaves that are deliberately not covered (`reprotrain verify` knows them).
+UNCOVERED = [OUT["manifest"], OUT["checksum"]]
+LOCKS = {ACTIVE_LOCK, CONDA_LOCK, PIP_LOCK}
 
-# Everything in the config that can change an output's bytes (not threads, not thresholds).
+# The dataset version as one input: a file's pinned sha256, or the generator's spec.
+DATASET_ID = {"name": DATASET.name, "version": DATASET.version} | (
+    {"sha256": DATASET.sha256}
+    if DATASET.kind == "file"
+    else {"sha256": digest_value(asdict(DATASET) | {"rows": ROWS})}
+)
+
+# Every parameter that can change an output's bytes; not the data version (that is
+# data, recorded on its own), not threads or thresholds (they change no bytes).
 PARAMS_DIGEST = digest_value(
     {
-        "dataset": asdict(DATASET) | {"rows": ROWS},
         "seed": config["seed"],
         "split": config["split"],
         "model": config["model"],
         "hyperparameters": config["models"].get(config["model"], {}),
     }
 )
-# Any edit to the workflow or the package reruns every step (a `code` param).
+# The whole workflow's code, for the run's provenance.
 CODE_DIGEST = provenance.code_digest(REPO)
+
+
+def rule_code(rules_file, script):
+    """A rule's `code` param: editing its rules file, script or imported modules reruns it."""
+    return provenance.rule_code_digest(
+        REPO, f"workflow/rules/{rules_file}", f"workflow/scripts/{script}"
+    )
 
 
 def raw_data(wildcards):
@@ -102,3 +125,64 @@ def recorded_manifest(wildcards):
     """The recorded manifest as an input when it exists, so recording reruns checksum."""
     expected = config["manifest"]["expected"]
     return [expected] if Path(expected).is_file() else []
+
+
+def _inputs_of(proxy, wildcards):
+    files = []
+    for item in proxy.input:
+        value = item(wildcards) if callable(item) else item
+        files.extend([value] if isinstance(value, str) else value)
+    return [str(file) for file in files]
+
+
+def _recipe(path, wildcards, producers):
+    """Rule, inputs, params and code of one output, looking through uncovered intermediates."""
+    name = producers[path]
+    proxy = getattr(rules, name)
+    params = dict(proxy.params.items())
+    # Params named `code` or `*_code` carry code digests, not parameters.
+    code = {
+        f"{name}.{key}": params.pop(key)
+        for key in list(params)
+        if key == "code" or key.endswith("_code")
+    }
+    inputs = {}
+    # Params that stand for inputs: the data version and the installed software.
+    if params.pop("dataset", None) is not None:
+        inputs["dataset"] = {"kind": "data", "sha256": DATASET_ID["sha256"]}
+    if (installed := params.pop("installed", None)) is not None:
+        inputs["installed packages"] = {"kind": "environment", "sha256": installed}
+    params = {name: params}
+    raw = str(raw_data(wildcards))
+    for file in _inputs_of(proxy, wildcards):
+        if file in COVERED:
+            inputs[file] = {"kind": "output"}
+        elif file == raw:
+            inputs["dataset"] = {"kind": "data", "sha256": DATASET_ID["sha256"]}
+        elif file in producers:
+            upstream = _recipe(file, wildcards, producers)
+            inputs |= upstream["inputs"]
+            params |= upstream["params"]
+            code |= upstream["code"]
+        else:
+            inputs[file] = {"kind": "environment" if file in LOCKS else "file"}
+    return {"rule": name, "inputs": inputs, "params": params, "code": code}
+
+
+def output_recipes(wildcards):
+    """For each covered output: the rule that made it and what it was made from."""
+    producers = {
+        str(output): rule.name
+        for rule in workflow.rules
+        for output in getattr(rules, rule.name).output
+    }
+    recipes = {}
+    for path in COVERED:
+        recipe = _recipe(path, wildcards, producers)
+        recipes[path] = {
+            "rule": recipe["rule"],
+            "inputs": recipe["inputs"],
+            "params_digest": digest_value(recipe["params"]),
+            "code_digest": digest_value(recipe["code"]),
+        }
+    return recipes

@@ -14,6 +14,8 @@ rule environment:
     conda:
         ENV_FILE
     params:
-        code=CODE_DIGEST,
+        # Without conda, a hand-changed venv changes this and reruns the pipeline.
+        installed=None if USE_CONDA else drift.installed_digest(ACTIVE_LOCK),
+        code=rule_code("environment.smk", "environment.py"),
     script:
         "../scripts/environment.py"

@@ -10,9 +10,8 @@ rule generate:
     conda:
         ENV_FILE
     params:
-        dataset=asdict(DATASET),
-        rows=ROWS,
-        code=CODE_DIGEST,
+        dataset=asdict(DATASET) | {"rows": ROWS},
+        code=rule_code("preprocess.smk", "generate.py"),
     script:
         "../scripts/generate.py"
 
@@ -36,6 +35,6 @@ rule preprocess:
         registry=config["registry"],
         test_fraction=config["split"]["test_fraction"],
         seed=config["seed"],
-        code=CODE_DIGEST,
+        code=rule_code("preprocess.smk", "preprocess.py"),
     script:
         "../scripts/preprocess.py"

@@ -18,7 +18,8 @@ rule save:
     params:
         seed=config["seed"],
         params_digest=PARAMS_DIGEST,
-        code=CODE_DIGEST,
+        code=rule_code("save.smk", "save.py"),
+        model_code=rules.train.params.code,
         metrics=OUT["metrics"],
     script:
         "../scripts/save.py"

@@ -20,6 +20,6 @@ rule train:
         model=config["model"],
         hyperparameters=config["models"].get(config["model"], {}),
         seed=config["seed"],
-        code=CODE_DIGEST,
+        code=rule_code("train.smk", "train.py"),
     script:
         "../scripts/train.py"

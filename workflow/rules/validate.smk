@@ -18,6 +18,6 @@ rule validate:
     params:
         target=DATASET.schema.target,
         thresholds=config["thresholds"],
-        code=CODE_DIGEST,
+        code=rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"

@@ -1,4 +1,4 @@
-from reprotrain.records import checksum
+from reprotrain.audit import checksum
 from reprotrain.rules import run_step
 
 run_step(

@@ -5,6 +5,5 @@ run_step(
     snakemake.log[0],
     generate,
     dataset=snakemake.params.dataset,
-    rows=snakemake.params.rows,
     raw=snakemake.output[0],
 )

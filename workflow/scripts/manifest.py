@@ -4,10 +4,11 @@ from reprotrain.rules import run_step
 run_step(
     snakemake.log[0],
     write_manifest,
-    covered=list(snakemake.input.covered),
+    recipes=snakemake.params.recipes,
+    uncovered=snakemake.params.uncovered,
     data_record=snakemake.input.data_record,
     environment_record=snakemake.input.environment,
-    code_digest=snakemake.params.code,
+    code_digest=snakemake.params.code_digest,
     params_digest=snakemake.params.params_digest,
     root=".",
     out=snakemake.output[0],

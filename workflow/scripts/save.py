@@ -10,7 +10,7 @@ run_step(
     environment_record=snakemake.input.environment,
     seed=snakemake.params.seed,
     params_digest=snakemake.params.params_digest,
-    code_digest=snakemake.params.code,
+    code_digests={"train": snakemake.params.model_code, "save": snakemake.params.code},
     metrics_path=snakemake.params.metrics,
     model_out=snakemake.output.model,
     card_out=snakemake.output.card,

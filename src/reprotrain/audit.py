@@ -1,0 +1,252 @@
+"""Audits: why two runs' outputs differ, and whether a results directory matches its manifest."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprotrain import manifest
+from reprotrain.errors import ReprotrainError
+from reprotrain.fileio import write_json
+from reprotrain.hashing import sha256_file, sha256_files
+
+# Causes, in the order they are reported.
+DATA, PARAMS, CODE, ENVIRONMENT, UPSTREAM = "data", "params", "code", "environment", "upstream"
+NONDETERMINISM = "nondeterminism"
+INPUT_CAUSES = {"data": DATA, "environment": ENVIRONMENT, "file": DATA}
+
+# Exit statuses of `reprotrain diff` (2 is left to usage errors and unreadable manifests).
+IDENTICAL, EXPLAINED, UNEXPLAINED = 0, 1, 3
+
+
+@dataclass
+class Difference:
+    path: str
+    change: str  # "changed", "only in A", "only in B"
+    causes: list[str]
+    upstream: list[str] = field(default_factory=list)  # differing outputs it was made from
+    root_causes: list[str] = field(default_factory=list)  # causes found walking upstream
+    expected: str | None = None
+    actual: str | None = None
+
+    @property
+    def unexplained(self) -> bool:
+        return self.causes == [NONDETERMINISM]
+
+
+def _global_causes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    old, new = before["provenance"], after["provenance"]
+    pairs = (
+        (DATA, "data"),
+        (PARAMS, "params_digest"),
+        (CODE, "code"),
+        (ENVIRONMENT, "environment"),
+    )
+    causes = []
+    for cause, key in pairs:
+        old_value, new_value = old.get(key), new.get(key)
+        if key == "code":  # the commit alone changes nothing; the digest of the code does
+            old_value, new_value = (
+                value and value.get("digest") for value in (old_value, new_value)
+            )
+        if old_value != new_value:
+            causes.append(cause)
+    return causes
+
+
+def _causes_of(old: dict[str, Any], new: dict[str, Any], environment_changed: bool):
+    causes, upstream = set(), []
+    if old["rule"] != new["rule"] or set(old["inputs"]) != set(new["inputs"]):
+        causes.add(CODE)  # the recipe itself changed
+    for name in sorted(set(old["inputs"]) & set(new["inputs"])):
+        before, after = old["inputs"][name], new["inputs"][name]
+        if before["sha256"] == after["sha256"]:
+            continue
+        if after["kind"] == "output":
+            upstream.append(name)
+        else:
+            causes.add(INPUT_CAUSES[after["kind"]])
+    if old["params_digest"] != new["params_digest"]:
+        causes.add(PARAMS)
+    if old["code_digest"] != new["code_digest"]:
+        causes.add(CODE)
+    if environment_changed:
+        causes.add(ENVIRONMENT)
+    if upstream:
+        causes.add(UPSTREAM)
+    ordered = [c for c in (DATA, PARAMS, CODE, ENVIRONMENT, UPSTREAM) if c in causes]
+    return ordered or [NONDETERMINISM], upstream
+
+
+def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
+    """Every output whose bytes differ between two manifests, with the cause of the change."""
+    environment_changed = ENVIRONMENT in _global_causes(before, after)
+    differences: dict[str, Difference] = {}
+    for path in sorted(set(before["files"]) | set(after["files"])):
+        old, new = before["files"].get(path), after["files"].get(path)
+        if old is not None and new is not None:
+            if old["sha256"] == new["sha256"]:
+                continue
+            causes, upstream = _causes_of(old, new, environment_changed)
+            differences[path] = Difference(
+                path, "changed", causes, upstream, expected=old["sha256"], actual=new["sha256"]
+            )
+        else:
+            # A file made by one run only: the run's inputs decide the set of outputs.
+            causes = _global_causes(before, after) or [CODE]
+            differences[path] = Difference(
+                path,
+                "only in A" if new is None else "only in B",
+                causes,
+                expected=old and old["sha256"],
+                actual=new and new["sha256"],
+            )
+    for difference in differences.values():
+        difference.root_causes = _root_causes(difference, differences, set())
+    return list(differences.values())
+
+
+def _root_causes(difference: Difference, all_differences, seen: set[str]) -> list[str]:
+    found = {cause for cause in difference.causes if cause != UPSTREAM}
+    for name in difference.upstream:
+        if name not in seen and name in all_differences:
+            seen.add(name)
+            found.update(_root_causes(all_differences[name], all_differences, seen))
+    return [c for c in (DATA, PARAMS, CODE, ENVIRONMENT, NONDETERMINISM) if c in found]
+
+
+def status(differences: list[Difference]) -> int:
+    if not differences:
+        return IDENTICAL
+    return UNEXPLAINED if any(d.unexplained for d in differences) else EXPLAINED
+
+
+def _detail(difference: Difference) -> str:
+    if difference.unexplained:
+        return "NOTHING IT DEPENDS ON CHANGED: NONDETERMINISM"
+    parts = [cause for cause in difference.causes if cause != UPSTREAM]
+    if difference.upstream:
+        roots = ", ".join(difference.root_causes) or "?"
+        parts.append(f"upstream: {', '.join(difference.upstream)} (root cause: {roots})")
+    if difference.change != "changed":
+        parts.insert(0, difference.change)
+    return "; ".join(parts)
+
+
+def format_report(
+    differences: list[Difference], before: str, after: str, digest_width: int = 12
+) -> str:
+    if not differences:
+        return f"identical: every covered output of {before} and {after} has the same sha256"
+    rows = [("path", "cause", "expected (A)", "actual (B)")]
+    rows += [
+        (d.path, _detail(d), (d.expected or "-")[:digest_width], (d.actual or "-")[:digest_width])
+        for d in differences
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"A: {before}", f"B: {after}", ""]
+    for index, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    unexplained = [d.path for d in differences if d.unexplained]
+    explained = len(differences) - len(unexplained)
+    lines.append("")
+    lines.append(f"{len(differences)} output(s) differ: {explained} explained by a changed input")
+    if unexplained:
+        lines.append(
+            f"!! NONDETERMINISM: {len(unexplained)} output(s) changed although nothing they depend "
+            f"on changed: {', '.join(unexplained)}"
+        )
+    return "\n".join(lines)
+
+
+def to_json(differences: list[Difference], before: dict[str, Any], after: dict[str, Any]):
+    outcome = {IDENTICAL: "identical", EXPLAINED: "explained", UNEXPLAINED: "unexplained"}
+    return {
+        "status": outcome[status(differences)],
+        "provenance_changes": _global_causes(before, after),
+        "differences": [asdict(d) for d in differences],
+    }
+
+
+def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
+    """diffoscope's view of each changed file that both run directories hold."""
+    executable = shutil.which("diffoscope")
+    if executable is None:
+        raise ReprotrainError(
+            "diffoscope",
+            None,
+            "is not installed, so --explain cannot show what differs inside the files",
+            "install it (Debian/Ubuntu: `apt-get install diffoscope-minimal`; or "
+            "`pip install diffoscope`) or run without --explain",
+        )
+    sections = []
+    for difference in differences:
+        a, b = root_a / difference.path, root_b / difference.path
+        if difference.change != "changed" or not (a.is_file() and b.is_file()):
+            continue
+        done = subprocess.run(
+            [executable, "--no-progress", "--text", "-", str(a), str(b)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        sections.append(done.stdout.rstrip() or done.stderr.rstrip())
+    return "\n\n".join(sections)
+
+
+@dataclass
+class VerifyReport:
+    problems: list[str]
+    checked: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(manifest_path: str | Path, root: str | Path) -> VerifyReport:
+    """Check a results directory against a manifest by hashing only (nothing is rerun)."""
+    document = manifest.load(manifest_path, "manifest")
+    problems = [f"inconsistent  {p}" for p in manifest.inconsistencies(document)]
+    base = Path(root)
+    files = document["files"]
+    present = {path: base / path for path in files if (base / path).is_file()}
+    digests = sha256_files(present.values())
+    for path, entry in sorted(files.items()):
+        if path not in present:
+            problems.append(f"missing       {path}")
+        elif digests[str(present[path])] != entry["sha256"]:
+            problems.append(
+                f"tampered      {path}: expected {entry['sha256']}, "
+                f"actual {digests[str(present[path])]}"
+            )
+    expected = set(files) | set(document["uncovered"])
+    own_path = Path(manifest_path).resolve()
+    for top in sorted({Path(path).parts[0] for path in files}):
+        for candidate in sorted((base / top).rglob("*")):
+            relative = candidate.relative_to(base).as_posix()
+            if candidate.is_file() and relative not in expected and candidate.resolve() != own_path:
+                problems.append(f"extra         {relative}")
+    return VerifyReport(problems, len(files))
+
+
+def checksum(run_manifest: str, expected: str, out: str) -> None:
+    """The checksum rule: fail with a per-file table when outputs differ from the record."""
+    recorded = manifest.load(expected, "recorded manifest")
+    run = manifest.load(run_manifest, "run manifest")
+    differences = classify(recorded, run)
+    if differences:
+        raise ReprotrainError(
+            run_manifest,
+            "files",
+            f"{len(differences)} output(s) differ from the recorded manifest {expected}:\n"
+            + format_report(differences, expected, run_manifest, digest_width=64),
+            "a changed input is expected to change outputs: if these are right, record them "
+            "with `make record`; `reprotrain diff` and `--explain` show more",
+        )
+    write_json(out, {"matches": expected, "run_manifest_sha256": sha256_file(run_manifest)})

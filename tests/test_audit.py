@@ -1,0 +1,209 @@
+"""Audits on real runs: `reprotrain diff` names the cause of every change; `verify` checks disks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BIN, REPO, config_override, copy_repo, snakemake
+
+from reprotrain import audit, manifest
+
+pytestmark = pytest.mark.pipeline
+
+RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
+
+
+def reprotrain(*args, cwd=REPO, **kwargs):
+    return subprocess.run(
+        [str(BIN / "reprotrain"), *args], cwd=cwd, capture_output=True, text=True, **kwargs
+    )
+
+
+def diff(a: Path, b: Path) -> tuple[int, dict]:
+    done = reprotrain(
+        "diff", "--json", str(a / "results/manifest.json"), str(b / "results/manifest.json")
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+def by_path(report: dict) -> dict[str, dict]:
+    return {item["path"]: item for item in report["differences"]}
+
+
+def test_identical_runs_diff_clean(default_run, tmp_path):
+    elsewhere = copy_repo(tmp_path / "other")
+    snakemake(elsewhere, "results/manifest.json")
+    status, report = diff(default_run, elsewhere)
+    assert status == audit.IDENTICAL
+    assert report == {"status": "identical", "provenance_changes": [], "differences": []}
+
+
+def test_new_data_version_is_classified_as_data(default_run, scratch_repo):
+    rows = (scratch_repo / RAW).read_text().splitlines(keepends=True)
+    new_raw = scratch_repo / "data/breast_cancer/v1.1/breast_cancer.csv"
+    new_raw.parent.mkdir(parents=True)
+    new_raw.write_text("".join(rows[:-20]))
+    registry = yaml.safe_load((scratch_repo / "config/datasets.yaml").read_text())
+    versions = registry["datasets"]["breast_cancer"]
+    versions["v1.1"] = dict(
+        versions["v1.0"],
+        source="data/breast_cancer/v1.1/breast_cancer.csv",
+        sha256=hashlib.sha256(new_raw.read_bytes()).hexdigest(),
+    )
+    (scratch_repo / "config/datasets.yaml").write_text(yaml.safe_dump(registry))
+    override = config_override(scratch_repo, "v11", {"dataset": {"version": "v1.1"}})
+    snakemake(scratch_repo, "results/manifest.json", *override)
+    status, report = diff(default_run, scratch_repo)
+    assert status == audit.EXPLAINED
+    assert "data" in report["provenance_changes"]
+    found = by_path(report)
+    for table in ("results/data/train.csv", "results/data/test.csv", "results/data/data.json"):
+        assert found[table]["causes"] == ["data"], table
+    model = found["results/model/model.pkl"]
+    assert model["causes"] == ["upstream"]
+    assert "results/data/train.csv" in model["upstream"]
+    assert model["root_causes"] == ["data"]
+
+
+def test_hyperparameter_change_is_classified_as_params(default_run, scratch_repo):
+    override = config_override(
+        scratch_repo, "params", {"models": {"hist_gradient_boosting": {"max_iter": 50}}}
+    )
+    snakemake(scratch_repo, "results/manifest.json", *override)
+    status, report = diff(default_run, scratch_repo)
+    assert status == audit.EXPLAINED
+    found = by_path(report)
+    assert found["results/model/model.pkl"]["causes"] == ["params"]
+    assert "results/data/train.csv" not in found
+    assert found["results/metrics/metrics.json"]["root_causes"] == ["params"]
+
+
+def test_uncommitted_training_code_edit_is_classified_as_code(default_run, scratch_repo):
+    models_py = scratch_repo / "src/reprotrain/models.py"
+    models_py.write_text(
+        models_py.read_text().replace("PICKLE_PROTOCOL = 5", "PICKLE_PROTOCOL = 4")
+    )
+    snakemake(scratch_repo, "results/manifest.json")
+    status, report = diff(default_run, scratch_repo)
+    assert status == audit.EXPLAINED
+    found = by_path(report)
+    assert found["results/model/model.pkl"]["causes"] == ["code"]
+    assert "results/data/train.csv" not in found
+
+
+@pytest.fixture
+def other_setuptools(tmp_path) -> Path:
+    """A real, different setuptools release (from virtualenv's embedded wheels), on a path."""
+    embedded = sorted(
+        (BIN.parent / "lib").glob(
+            "python3.12/site-packages/virtualenv/seed/wheels/embed/setuptools-*.whl"
+        )
+    )
+    wheel = next(w for w in embedded if "80.9.0" not in w.name)
+    target = tmp_path / "other-setuptools"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(target)
+    return target
+
+
+def test_drifted_environment_stops_the_run(scratch_repo, other_setuptools, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(other_setuptools))
+    run = snakemake(scratch_repo, check=False)
+    assert run.returncode != 0
+    assert "envs/requirements.lock: setuptools" in run.output
+    assert "has drifted from its lock: setuptools: locked 80.9.0, found" in run.output
+    assert not (scratch_repo / "results").exists()
+
+
+def test_tolerated_drift_is_recorded_and_classified_as_environment(
+    default_run, scratch_repo, other_setuptools, monkeypatch
+):
+    monkeypatch.setenv("PYTHONPATH", str(other_setuptools))
+    override = config_override(scratch_repo, "warn", {"environment_drift": "warn"})
+    snakemake(scratch_repo, "results/manifest.json", *override)
+    environment = json.loads((scratch_repo / "results/environment.json").read_text())
+    assert environment["drift"][0]["package"] == "setuptools"
+    assert environment["drift"][0]["locked"] == "80.9.0"
+    status, report = diff(default_run, scratch_repo)
+    assert status == audit.EXPLAINED
+    found = by_path(report)
+    assert found["results/environment.json"]["causes"] == ["environment"]
+    assert "environment" in found["results/model/model_card.json"]["causes"]
+
+
+def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run, tmp_path):
+    flipped = shutil.copytree(default_run, tmp_path / "flipped", symlinks=True)
+    train = flipped / "results/data/train.csv"
+    header, first, *rest = train.read_text().split("\n")
+    features, label = first.rsplit(",", 1)
+    train.write_text("\n".join([header, f"{features},{1 - int(label)}", *rest]))
+    snakemake(flipped, "results/manifest.json")
+    status, report = diff(default_run, flipped)
+    assert status == audit.UNEXPLAINED
+    assert report["status"] == "unexplained"
+    found = by_path(report)
+    assert found["results/data/train.csv"]["causes"] == ["nondeterminism"]
+    assert found["results/model/model.pkl"]["causes"] == ["upstream"]
+    assert found["results/model/model.pkl"]["upstream"] == ["results/data/train.csv"]
+    assert [p for p, item in found.items() if item["causes"] == ["nondeterminism"]] == [
+        "results/data/train.csv"
+    ]
+    human = reprotrain(
+        "diff", str(default_run / "results/manifest.json"), str(flipped / "results/manifest.json")
+    )
+    assert human.returncode == audit.UNEXPLAINED
+    assert "!! NONDETERMINISM" in human.stdout
+    explained = reprotrain(
+        "diff",
+        "--explain",
+        str(default_run / "results/manifest.json"),
+        str(flipped / "results/manifest.json"),
+    )
+    # diffoscope shows the flipped label inside train.csv.
+    assert f"--- {default_run / 'results/data/train.csv'}" in explained.stdout
+    assert f"+{features},{1 - int(label)}" in explained.stdout
+
+
+def test_verify_names_tampered_missing_and_extra_files(default_run, tmp_path):
+    clean = reprotrain(
+        "verify", "--root", str(default_run), str(default_run / "results/manifest.json")
+    )
+    assert clean.returncode == 0, clean.stdout
+    assert "verified: 7 files" in clean.stdout
+    copy = shutil.copytree(default_run, tmp_path / "audited", symlinks=True)
+    model = copy / "results/model/model.pkl"
+    model.write_bytes(model.read_bytes()[:-1] + b"\x00")
+    (copy / "results/metrics/metrics.json").unlink()
+    (copy / "results/data/unexpected.csv").write_text("x\n")
+    done = reprotrain("verify", "--root", str(copy), str(copy / "results/manifest.json"))
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("tampered") and "results/model/model.pkl" in line for line in lines)
+    assert "missing       results/metrics/metrics.json" in lines
+    assert "extra         results/data/unexpected.csv" in lines
+    assert not any("checksum.json" in line for line in lines)
+
+
+def test_verify_refuses_a_tampered_manifest(default_run, tmp_path):
+    document = json.loads((default_run / "results/manifest.json").read_text())
+    document["files"]["results/model/model.pkl"]["sha256"] = "0" * 64
+    path = tmp_path / "manifest.json"
+    manifest.write(path, document)
+    done = reprotrain("verify", "--root", str(default_run), str(path))
+    assert done.returncode == 2
+    assert "integrity" in done.stderr
+
+
+def test_diff_of_unreadable_manifest_is_an_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    done = reprotrain("diff", str(bad), str(bad))
+    assert done.returncode == 2
+    assert f"{bad}: the manifest A is not valid JSON" in done.stderr
