@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: setup run test record check lint format lock pip-lock dag clean
+.PHONY: setup run test record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -18,9 +18,22 @@ run: setup
 	@echo "metrics:  results/metrics/metrics.json"
 	@echo "manifest: results/manifest.json (matches config/manifest.json)"
 
-## test: set up, then run the whole test suite
+## test: set up (venv and, as root, the Debian packages the tests use), then run every test
 test: setup
+	@tools/install-system-deps.sh
 	$(BIN)/pytest
+
+## slurm-up / slurm-down: a single-node SLURM test cluster on loopback (root; see README)
+SLURM_STATE ?= /tmp/reprotrain-slurm
+slurm-up:
+	@tools/install-system-deps.sh
+	tools/slurm-cluster.sh start $(SLURM_STATE)
+slurm-down:
+	tools/slurm-cluster.sh stop $(SLURM_STATE)
+
+## run-slurm: the pipeline with every rule submitted to SLURM (workflow/profiles/slurm)
+run-slurm: setup
+	$(BIN)/snakemake --profile workflow/profiles/slurm
 
 ## record: run up to the run manifest and make it the recorded one (explicit, never automatic)
 record: setup
