@@ -1,5 +1,7 @@
 # reprotrain: preprocess -> train -> save -> validate -> checksum, bit-for-bit reproducible.
 # Configuration lives in config/, the rules in workflow/rules/, the logic in src/reprotrain/.
+# workflow/rules/common.smk validates the config, the dataset registry, the locks and
+# the recorded manifest before any job runs.
 
 from snakemake.utils import min_version, validate
 
@@ -7,9 +9,6 @@ min_version("9.0")
 
 
 configfile: "config/config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -84,6 +84,12 @@ def covered_bytes(workdir: Path, paths=COVERED_DEFAULT) -> dict[str, bytes]:
     return {path: (workdir / path).read_bytes() for path in paths}
 
 
+def assert_same_manifest(workdir: Path, reference: Path) -> None:
+    """The run in ``workdir`` left the very bytes of ``reference``'s run manifest."""
+    expected = (reference / "results/manifest.json").read_bytes()
+    assert (workdir / "results/manifest.json").read_bytes() == expected
+
+
 def read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"))
 

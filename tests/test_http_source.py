@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -68,16 +69,24 @@ def test_http_source_is_fetched_verified_and_split_like_the_local_file(
         assert (scratch_repo / table).read_bytes() == (default_run / table).read_bytes()
 
 
-def test_corrupt_http_download_is_refused_and_nothing_is_kept(scratch_repo, http_server):
+def test_corrupt_http_download_is_refused_and_not_kept_as_good(
+    scratch_repo, http_server, default_run
+):
     base, served = http_server
-    corrupt = (scratch_repo / RAW).read_bytes().replace(b"17.99", b"71.99", 1)
-    (served / "breast_cancer.csv").write_bytes(corrupt)
+    good = (scratch_repo / RAW).read_bytes()
+    (served / "breast_cancer.csv").write_bytes(good.replace(b"17.99", b"71.99", 1))
     config = register_http_version(scratch_repo, f"{base}/breast_cancer.csv")
     run = snakemake(scratch_repo, "results/data/data.json", *config, check=False)
     assert run.returncode != 0
     assert "sha256: content does not match the registry" in run.output
     assert not (scratch_repo / "results/data/train.csv").exists()
     assert not (scratch_repo / "results/data/data.json").exists()
+    # The server is repaired: the next run fetches again and succeeds.
+    time.sleep(1.1)  # Last-Modified has one-second resolution
+    (served / "breast_cancer.csv").write_bytes(good)
+    snakemake(scratch_repo, "results/data/data.json", *config)
+    train = "results/data/train.csv"
+    assert (scratch_repo / train).read_bytes() == (default_run / train).read_bytes()
 
 
 def test_unreachable_http_source_fails_clearly(scratch_repo, http_server):

@@ -68,3 +68,23 @@ def test_console_script_is_installed():
     )
     assert done.returncode == 0, done.stderr
     assert os.access(BIN / "reprotrain", os.X_OK)
+
+
+def test_no_eval_exec_or_unsafe_loading_in_the_code():
+    """Config is parsed safely; the only unpickling is models.load_verified, after its check."""
+    import ast
+
+    unpickling = []
+    for path in [*REPO.glob("src/reprotrain/*.py"), *REPO.glob("workflow/scripts/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            assert name not in {"eval", "exec", "compile", "__import__"}, f"{path}: {name}"
+            if name == "yaml.load":
+                loader = ast.unparse(node.keywords[0].value) if node.keywords else ""
+                assert "SafeLoader" in loader, f"{path}: yaml.load with {loader or 'no'} Loader"
+            assert name not in {"yaml.unsafe_load", "yaml.full_load", "joblib.load"}, path
+            if name in {"pickle.load", "pickle.loads"}:
+                unpickling.append(path.name)
+    assert unpickling == ["models.py"]

@@ -25,3 +25,5 @@ echo "reprotrain: installing $lock into $venv (pip --require-hashes)" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
     --no-deps --no-build-isolation --editable .
 echo "$want" > "$stamp"
+# The lock this venv holds; the workflow refuses to run once the lock moves away from it.
+sha256sum "$lock" | cut -d' ' -f1 > "$venv/reprotrain-installed-lock.sha256"

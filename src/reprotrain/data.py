@@ -22,6 +22,7 @@ from reprotrain.registry import FEATURE_DTYPE, TARGET_DTYPE, Dataset, TableSchem
 log = logging.getLogger(__name__)
 
 MAX_LISTED_FAILURES = 5
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def verify_sha256(path: str | Path, dataset: Dataset, registry_path: str) -> str:
@@ -63,17 +64,31 @@ def pandera_schema(schema: TableSchema) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=True, ordered=True, checks=[at_least_two_classes])
 
 
-def _describe_failures(errors: SchemaErrors) -> tuple[str | None, str]:
-    cases = errors.failure_cases
-    lines = []
-    for row in cases.head(MAX_LISTED_FAILURES).itertuples():
-        where = f"column {row.column!r}" if isinstance(row.column, str) else "table"
-        example = "" if pd.isna(row.failure_case) else f" (found {row.failure_case!r})"
-        lines.append(f"{where}: {row.check}{example}")
-    if len(cases) > MAX_LISTED_FAILURES:
-        lines.append(f"... and {len(cases) - MAX_LISTED_FAILURES} more")
-    first_column = next((c for c in cases["column"] if isinstance(c, str)), None)
-    return first_column, "; ".join(lines)
+# pandera's checks that concern the set of columns, not their values.
+_MISSING_COLUMN, _UNEXPECTED_COLUMN = "column_in_dataframe", "column_in_schema"
+
+
+def _describe_failures(errors: SchemaErrors, schema: TableSchema) -> tuple[str, str]:
+    """The first failing column (the message's field) and a short list of what failed."""
+    lines, fields = [], []
+    for row in errors.failure_cases.itertuples():
+        if row.check == _MISSING_COLUMN:
+            fields.append(row.failure_case)
+            lines.append(f"missing column {row.failure_case!r}")
+        elif row.check == _UNEXPECTED_COLUMN:
+            fields.append(row.failure_case)
+            lines.append(f"unexpected column {row.failure_case!r}")
+        elif isinstance(row.column, str):
+            fields.append(row.column)
+            example = "" if pd.isna(row.failure_case) else f" (found {row.failure_case!r})"
+            lines.append(f"column {row.column!r}: {row.check}{example}")
+        else:  # a table-wide check: the only one is about the target's classes
+            fields.append(schema.target)
+            lines.append(str(row.check))
+    listed = "; ".join(dict.fromkeys(lines[:MAX_LISTED_FAILURES]))
+    if len(lines) > MAX_LISTED_FAILURES:
+        listed += f"; ... and {len(lines) - MAX_LISTED_FAILURES} more"
+    return fields[0], listed
 
 
 def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd.DataFrame:
@@ -83,6 +98,23 @@ def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd
         f"{registry_path} (columns {list(dataset.schema.columns)}, features {FEATURE_DTYPE}, "
         f"target {TARGET_DTYPE} in {list(dataset.schema.classes)})"
     )
+    with Path(path).open("rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(GZIP_MAGIC):
+        raise ReprotrainError(
+            path,
+            None,
+            "is gzip-compressed, but a plain CSV file is expected",
+            f"decompress it; {fix}",
+        )
+    first_line = head.split(b"\n", 1)[0]
+    if b"," not in first_line and any(sep in first_line for sep in (b";", b"\t", b"|")):
+        raise ReprotrainError(
+            path,
+            "delimiter",
+            "the header has no comma but another separator: the file is not comma-separated",
+            f"write it with ',' as the delimiter; {fix}",
+        )
     try:
         frame = pd.read_csv(path, encoding="utf-8", float_precision="round_trip")
     except UnicodeDecodeError as error:
@@ -96,7 +128,7 @@ def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd
     try:
         pandera_schema(dataset.schema).validate(frame, lazy=True)
     except SchemaErrors as errors:
-        column, summary = _describe_failures(errors)
+        column, summary = _describe_failures(errors, dataset.schema)
         raise ReprotrainError(path, column, f"does not match its schema: {summary}", fix) from None
     log.info("%s: %d rows validated against the registry schema", path, len(frame))
     return frame

@@ -164,3 +164,92 @@ def conda_subdir() -> str:
     )
     prefix = {"Linux": "linux", "Darwin": "osx", "Windows": "win"}.get(system, system.lower())
     return f"{prefix}-{arch}"
+
+
+def check_spec_is_locked(spec_path: str | Path, lock: dict, lock_path: str | Path) -> None:
+    """Refuse a conda spec edited after locking: every pin, channel and platform must match.
+
+    conda-lock's own content hash needs conda-lock; this needs nothing, and catches the
+    edits that matter here (a version, a package, a channel or a platform).
+    """
+    fix = f"relock: `make lock` regenerates {lock_path} and the pin files from {spec_path}"
+    if not Path(spec_path).is_file():
+        raise ReprotrainError(spec_path, None, "the conda spec does not exist", "restore it")
+    spec = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
+    metadata = lock["metadata"]
+    spec_platforms = sorted(spec.get("platforms", []))
+    if spec_platforms != sorted(metadata["platforms"]):
+        raise ReprotrainError(
+            spec_path,
+            "platforms",
+            f"{spec_platforms} differ from the locked {sorted(metadata['platforms'])}",
+            fix,
+        )
+    spec_channels = [c for c in spec.get("channels", []) if c != "nodefaults"]
+    locked_channels = [channel["url"] for channel in metadata["channels"]]
+    if spec_channels != locked_channels:
+        raise ReprotrainError(
+            spec_path, "channels", f"{spec_channels} differ from the locked {locked_channels}", fix
+        )
+    for dependency in spec.get("dependencies", []):
+        name, _, version = str(dependency).partition("=")
+        for platform in spec_platforms:
+            locked = [
+                entry["version"]
+                for entry in lock["package"]
+                if entry["name"] == name and entry["platform"] == platform
+            ]
+            if version.lstrip("=") not in locked:
+                found = locked[0] if locked else "nothing"
+                raise ReprotrainError(
+                    spec_path,
+                    f"dependencies: {dependency}",
+                    f"the lock pins {found} for {platform}: the spec changed without relocking",
+                    fix,
+                )
+
+
+def check_pin_files(lock: dict, lock_path: str | Path, envs_dir: str | Path) -> None:
+    """Each platform's @EXPLICIT pin file must list exactly the lock's packages (url + md5)."""
+    for platform, content_hash in sorted(lock["metadata"]["content_hash"].items()):
+        pin = Path(envs_dir) / f"environment.{platform}.pin.txt"
+        fix = f"re-render it from {lock_path}: `make lock` (conda-lock render --kind explicit)"
+        if not pin.is_file():
+            raise ReprotrainError(pin, None, f"the pin file for {platform} does not exist", fix)
+        lines = pin.read_text(encoding="utf-8").splitlines()
+        header = f"# input_hash: {content_hash}"
+        if header not in lines:
+            raise ReprotrainError(pin, "input_hash", f"does not match {lock_path}", fix)
+        pinned = {line for line in lines if line.startswith("https://")}
+        locked = {
+            f"{entry['url']}#{entry['hash']['md5']}"
+            for entry in lock["package"]
+            if entry["platform"] == platform and entry["manager"] == "conda"
+        }
+        if pinned != locked:
+            differing = sorted(pinned ^ locked)[0].rsplit("/", 1)[-1]
+            raise ReprotrainError(
+                pin,
+                differing,
+                f"is out of sync with {lock_path} ({len(pinned ^ locked)} differing lines)",
+                fix,
+            )
+
+
+def check_installed_from(pip_lock_path: str | Path, stamp_path: str | Path) -> None:
+    """The venv records the sha256 of the lock it was installed from; the lock must not move."""
+    from reprotrain.hashing import sha256_file
+
+    stamp = Path(stamp_path)
+    if not stamp.is_file():
+        return  # not a venv made by tools/setup-venv.sh: the drift check still applies
+    installed_from = stamp.read_text(encoding="utf-8").strip()
+    current = sha256_file(pip_lock_path)
+    if installed_from != current:
+        raise ReprotrainError(
+            pip_lock_path,
+            "sha256",
+            f"changed since {stamp.parent} was installed from it (installed from "
+            f"{installed_from}, now {current}): the venv may not hold what the lock pins",
+            "run `make setup` to reinstall the venv from the lock (pip --require-hashes)",
+        )

@@ -92,7 +92,7 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
     """Read a manifest, refusing anything that is not a well-formed, untouched version-2 one."""
     file = Path(path)
     fix = (
-        "record it again with `make record`"
+        "restore it (git checkout), or delete it and record a new one with `make record`"
         if role == "recorded manifest"
         else "rerun the pipeline"
     )

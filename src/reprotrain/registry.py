@@ -114,3 +114,15 @@ def check_rows(dataset: Dataset, rows: int | None, config_path: str) -> int | No
             "remove dataset.rows",
         )
     return rows
+
+
+def check_source_exists(dataset: Dataset, registry_path: str) -> None:
+    """A repository-path source must exist before the run starts (URLs are fetched later)."""
+    if dataset.kind == "file" and not dataset.is_url and not Path(dataset.source).is_file():
+        raise ReprotrainError(
+            dataset.source,
+            None,
+            f"the raw data file of {dataset.name} {dataset.version} does not exist",
+            f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
+            f"in {registry_path}",
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from collections.abc import Callable
@@ -9,6 +10,9 @@ from typing import Any
 
 from reprotrain import drift
 from reprotrain.errors import ReprotrainError
+
+# Errors of the file system, not of the code: reported as one message, no traceback.
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
@@ -25,6 +29,24 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         drift.check_from_environment()
         step(**arguments)
     except ReprotrainError as error:
-        logging.getLogger(step.__module__).error("%s", error.message)
-        print(f"reprotrain: {error.message}", file=sys.stderr)
-        sys.exit(1)
+        _fail(step, error)
+    except OSError as error:
+        if error.errno not in WRITE_FAILURES:
+            raise
+        _fail(
+            step,
+            ReprotrainError(
+                error.filename or "results/",
+                None,
+                f"could not be written: {error.strerror}",
+                "free space (or fix permissions) on that filesystem and rerun; Snakemake "
+                "removes the failed job's outputs, and manifests and model cards are "
+                "written atomically, so nothing half-written is kept",
+            ),
+        )
+
+
+def _fail(step: Callable[..., Any], error: ReprotrainError) -> None:
+    logging.getLogger(step.__module__).error("%s", error.message)
+    print(f"reprotrain: {error.message}", file=sys.stderr)
+    sys.exit(1)

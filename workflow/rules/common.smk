@@ -20,11 +20,20 @@ os.environ.update(
     PYTHONHASHSEED="0",
 )
 
-from reprotrain import drift, locks, provenance, registry  # noqa: E402
+from reprotrain import (
+    drift,
+    locks,
+    manifest,
+    provenance,
+    registry,
+    runlock,
+    schema,
+)  # noqa: E402
 from reprotrain.errors import ReprotrainError  # noqa: E402
 from reprotrain.hashing import digest_value  # noqa: E402
 
 ENV_FILE = "../../envs/environment.yaml"
+CONDA_SPEC = "envs/environment.yaml"
 CONDA_LOCK = "envs/conda-lock.yml"
 PIP_LOCK = "envs/requirements.lock"
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -32,12 +41,18 @@ USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_me
 ACTIVE_LOCK = (
     f"envs/environment.{locks.conda_subdir()}.pin.txt" if USE_CONDA else PIP_LOCK
 )
-DRIFT_MODE = config["environment_drift"]
-# Every job checks its own environment against ACTIVE_LOCK (reprotrain.rules.run_step).
-os.environ.update(REPROTRAIN_LOCK=ACTIVE_LOCK, REPROTRAIN_DRIFT=DRIFT_MODE)
 
+# Every bad input stops the run here, before any job, with one message naming the
+# file, the field and the fix.
 try:
+    schema.check(
+        config, REPO / "workflow/schemas/config.schema.yaml", "config/config.yaml"
+    )
+    validate(config, "../schemas/config.schema.yaml")
     REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
+    schema.check(
+        REGISTRY, REPO / "workflow/schemas/datasets.schema.yaml", config["registry"]
+    )
     validate(REGISTRY, "../schemas/datasets.schema.yaml")
     DATASET = registry.resolve(
         REGISTRY,
@@ -48,11 +63,25 @@ try:
     ROWS = registry.check_rows(
         DATASET, config["dataset"].get("rows"), "config/config.yaml"
     )
-    # Without conda the rules run in this very interpreter: check it before anything runs.
+    registry.check_source_exists(DATASET, config["registry"])
+    _conda_lock = locks.load_conda_lock(CONDA_LOCK)
+    locks.check_spec_is_locked(CONDA_SPEC, _conda_lock, CONDA_LOCK)
+    locks.check_pin_files(_conda_lock, CONDA_LOCK, "envs")
+    locks.load_pip_lock(PIP_LOCK)
+    if Path(config["manifest"]["expected"]).exists():
+        manifest.load(config["manifest"]["expected"], "recorded manifest")
+    DRIFT_MODE = config["environment_drift"]
+    # Without conda the rules run in this very interpreter: check it now.
     if not USE_CONDA:
+        locks.check_installed_from(
+            PIP_LOCK, Path(sys.prefix) / "reprotrain-installed-lock.sha256"
+        )
         drift.check(ACTIVE_LOCK, DRIFT_MODE)
 except ReprotrainError as error:
     raise WorkflowError(error.message) from None
+
+# Every job checks its own environment against ACTIVE_LOCK (reprotrain.rules.run_step).
+os.environ.update(REPROTRAIN_LOCK=ACTIVE_LOCK, REPROTRAIN_DRIFT=DRIFT_MODE)
 
 OUT = {
     "raw_synthetic": f"results/raw/{DATASET.name}/{DATASET.version}/rows-{ROWS}.csv",
@@ -186,3 +215,11 @@ def output_recipes(wildcards):
             "code_digest": digest_value(recipe["code"]),
         }
     return recipes
+
+
+onstart:
+    # One run per directory; released by the kernel even when the run is killed -9.
+    try:
+        runlock.acquire(".snakemake/reprotrain-run.lock")
+    except ReprotrainError as error:
+        raise WorkflowError(error.message) from None

@@ -1,0 +1,41 @@
+"""Schema validation with one clear message: the file, the field, what is wrong, the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import best_match
+
+from reprotrain.errors import ReprotrainError
+
+
+def check(document: Any, schema_path: str | Path, file: str) -> None:
+    """Raise a ReprotrainError for the most relevant violation of the schema, if any."""
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    error = best_match(validator.iter_errors(document))
+    if error is None:
+        return
+    parent = ".".join(str(part) for part in error.absolute_path)
+    field = parent or "(top level)"
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        field = ".".join(filter(None, [parent, unknown[0]]))
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        problem = f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+        fix = f"remove or rename it (allowed here: {allowed})"
+    elif error.validator == "required":
+        missing = [key for key in error.validator_value if key not in error.instance]
+        field = ".".join(filter(None, [parent, missing[0]]))
+        problem = "is required but missing"
+        fix = f"add {field} (see {schema_path})"
+    else:
+        problem = error.message
+        described = error.schema.get("description") if isinstance(error.schema, dict) else None
+        fix = f"correct {field} as {schema_path} allows"
+        if described:
+            fix += f": {' '.join(str(described).split())}"
+    raise ReprotrainError(file, field, problem, fix)

@@ -1,0 +1,313 @@
+"""Every bad input: one clear message naming the file, the field and the fix, a non-zero
+exit, and nothing partial, stale or misleading left on disk."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import config_override, copy_repo, snakemake
+
+pytestmark = pytest.mark.pipeline
+
+RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
+
+
+@dataclass
+class Case:
+    setup: Callable[[Path], list[str]]  # mutates a scratch repo, returns extra snakemake args
+    where: str  # "FILE: FIELD" as the message must start
+    fix: str  # a piece of the fix
+    target: str = "all"  # what to ask Snakemake for
+    after_run: bool = False  # start from a completed run (outputs on disk)
+
+
+def override(values: dict) -> Callable[[Path], list[str]]:
+    return lambda repo: config_override(repo, "bad", values)
+
+
+def edit_document(path: str, change: Callable[[dict], None]) -> Callable[[Path], list[str]]:
+    """Load a YAML or JSON file of the repo, change it in place, write it back."""
+    load, dump = (
+        (json.loads, json.dumps) if path.endswith(".json") else (yaml.safe_load, yaml.safe_dump)
+    )
+
+    def setup(repo: Path) -> list[str]:
+        file = repo / path
+        document = load(file.read_text())
+        change(document)
+        file.write_text(dump(document))
+        return []
+
+    return setup
+
+
+def registered_raw(make: Callable[[bytes], bytes]) -> Callable[[Path], list[str]]:
+    """Replace the raw file and register its sha256: the registered data itself is bad."""
+
+    def setup(repo: Path) -> list[str]:
+        raw = repo / RAW
+        raw.write_bytes(make(raw.read_bytes()))
+        registry_path = repo / "config/datasets.yaml"
+        registry = yaml.safe_load(registry_path.read_text())
+        entry = registry["datasets"]["breast_cancer"]["v1.0"]
+        entry["sha256"] = hashlib.sha256(raw.read_bytes()).hexdigest()
+        registry_path.write_text(yaml.safe_dump(registry))
+        return []
+
+    return setup
+
+
+def rows(transform: Callable[[list[list[str]]], list[list[str]]]) -> Callable[[bytes], bytes]:
+    def make(content: bytes) -> bytes:
+        table = [line.split(",") for line in content.decode().splitlines()]
+        return ("\n".join(",".join(row) for row in transform(table)) + "\n").encode()
+
+    return make
+
+
+def set_cell(column: str, value: str):
+    def transform(table):
+        index = table[0].index(column)
+        table[1][index] = value
+        return table
+
+    return rows(transform)
+
+
+def drop_column(column: str):
+    def transform(table):
+        index = table[0].index(column)
+        return [row[:index] + row[index + 1 :] for row in table]
+
+    return rows(transform)
+
+
+def mutate_file(path: str, change: Callable[[str], str]) -> Callable[[Path], list[str]]:
+    def setup(repo: Path) -> list[str]:
+        file = repo / path
+        file.write_text(change(file.read_text()))
+        return []
+
+    return setup
+
+
+def remove(path: str) -> Callable[[Path], list[str]]:
+    def setup(repo: Path) -> list[str]:
+        (repo / path).unlink()
+        return []
+
+    return setup
+
+
+def flip_last_byte(path: str) -> Callable[[Path], list[str]]:
+    def setup(repo: Path) -> list[str]:
+        file = repo / path
+        data = file.read_bytes()
+        file.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        return []
+
+    return setup
+
+
+DATA = "results/data/data.json"
+CASES = {
+    # Config
+    "config-unknown-key": Case(override({"colour": "red"}), "config/config.yaml: colour", "remove"),
+    "config-wrong-type": Case(override({"seed": "42"}), "config/config.yaml: seed", "correct seed"),
+    "config-negative-seed": Case(override({"seed": -1}), "config/config.yaml: seed", "correct"),
+    "config-zero-threads": Case(override({"threads": 0}), "config/config.yaml: threads", "correct"),
+    "config-unknown-model": Case(
+        override({"model": "svm"}), "config/config.yaml: model", "correct model"
+    ),
+    "config-threshold-range": Case(
+        override({"thresholds": {"min_accuracy": 1.5}}),
+        "config/config.yaml: thresholds.min_accuracy",
+        "correct",
+    ),
+    "config-missing-version": Case(
+        edit_document("config/config.yaml", lambda c: c["dataset"].pop("version")),
+        "config/config.yaml: dataset.version",
+        "add dataset.version",
+    ),
+    "config-unknown-version": Case(
+        override({"dataset": {"version": "v9"}}),
+        "config/datasets.yaml: datasets.breast_cancer.v9",
+        "use one of ['v1.0']",
+    ),
+    "config-unknown-dataset": Case(
+        override({"dataset": {"name": "iris"}}),
+        "config/datasets.yaml: datasets.iris",
+        "use one of",
+    ),
+    "config-unknown-hyperparameter": Case(
+        override({"models": {"random_forest": {"n_jobs": 4}}}),
+        "config/config.yaml: models.random_forest.n_jobs",
+        "remove",
+    ),
+    # Data
+    "data-missing-file": Case(remove(RAW), f"{RAW}: the raw data file", "restore it"),
+    "data-sha256-mismatch": Case(
+        mutate_file(RAW, lambda text: text.replace("17.99", "17.98", 1)),
+        f"{RAW}: sha256",
+        "register them as a new version",
+        DATA,
+    ),
+    "data-empty": Case(registered_raw(lambda _: b""), f"{RAW}: is empty", "make the table", DATA),
+    "data-header-only": Case(
+        registered_raw(lambda raw: raw.split(b"\n", 1)[0] + b"\n"),
+        f"{RAW}: has a header but no rows",
+        "make the table",
+        DATA,
+    ),
+    "data-missing-target": Case(
+        registered_raw(drop_column("target")), f"{RAW}: target", "datasets.breast_cancer", DATA
+    ),
+    "data-missing-feature": Case(
+        registered_raw(drop_column("mean_radius")), f"{RAW}: mean_radius", "schema", DATA
+    ),
+    "data-unexpected-column": Case(
+        registered_raw(
+            rows(lambda t: [row + (["extra"] if i == 0 else ["1.0"]) for i, row in enumerate(t)])
+        ),
+        f"{RAW}: extra",
+        "schema",
+        DATA,
+    ),
+    "data-nan": Case(
+        registered_raw(set_cell("mean_area", "nan")), f"{RAW}: mean_area", "schema", DATA
+    ),
+    "data-inf": Case(
+        registered_raw(set_cell("mean_area", "inf")), f"{RAW}: mean_area", "schema", DATA
+    ),
+    "data-non-numeric": Case(
+        registered_raw(set_cell("mean_texture", "abc")), f"{RAW}: mean_texture", "schema", DATA
+    ),
+    "data-single-class": Case(
+        registered_raw(rows(lambda t: [t[0]] + [row for row in t[1:] if row[-1] == "1"])),
+        f"{RAW}: target",
+        "schema",
+        DATA,
+    ),
+    "data-wrong-delimiter": Case(
+        registered_raw(lambda raw: raw.replace(b",", b";")),
+        f"{RAW}: delimiter",
+        "','",
+        DATA,
+    ),
+    "data-not-utf8": Case(
+        registered_raw(lambda raw: raw.replace(b"17.99", b"17.9\xff", 1)),
+        f"{RAW}: is not UTF-8",
+        "make the table",
+        DATA,
+    ),
+    "data-gzip": Case(
+        registered_raw(gzip.compress), f"{RAW}: is gzip-compressed", "decompress it", DATA
+    ),
+    # Locks
+    "lock-missing-pip-lock": Case(
+        remove("envs/requirements.lock"),
+        "envs/requirements.lock: the pip lock does not exist",
+        "make lock",
+    ),
+    "lock-missing-conda-lock": Case(
+        remove("envs/conda-lock.yml"),
+        "envs/conda-lock.yml: the conda lock does not exist",
+        "make lock",
+    ),
+    "lock-edited-hash": Case(
+        mutate_file(
+            "envs/requirements.lock",
+            lambda t: re.sub(
+                r"--hash=sha256:[0-9a-f]{64}", "--hash=sha256:" + 64 * "0", t, count=1
+            ),
+        ),
+        "envs/requirements.lock: sha256: changed since",
+        "make setup",
+    ),
+    "lock-spec-changed": Case(
+        mutate_file("envs/environment.yaml", lambda t: t.replace("numpy=2.3.5", "numpy=2.3.4")),
+        "envs/environment.yaml: dependencies: numpy=2.3.4",
+        "make lock",
+    ),
+    "lock-pin-out-of-sync": Case(
+        mutate_file(
+            "envs/environment.linux-64.pin.txt",
+            lambda t: "\n".join(line for line in t.splitlines() if "/zstd-" not in line) + "\n",
+        ),
+        "envs/environment.linux-64.pin.txt: zstd-",
+        "make lock",
+    ),
+    # Manifests
+    "manifest-missing": Case(
+        remove("config/manifest.json"),
+        "config/manifest.json: the recorded manifest does not exist",
+        "make record",
+    ),
+    "manifest-malformed": Case(
+        mutate_file("config/manifest.json", lambda t: t[:-10]),
+        "config/manifest.json: the recorded manifest is not valid JSON",
+        "make record",
+    ),
+    "manifest-schema-version": Case(
+        edit_document("config/manifest.json", lambda d: d.update(schema_version=1)),
+        "config/manifest.json: schema_version",
+        "make record",
+    ),
+    "manifest-tampered-entry": Case(
+        edit_document(
+            "config/manifest.json",
+            lambda d: d["files"]["results/model/model.pkl"].update(sha256="0" * 64),
+        ),
+        "config/manifest.json: integrity",
+        "restore it",
+    ),
+    # Model
+    "model-tampered": Case(
+        flip_last_byte("results/model/model.pkl"),
+        "results/model/model.pkl: sha256: refused to unpickle",
+        "delete it and rerun",
+        after_run=True,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, default_run, tmp_path):
+    case = CASES[name]
+    if case.after_run:
+        repo = shutil.copytree(default_run, tmp_path / "repo", symlinks=True)
+    else:
+        repo = copy_repo(tmp_path / "repo")
+    before = {p for p in (repo / "results").rglob("*")} if case.after_run else set()
+    args = case.setup(repo)
+    run = snakemake(repo, case.target, *args, check=False)
+    assert run.returncode != 0, run.output[-3000:]
+    assert run.output.count(case.where) == 1, run.output[-3000:]
+    message = run.output[run.output.index(case.where) :]
+    assert "\n  fix: " in message, message[:500]
+    fix = message.split("\n  fix: ", 1)[1].splitlines()[0]
+    assert case.fix in fix, fix
+    assert "Traceback" not in run.output
+    results = repo / "results"
+    if case.after_run:
+        # Only the refused step's output is gone; nothing new appeared.
+        assert not (results / "metrics/metrics.json").exists()
+        assert {p for p in results.rglob("*")} <= before
+    elif case.target == DATA:
+        assert not any((results / "data").glob("*")) if (results / "data").exists() else True
+        assert not (results / "model").exists()
+    elif name == "manifest-missing":
+        # The outputs are complete and consistent; only the comparison could not happen.
+        assert not (results / "checksum.json").exists()
+    else:
+        # Refused before any job ran.
+        assert not results.exists()

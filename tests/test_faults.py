@@ -1,0 +1,126 @@
+"""Faults: killed runs recover byte-identically, concurrent runs are refused, a full disk
+fails cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BIN, assert_same_manifest, copy_repo, snakemake
+
+pytestmark = pytest.mark.pipeline
+
+RULES = ("preprocess", "environment", "train", "save", "validate", "manifest", "checksum")
+
+
+def start(workdir: Path, cores: int = 1) -> subprocess.Popen:
+    """A run in its own process group (driver and job processes), in the background."""
+    return subprocess.Popen(
+        [
+            str(BIN / "snakemake"),
+            "--workflow-profile",
+            "workflow/profiles/default",
+            "-c",
+            str(cores),
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_for(condition, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def job_processes(workdir: Path, rule: str) -> list[int]:
+    """PIDs of the Python processes running ``rule``'s script for the run in ``workdir``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = str((proc / "cwd").readlink())
+        except OSError:
+            continue
+        if cwd == str(workdir) and any(part.endswith(f".{rule}.py".encode()) for part in command):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_run_killed_during_a_rule_recovers_byte_identically(rule, default_run, tmp_path):
+    workdir = copy_repo(tmp_path / "killed")
+    run = start(workdir)
+    wait_for(lambda: (workdir / "logs" / f"{rule}.log").exists(), f"rule {rule} to start")
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    snakemake(workdir)
+    assert_same_manifest(workdir, default_run)
+
+
+def test_killed_job_process_fails_the_run_and_the_rerun_completes(default_run, tmp_path):
+    workdir = copy_repo(tmp_path / "job-killed")
+    run = start(workdir)
+    wait_for(lambda: job_processes(workdir, "train"), "the train job")
+    for pid in job_processes(workdir, "train"):
+        os.kill(pid, signal.SIGKILL)
+    assert run.wait(timeout=120) != 0
+    assert not (workdir / "results/model/model.pkl").exists()
+    snakemake(workdir)
+    assert_same_manifest(workdir, default_run)
+
+
+def test_second_concurrent_run_is_refused_and_the_first_completes(default_run, tmp_path):
+    workdir = copy_repo(tmp_path / "concurrent")
+    first = start(workdir)
+    wait_for(lambda: (workdir / "logs/preprocess.log").exists(), "the first run to start")
+    second = snakemake(workdir, check=False)
+    assert second.returncode != 0
+    assert ".snakemake/reprotrain-run.lock: another run (pid" in second.output
+    assert "fix: wait for it to finish" in second.output
+    assert first.wait(timeout=300) == 0
+    assert_same_manifest(workdir, default_run)
+
+
+@pytest.fixture
+def small_results_disk(tmp_path):
+    """results/ on a 200 KiB tmpfs: the split tables fit, the rest of the run does not."""
+    workdir = copy_repo(tmp_path / "full-disk")
+    results = workdir / "results"
+    results.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(results)],
+        capture_output=True,
+        text=True,
+    )
+    assert mounted.returncode == 0, f"mounting a tmpfs needs root: {mounted.stderr}"
+    try:
+        yield workdir
+    finally:
+        subprocess.run(["umount", "-l", str(results)], check=False)
+
+
+def test_full_disk_fails_clearly_and_leaves_no_half_written_record(small_results_disk):
+    workdir = small_results_disk
+    filler = workdir / "results/filler"
+    filler.write_bytes(b"\0" * 40 * 1024)  # leaves room for the tables, not for the model
+    run = snakemake(workdir, check=False)
+    assert run.returncode != 0
+    assert "could not be written: No space left on device" in run.output
+    assert "Traceback" not in run.output
+    for record in (workdir / "results").rglob("*.json"):
+        json.loads(record.read_text())  # every JSON that exists is complete
+    assert not (workdir / "results/manifest.json").exists()
+    assert not list((workdir / "results").rglob(".*.tmp"))
