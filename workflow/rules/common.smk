@@ -115,10 +115,10 @@ UNCOVERED = [OUT["manifest"], OUT["checksum"]]
 LOCKS = {ACTIVE_LOCK, CONDA_LOCK, PIP_LOCK}
 
 # The dataset version as one input: a file's pinned sha256, or the generator's spec.
-DATASET_ID = {"name": DATASET.name, "version": DATASET.version} | (
-    {"sha256": DATASET.sha256}
+DATASET_DIGEST = (
+    DATASET.sha256
     if DATASET.kind == "file"
-    else {"sha256": digest_value(asdict(DATASET) | {"rows": ROWS})}
+    else digest_value(asdict(DATASET) | {"rows": ROWS})
 )
 
 # Every parameter that can change an output's bytes; not the data version (that is
@@ -178,7 +178,7 @@ def _recipe(path, wildcards, producers):
     inputs = {}
     # Params that stand for inputs: the data version and the installed software.
     if params.pop("dataset", None) is not None:
-        inputs["dataset"] = {"kind": "data", "sha256": DATASET_ID["sha256"]}
+        inputs["dataset"] = {"kind": "data", "sha256": DATASET_DIGEST}
     if (installed := params.pop("installed", None)) is not None:
         inputs["installed packages"] = {"kind": "environment", "sha256": installed}
     params = {name: params}
@@ -187,7 +187,7 @@ def _recipe(path, wildcards, producers):
         if file in COVERED:
             inputs[file] = {"kind": "output"}
         elif file == raw:
-            inputs["dataset"] = {"kind": "data", "sha256": DATASET_ID["sha256"]}
+            inputs["dataset"] = {"kind": "data", "sha256": DATASET_DIGEST}
         elif file in producers:
             upstream = _recipe(file, wildcards, producers)
             inputs |= upstream["inputs"]
