@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: setup run test record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report test record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -14,9 +14,21 @@ setup:
 run: setup
 	$(SNAKEMAKE)
 	@echo
-	@echo "model:    results/model/model.pkl (card: results/model/model_card.json)"
-	@echo "metrics:  results/metrics/metrics.json"
+	@echo "model:    results/runs/breast_cancer/v1.0/seed-42/hist_gradient_boosting/model.pkl"
+	@echo "metrics:  results/summary/metrics.csv"
 	@echo "manifest: results/manifest.json (matches config/manifest.json)"
+
+## sweep: the 2-model x 2-seed sweep of config/sweep.yaml, jobs in parallel (CORES=2)
+SWEEP := --configfile config/config.yaml config/sweep.yaml
+sweep: setup
+	$(SNAKEMAKE) $(SWEEP)
+	@echo
+	@echo "summary:  results-sweep/summary/metrics.csv (plot: results-sweep/summary/comparison.svg)"
+
+## report: the self-contained HTML report of the last run (REPORT_FOR="$(SWEEP)" for the sweep)
+REPORT_FOR ?=
+report: setup
+	$(SNAKEMAKE) $(REPORT_FOR) --report $(or $(REPORT),results/report.html)
 
 ## test: set up (venv and, as root, the Debian packages the tests use), then run every test
 test: setup
@@ -35,10 +47,13 @@ slurm-down:
 run-slurm: setup
 	$(BIN)/snakemake --profile workflow/profiles/slurm
 
-## record: run up to the run manifest and make it the recorded one (explicit, never automatic)
+## record: run up to the run manifests and make them the recorded ones (explicit, never
+## automatic): the default run's (config/manifest.json) and the sweep's (config/sweep-manifest.json)
 record: setup
 	$(SNAKEMAKE) results/manifest.json
 	$(BIN)/reprotrain record
+	$(SNAKEMAKE) results-sweep/manifest.json $(SWEEP)
+	$(BIN)/reprotrain record --run results-sweep/manifest.json --to config/sweep-manifest.json
 
 ## check: compare the last run's manifest with the recorded one
 check: setup

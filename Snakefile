@@ -20,6 +20,9 @@ include: "workflow/rules/validate.smk"
 include: "workflow/rules/checksum.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
 rule all:
     default_target: True
     input:

@@ -15,14 +15,27 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# Where the default run (breast_cancer v1.0, seed 42, hist_gradient_boosting) puts things.
+RUN = "results/runs/breast_cancer/v1.0/seed-42"
+DATA = f"{RUN}/data"
+MODEL = f"{RUN}/hist_gradient_boosting"
+LOGS_OF_RUN = {
+    "preprocess": "logs/preprocess/breast_cancer/v1.0/seed-42.log",
+    "train": "logs/train/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log",
+}
 COVERED_DEFAULT = (
-    "results/data/train.csv",
-    "results/data/test.csv",
-    "results/data/data.json",
+    f"{DATA}/train.csv",
+    f"{DATA}/test.csv",
+    f"{DATA}/data.json",
     "results/environment.json",
-    "results/model/model.pkl",
-    "results/model/model_card.json",
-    "results/metrics/metrics.json",
+    f"{MODEL}/model.pkl",
+    f"{MODEL}/model_card.json",
+    f"{MODEL}/metrics.json",
+    f"{MODEL}/roc.svg",
+    f"{MODEL}/confusion.svg",
+    "results/summary/metrics.csv",
+    "results/summary/metrics.html",
+    "results/summary/comparison.svg",
 )
 
 

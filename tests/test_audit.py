@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, REPO, config_override, copy_repo, snakemake
+from conftest import BIN, DATA, MODEL, REPO, config_override, copy_repo, snakemake
 
 from reprotrain import audit, manifest
 
@@ -64,12 +64,16 @@ def test_new_data_version_is_classified_as_data(default_run, scratch_repo):
     assert status == audit.EXPLAINED
     assert "data" in report["provenance_changes"]
     found = by_path(report)
-    for table in ("results/data/train.csv", "results/data/test.csv", "results/data/data.json"):
-        assert found[table]["causes"] == ["data"], table
-    model = found["results/model/model.pkl"]
+    # The version is part of the paths: each output of v1.1 is paired with v1.0's.
+    new_data, new_model = (path.replace("/v1.0/", "/v1.1/") for path in (DATA, MODEL))
+    for table in ("train.csv", "test.csv", "data.json"):
+        assert found[f"{new_data}/{table}"]["causes"] == ["data"], table
+        assert found[f"{new_data}/{table}"]["path_in_a"] == f"{DATA}/{table}"
+    model = found[f"{new_model}/model.pkl"]
     assert model["causes"] == ["upstream"]
-    assert "results/data/train.csv" in model["upstream"]
+    assert f"{new_data}/train.csv" in model["upstream"]
     assert model["root_causes"] == ["data"]
+    assert not [d for d in report["differences"] if d["change"] != "changed"]
 
 
 def test_hyperparameter_change_is_classified_as_params(default_run, scratch_repo):
@@ -80,9 +84,9 @@ def test_hyperparameter_change_is_classified_as_params(default_run, scratch_repo
     status, report = diff(default_run, scratch_repo)
     assert status == audit.EXPLAINED
     found = by_path(report)
-    assert found["results/model/model.pkl"]["causes"] == ["params"]
-    assert "results/data/train.csv" not in found
-    assert found["results/metrics/metrics.json"]["root_causes"] == ["params"]
+    assert found[f"{MODEL}/model.pkl"]["causes"] == ["params"]
+    assert f"{DATA}/train.csv" not in found
+    assert found[f"{MODEL}/metrics.json"]["root_causes"] == ["params"]
 
 
 def test_uncommitted_training_code_edit_is_classified_as_code(default_run, scratch_repo):
@@ -94,8 +98,8 @@ def test_uncommitted_training_code_edit_is_classified_as_code(default_run, scrat
     status, report = diff(default_run, scratch_repo)
     assert status == audit.EXPLAINED
     found = by_path(report)
-    assert found["results/model/model.pkl"]["causes"] == ["code"]
-    assert "results/data/train.csv" not in found
+    assert found[f"{MODEL}/model.pkl"]["causes"] == ["code"]
+    assert f"{DATA}/train.csv" not in found
 
 
 @pytest.fixture
@@ -135,12 +139,12 @@ def test_tolerated_drift_is_recorded_and_classified_as_environment(
     assert status == audit.EXPLAINED
     found = by_path(report)
     assert found["results/environment.json"]["causes"] == ["environment"]
-    assert "environment" in found["results/model/model_card.json"]["causes"]
+    assert "environment" in found[f"{MODEL}/model_card.json"]["causes"]
 
 
 def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run, tmp_path):
     flipped = shutil.copytree(default_run, tmp_path / "flipped", symlinks=True)
-    train = flipped / "results/data/train.csv"
+    train = flipped / f"{DATA}/train.csv"
     header, first, *rest = train.read_text().split("\n")
     features, label = first.rsplit(",", 1)
     train.write_text("\n".join([header, f"{features},{1 - int(label)}", *rest]))
@@ -149,11 +153,11 @@ def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run
     assert status == audit.UNEXPLAINED
     assert report["status"] == "unexplained"
     found = by_path(report)
-    assert found["results/data/train.csv"]["causes"] == ["nondeterminism"]
-    assert found["results/model/model.pkl"]["causes"] == ["upstream"]
-    assert found["results/model/model.pkl"]["upstream"] == ["results/data/train.csv"]
+    assert found[f"{DATA}/train.csv"]["causes"] == ["nondeterminism"]
+    assert found[f"{MODEL}/model.pkl"]["causes"] == ["upstream"]
+    assert found[f"{MODEL}/model.pkl"]["upstream"] == [f"{DATA}/train.csv"]
     assert [p for p, item in found.items() if item["causes"] == ["nondeterminism"]] == [
-        "results/data/train.csv"
+        f"{DATA}/train.csv"
     ]
     human = reprotrain(
         "diff", str(default_run / "results/manifest.json"), str(flipped / "results/manifest.json")
@@ -167,7 +171,7 @@ def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run
         str(flipped / "results/manifest.json"),
     )
     # diffoscope shows the flipped label inside train.csv.
-    assert f"--- {default_run / 'results/data/train.csv'}" in explained.stdout
+    assert f"--- {default_run / DATA / 'train.csv'}" in explained.stdout
     assert f"+{features},{1 - int(label)}" in explained.stdout
 
 
@@ -176,24 +180,24 @@ def test_verify_names_tampered_missing_and_extra_files(default_run, tmp_path):
         "verify", "--root", str(default_run), str(default_run / "results/manifest.json")
     )
     assert clean.returncode == 0, clean.stdout
-    assert "verified: 7 files" in clean.stdout
+    assert "verified: 12 files" in clean.stdout
     copy = shutil.copytree(default_run, tmp_path / "audited", symlinks=True)
-    model = copy / "results/model/model.pkl"
+    model = copy / f"{MODEL}/model.pkl"
     model.write_bytes(model.read_bytes()[:-1] + b"\x00")
-    (copy / "results/metrics/metrics.json").unlink()
-    (copy / "results/data/unexpected.csv").write_text("x\n")
+    (copy / f"{MODEL}/metrics.json").unlink()
+    (copy / f"{DATA}/unexpected.csv").write_text("x\n")
     done = reprotrain("verify", "--root", str(copy), str(copy / "results/manifest.json"))
     assert done.returncode == 1
     lines = done.stdout.splitlines()
-    assert any(line.startswith("tampered") and "results/model/model.pkl" in line for line in lines)
-    assert "missing       results/metrics/metrics.json" in lines
-    assert "extra         results/data/unexpected.csv" in lines
+    assert any(line.startswith("tampered") and f"{MODEL}/model.pkl" in line for line in lines)
+    assert f"missing       {MODEL}/metrics.json" in lines
+    assert f"extra         {DATA}/unexpected.csv" in lines
     assert not any("checksum.json" in line for line in lines)
 
 
 def test_verify_refuses_a_tampered_manifest(default_run, tmp_path):
     document = json.loads((default_run / "results/manifest.json").read_text())
-    document["files"]["results/model/model.pkl"]["sha256"] = "0" * 64
+    document["files"][f"{MODEL}/model.pkl"]["sha256"] = "0" * 64
     path = tmp_path / "manifest.json"
     manifest.write(path, document)
     done = reprotrain("verify", "--root", str(default_run), str(path))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import config_override, copy_repo, snakemake
+from conftest import DATA, MODEL, config_override, copy_repo, snakemake
 
 pytestmark = pytest.mark.pipeline
 
@@ -118,7 +118,7 @@ def flip_last_byte(path: str) -> Callable[[Path], list[str]]:
     return setup
 
 
-DATA = "results/data/data.json"
+DATA_RECORD = f"{DATA}/data.json"
 CASES = {
     # Config
     "config-unknown-key": Case(override({"colour": "red"}), "config/config.yaml: colour", "remove"),
@@ -159,20 +159,25 @@ CASES = {
         mutate_file(RAW, lambda text: text.replace("17.99", "17.98", 1)),
         f"{RAW}: sha256",
         "register them as a new version",
-        DATA,
+        DATA_RECORD,
     ),
-    "data-empty": Case(registered_raw(lambda _: b""), f"{RAW}: is empty", "make the table", DATA),
+    "data-empty": Case(
+        registered_raw(lambda _: b""), f"{RAW}: is empty", "make the table", DATA_RECORD
+    ),
     "data-header-only": Case(
         registered_raw(lambda raw: raw.split(b"\n", 1)[0] + b"\n"),
         f"{RAW}: has a header but no rows",
         "make the table",
-        DATA,
+        DATA_RECORD,
     ),
     "data-missing-target": Case(
-        registered_raw(drop_column("target")), f"{RAW}: target", "datasets.breast_cancer", DATA
+        registered_raw(drop_column("target")),
+        f"{RAW}: target",
+        "datasets.breast_cancer",
+        DATA_RECORD,
     ),
     "data-missing-feature": Case(
-        registered_raw(drop_column("mean_radius")), f"{RAW}: mean_radius", "schema", DATA
+        registered_raw(drop_column("mean_radius")), f"{RAW}: mean_radius", "schema", DATA_RECORD
     ),
     "data-unexpected-column": Case(
         registered_raw(
@@ -180,37 +185,40 @@ CASES = {
         ),
         f"{RAW}: extra",
         "schema",
-        DATA,
+        DATA_RECORD,
     ),
     "data-nan": Case(
-        registered_raw(set_cell("mean_area", "nan")), f"{RAW}: mean_area", "schema", DATA
+        registered_raw(set_cell("mean_area", "nan")), f"{RAW}: mean_area", "schema", DATA_RECORD
     ),
     "data-inf": Case(
-        registered_raw(set_cell("mean_area", "inf")), f"{RAW}: mean_area", "schema", DATA
+        registered_raw(set_cell("mean_area", "inf")), f"{RAW}: mean_area", "schema", DATA_RECORD
     ),
     "data-non-numeric": Case(
-        registered_raw(set_cell("mean_texture", "abc")), f"{RAW}: mean_texture", "schema", DATA
+        registered_raw(set_cell("mean_texture", "abc")),
+        f"{RAW}: mean_texture",
+        "schema",
+        DATA_RECORD,
     ),
     "data-single-class": Case(
         registered_raw(rows(lambda t: [t[0]] + [row for row in t[1:] if row[-1] == "1"])),
         f"{RAW}: target",
         "schema",
-        DATA,
+        DATA_RECORD,
     ),
     "data-wrong-delimiter": Case(
         registered_raw(lambda raw: raw.replace(b",", b";")),
         f"{RAW}: delimiter",
         "','",
-        DATA,
+        DATA_RECORD,
     ),
     "data-not-utf8": Case(
         registered_raw(lambda raw: raw.replace(b"17.99", b"17.9\xff", 1)),
         f"{RAW}: is not UTF-8",
         "make the table",
-        DATA,
+        DATA_RECORD,
     ),
     "data-gzip": Case(
-        registered_raw(gzip.compress), f"{RAW}: is gzip-compressed", "decompress it", DATA
+        registered_raw(gzip.compress), f"{RAW}: is gzip-compressed", "decompress it", DATA_RECORD
     ),
     # Locks
     "lock-missing-pip-lock": Case(
@@ -265,15 +273,15 @@ CASES = {
     "manifest-tampered-entry": Case(
         edit_document(
             "config/manifest.json",
-            lambda d: d["files"]["results/model/model.pkl"].update(sha256="0" * 64),
+            lambda d: d["files"][f"{MODEL}/model.pkl"].update(sha256="0" * 64),
         ),
         "config/manifest.json: integrity",
         "restore it",
     ),
     # Model
     "model-tampered": Case(
-        flip_last_byte("results/model/model.pkl"),
-        "results/model/model.pkl: sha256: refused to unpickle",
+        flip_last_byte(f"{MODEL}/model.pkl"),
+        f"{MODEL}/model.pkl: sha256: refused to unpickle",
         "delete it and rerun",
         after_run=True,
     ),
@@ -300,11 +308,11 @@ def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, defaul
     results = repo / "results"
     if case.after_run:
         # Only the refused step's output is gone; nothing new appeared.
-        assert not (results / "metrics/metrics.json").exists()
+        assert not (repo / MODEL / "metrics.json").exists()
         assert {p for p in results.rglob("*")} <= before
-    elif case.target == DATA:
-        assert not any((results / "data").glob("*")) if (results / "data").exists() else True
-        assert not (results / "model").exists()
+    elif case.target == DATA_RECORD:
+        assert not any((repo / DATA).glob("*")) if (repo / DATA).exists() else True
+        assert not (repo / MODEL).exists()
     elif name == "manifest-missing":
         # The outputs are complete and consistent; only the comparison could not happen.
         assert not (results / "checksum.json").exists()

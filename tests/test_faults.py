@@ -11,11 +11,20 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, assert_same_manifest, copy_repo, snakemake
+from conftest import BIN, MODEL, assert_same_manifest, copy_repo, snakemake
 
 pytestmark = pytest.mark.pipeline
 
-RULES = ("preprocess", "environment", "train", "save", "validate", "manifest", "checksum")
+RULES = (
+    "preprocess",
+    "environment",
+    "train",
+    "save",
+    "validate",
+    "summarize",
+    "manifest",
+    "checksum",
+)
 
 
 def start(workdir: Path, cores: int = 1) -> subprocess.Popen:
@@ -43,6 +52,12 @@ def wait_for(condition, what: str, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+def rule_started(workdir: Path, rule: str) -> bool:
+    """A job of ``rule`` has opened its log: logs/<rule>.log or logs/<rule>/<wildcards>.log."""
+    logs = workdir / "logs"
+    return (logs / f"{rule}.log").exists() or any((logs / rule).rglob("*.log"))
+
+
 def job_processes(workdir: Path, rule: str) -> list[int]:
     """PIDs of the Python processes running ``rule``'s script for the run in ``workdir``."""
     found = []
@@ -63,7 +78,7 @@ def job_processes(workdir: Path, rule: str) -> list[int]:
 def test_run_killed_during_a_rule_recovers_byte_identically(rule, default_run, tmp_path):
     workdir = copy_repo(tmp_path / "killed")
     run = start(workdir)
-    wait_for(lambda: (workdir / "logs" / f"{rule}.log").exists(), f"rule {rule} to start")
+    wait_for(lambda: rule_started(workdir, rule), f"rule {rule} to start")
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     snakemake(workdir)
@@ -77,7 +92,7 @@ def test_killed_job_process_fails_the_run_and_the_rerun_completes(default_run, t
     for pid in job_processes(workdir, "train"):
         os.kill(pid, signal.SIGKILL)
     assert run.wait(timeout=120) != 0
-    assert not (workdir / "results/model/model.pkl").exists()
+    assert not (workdir / f"{MODEL}/model.pkl").exists()
     snakemake(workdir)
     assert_same_manifest(workdir, default_run)
 
@@ -85,7 +100,7 @@ def test_killed_job_process_fails_the_run_and_the_rerun_completes(default_run, t
 def test_second_concurrent_run_is_refused_and_the_first_completes(default_run, tmp_path):
     workdir = copy_repo(tmp_path / "concurrent")
     first = start(workdir)
-    wait_for(lambda: (workdir / "logs/preprocess.log").exists(), "the first run to start")
+    wait_for(lambda: rule_started(workdir, "preprocess"), "the first run to start")
     second = snakemake(workdir, check=False)
     assert second.returncode != 0
     assert ".snakemake/reprotrain-run.lock: another run (pid" in second.output

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import config_override, read_json, snakemake
+from conftest import DATA, config_override, read_json, snakemake
+
+# Where the split of the HTTP-fetched version goes.
+HTTP_DATA = DATA.replace("/v1.0/", "/v1.0-http/")
 
 pytestmark = pytest.mark.pipeline
 
@@ -61,12 +64,13 @@ def test_http_source_is_fetched_verified_and_split_like_the_local_file(
     base, served = http_server
     (served / "breast_cancer.csv").write_bytes((scratch_repo / RAW).read_bytes())
     config = register_http_version(scratch_repo, f"{base}/breast_cancer.csv")
-    snakemake(scratch_repo, "results/data/data.json", *config)
-    record = read_json(scratch_repo / "results/data/data.json")
+    snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config)
+    record = read_json(scratch_repo / f"{HTTP_DATA}/data.json")
     assert record["source"] == f"{base}/breast_cancer.csv"
-    assert record["sha256"] == read_json(default_run / "results/data/data.json")["sha256"]
-    for table in ("results/data/train.csv", "results/data/test.csv"):
-        assert (scratch_repo / table).read_bytes() == (default_run / table).read_bytes()
+    assert record["sha256"] == read_json(default_run / DATA / "data.json")["sha256"]
+    for table in ("train.csv", "test.csv"):
+        fetched = (scratch_repo / HTTP_DATA / table).read_bytes()
+        assert fetched == (default_run / DATA / table).read_bytes()
 
 
 def test_corrupt_http_download_is_refused_and_not_kept_as_good(
@@ -76,23 +80,23 @@ def test_corrupt_http_download_is_refused_and_not_kept_as_good(
     good = (scratch_repo / RAW).read_bytes()
     (served / "breast_cancer.csv").write_bytes(good.replace(b"17.99", b"71.99", 1))
     config = register_http_version(scratch_repo, f"{base}/breast_cancer.csv")
-    run = snakemake(scratch_repo, "results/data/data.json", *config, check=False)
+    run = snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config, check=False)
     assert run.returncode != 0
     assert "sha256: content does not match the registry" in run.output
-    assert not (scratch_repo / "results/data/train.csv").exists()
-    assert not (scratch_repo / "results/data/data.json").exists()
+    assert not (scratch_repo / f"{HTTP_DATA}/train.csv").exists()
+    assert not (scratch_repo / f"{HTTP_DATA}/data.json").exists()
     # The server is repaired: the next run fetches again and succeeds.
     time.sleep(1.1)  # Last-Modified has one-second resolution
     (served / "breast_cancer.csv").write_bytes(good)
-    snakemake(scratch_repo, "results/data/data.json", *config)
-    train = "results/data/train.csv"
-    assert (scratch_repo / train).read_bytes() == (default_run / train).read_bytes()
+    snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config)
+    train = (scratch_repo / HTTP_DATA / "train.csv").read_bytes()
+    assert train == (default_run / DATA / "train.csv").read_bytes()
 
 
 def test_unreachable_http_source_fails_clearly(scratch_repo, http_server):
     base, _ = http_server
     config = register_http_version(scratch_repo, f"{base}/missing.csv")
-    run = snakemake(scratch_repo, "results/data/data.json", *config, check=False)
+    run = snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config, check=False)
     assert run.returncode != 0
     assert "missing.csv" in run.output
-    assert not (scratch_repo / "results/data/train.csv").exists()
+    assert not (scratch_repo / f"{HTTP_DATA}/train.csv").exists()

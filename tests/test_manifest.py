@@ -20,12 +20,14 @@ PROVENANCE = {
 RECIPES = {
     "results/a.csv": {
         "rule": "make_a",
+        "pattern": "results/a.csv",
         "inputs": {"dataset": {"kind": "data", "sha256": "0" * 64}},
         "params_digest": digest_value({"make_a": {}}),
         "code_digest": digest_value({"make_a": "x"}),
     },
     "results/b.json": {
         "rule": "make_b",
+        "pattern": "results/b.json",
         "inputs": {"results/a.csv": {"kind": "output"}, "lock.txt": {"kind": "environment"}},
         "params_digest": digest_value({"make_b": {}}),
         "code_digest": digest_value({"make_b": "y"}),
@@ -93,8 +95,8 @@ def test_inconsistent_input_hash_is_reported(outputs):
         (None, "does not exist"),
         ("{not json", "not valid JSON"),
         ('{"schema_version": 99, "files": {}}', "schema version 99"),
-        ('{"schema_version": 2, "files": {"x": {"sha256": "zz"}}}', "not a sha256"),
-        ('{"schema_version": 2, "files": {}}', "lists no files"),
+        ('{"schema_version": 3, "files": {"x": {"sha256": "zz"}}}', "not a sha256"),
+        ('{"schema_version": 3, "files": {}}', "lists no files"),
         ("[1, 2]", "not a JSON object"),
     ],
     ids=["missing", "malformed", "schema-version", "bad-digest", "empty", "not-an-object"],

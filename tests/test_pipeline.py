@@ -7,6 +7,9 @@ import shutil
 import pytest
 from conftest import (
     COVERED_DEFAULT,
+    DATA,
+    LOGS_OF_RUN,
+    MODEL,
     config_override,
     copy_repo,
     covered_bytes,
@@ -27,11 +30,14 @@ def test_default_run_matches_the_recorded_manifest(default_run):
 
 def test_manifest_records_provenance(default_run):
     provenance = read_json(default_run / "results/manifest.json")["provenance"]
-    assert provenance["data"]["name"] == "breast_cancer"
-    assert provenance["data"]["version"] == "v1.0"
-    assert provenance["data"]["sha256"] == (
-        "9b9e3a2fe53a2264f7e756aff00ab883450186c47bfb2027b4d90ca51d23347d"
-    )
+    assert provenance["data"] == {
+        "breast_cancer/v1.0": {
+            "kind": "file",
+            "source": "data/breast_cancer/v1.0/breast_cancer.csv",
+            "rows": None,
+            "sha256": "9b9e3a2fe53a2264f7e756aff00ab883450186c47bfb2027b4d90ca51d23347d",
+        }
+    }
     assert set(provenance["code"]) == {"digest", "git_commit", "git_dirty"}
     assert len(provenance["params_digest"]) == 64
     environment = provenance["environment"]
@@ -63,21 +69,28 @@ def test_run_from_another_path_is_byte_identical(default_run, tmp_path):
 def test_one_core_and_two_cores_give_the_same_bytes(default_run, tmp_path):
     single = copy_repo(tmp_path / "single-core")
     snakemake(single, cores=1)
-    assert "1 thread(s)" in (single / "logs/train.log").read_text()
-    assert "2 thread(s)" in (default_run / "logs/train.log").read_text()
+    assert "1 thread(s)" in (single / LOGS_OF_RUN["train"]).read_text()
+    assert "2 thread(s)" in (default_run / LOGS_OF_RUN["train"]).read_text()
     assert covered_bytes(single) == covered_bytes(default_run)
 
 
 def test_hand_edited_output_fails_checksum_naming_the_file(default_run, tmp_path):
     edited = shutil.copytree(default_run, tmp_path / "edited", symlinks=True)
-    metrics = edited / "results/metrics/metrics.json"
+    metrics = edited / f"{MODEL}/metrics.json"
     metrics.write_text(metrics.read_text().replace('"accuracy": 0.', '"accuracy": 1.'))
     run = snakemake(edited, check=False)
     assert run.returncode != 0
     assert "Error in rule checksum" in run.output
     table_rows = [line for line in run.output.splitlines() if line.startswith("results/")]
-    # The table is printed once by the rule and once more from its log.
-    assert {row.split()[0] for row in table_rows} == {"results/metrics/metrics.json"}
+    # The table is printed once by the rule and once more from its log: the edited file
+    # (nothing it depends on changed), and the summary made from it (upstream).
+    causes = {row.split()[0]: row.split()[1] for row in table_rows}
+    assert causes == {
+        f"{MODEL}/metrics.json": "NOTHING",
+        "results/summary/metrics.csv": "upstream:",
+        "results/summary/metrics.html": "upstream:",
+        "results/summary/comparison.svg": "upstream:",
+    }
     assert not (edited / "results/checksum.json").exists()
 
 
@@ -89,10 +102,8 @@ def test_tampered_raw_data_is_refused_before_use(scratch_repo):
     assert "data/breast_cancer/v1.0/breast_cancer.csv: sha256: content does not match" in run.output
     assert "expected 9b9e3a2fe53a2264f7e756aff00ab883450186c47bfb2027b4d90ca51d23347d" in run.output
     assert "datasets.breast_cancer" in run.output
-    assert not (scratch_repo / "results/data").exists() or not any(
-        (scratch_repo / "results/data").iterdir()
-    )
-    assert not (scratch_repo / "results/model").exists()
+    assert not (scratch_repo / DATA).exists() or not any((scratch_repo / DATA).iterdir())
+    assert not (scratch_repo / MODEL).exists()
 
 
 def test_missed_threshold_fails_validate_and_leaves_no_metrics(scratch_repo):
@@ -101,7 +112,7 @@ def test_missed_threshold_fails_validate_and_leaves_no_metrics(scratch_repo):
     assert run.returncode != 0
     assert "thresholds.min_accuracy" in run.output
     assert "misses its quality thresholds" in run.output
-    assert not (scratch_repo / "results/metrics/metrics.json").exists()
+    assert not (scratch_repo / f"{MODEL}/metrics.json").exists()
 
 
 def test_synthetic_dataset_runs_and_is_covered(scratch_repo):
@@ -111,6 +122,7 @@ def test_synthetic_dataset_runs_and_is_covered(scratch_repo):
     snakemake(scratch_repo, "results/manifest.json", *config)
     manifest = read_json(scratch_repo / "results/manifest.json")
     assert "results/raw/synthetic/v1/rows-3000.csv" in manifest["files"]
-    assert manifest["provenance"]["data"]["rows"] == 3000
-    metrics = read_json(scratch_repo / "results/metrics/metrics.json")
+    assert manifest["provenance"]["data"]["synthetic/v1"]["rows"] == 3000
+    model = MODEL.replace("/breast_cancer/v1.0/", "/synthetic/v1/")
+    metrics = read_json(scratch_repo / f"{model}/metrics.json")
     assert metrics["n_test"] == 750

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, config_override, copy_repo, snakemake
+from conftest import MODEL, REPO, config_override, copy_repo, snakemake
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slurm]
 
@@ -67,7 +67,7 @@ def test_pipeline_runs_under_slurm_with_the_same_manifest_as_locally(
 def test_failing_job_is_reported_retried_and_leaves_nothing(slurm_cluster, tmp_path):
     workdir = copy_repo(tmp_path / "failing")
     strict = config_override(workdir, "strict", {"thresholds": {"min_accuracy": 0.999}})
-    run = snakemake(workdir, "results/metrics/metrics.json", *strict, *SLURM_PROFILES, check=False)
+    run = snakemake(workdir, f"{MODEL}/metrics.json", *strict, *SLURM_PROFILES, check=False)
     assert run.returncode != 0
     validate_jobs = [r for r in jobs_in(workdir, slurm_cluster) if r["Comment"] == "rule_validate"]
     # retries: 1 in the profile, so two attempts, both failed.
@@ -77,5 +77,5 @@ def test_failing_job_is_reported_retried_and_leaves_nothing(slurm_cluster, tmp_p
     assert f"SLURM-job '{last}' failed, SLURM status is: 'FAILED'" in run.output
     assert f"logs/slurm/rule_validate/{last}.log" in run.output
     assert "misses its quality thresholds" in run.output
-    assert not (workdir / "results/metrics/metrics.json").exists()
-    assert (workdir / "results/model/model.pkl").is_file()  # upstream work is kept
+    assert not (workdir / f"{MODEL}/metrics.json").exists()
+    assert (workdir / f"{MODEL}/model.pkl").is_file()  # upstream work is kept

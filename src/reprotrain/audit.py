@@ -24,13 +24,18 @@ IDENTICAL, EXPLAINED, UNEXPLAINED = 0, 1, 3
 
 @dataclass
 class Difference:
-    path: str
+    path: str  # B's path (A's for an output only A has)
     change: str  # "changed", "only in A", "only in B"
     causes: list[str]
     upstream: list[str] = field(default_factory=list)  # differing outputs it was made from
     root_causes: list[str] = field(default_factory=list)  # causes found walking upstream
     expected: str | None = None
     actual: str | None = None
+    path_in_a: str | None = None  # when A made the same output under another path
+
+    @property
+    def path_a(self) -> str:
+        return self.path_in_a or self.path
 
     @property
     def unexplained(self) -> bool:
@@ -57,12 +62,38 @@ def _global_causes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return causes
 
 
-def _causes_of(old: dict[str, Any], new: dict[str, Any], environment_changed: bool):
+def _pair_moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """A's path -> B's path for outputs each run made once under another path.
+
+    Paths carry the data version, seed and model, so changing one of them moves the
+    outputs; an output is paired when its pattern is made exactly once in each run.
+    """
+
+    def unmatched(files, others):
+        by_pattern: dict[str, list[str]] = {}
+        for path, entry in files.items():
+            if path not in others:
+                by_pattern.setdefault(entry["pattern"], []).append(path)
+        return by_pattern
+
+    only_a = unmatched(before["files"], after["files"])
+    only_b = unmatched(after["files"], before["files"])
+    return {
+        paths[0]: only_b[pattern][0]
+        for pattern, paths in only_a.items()
+        if len(paths) == 1 and len(only_b.get(pattern, ())) == 1
+    }
+
+
+def _causes_of(
+    old: dict[str, Any], new: dict[str, Any], environment_changed: bool, moved: dict[str, str]
+):
     causes, upstream = set(), []
-    if old["rule"] != new["rule"] or set(old["inputs"]) != set(new["inputs"]):
+    old_inputs = {moved.get(name, name): item for name, item in old["inputs"].items()}
+    if old["rule"] != new["rule"] or set(old_inputs) != set(new["inputs"]):
         causes.add(CODE)  # the recipe itself changed
-    for name in sorted(set(old["inputs"]) & set(new["inputs"])):
-        before, after = old["inputs"][name], new["inputs"][name]
+    for name in sorted(set(old_inputs) & set(new["inputs"])):
+        before, after = old_inputs[name], new["inputs"][name]
         if before["sha256"] == after["sha256"]:
             continue
         if after["kind"] == "output":
@@ -84,15 +115,24 @@ def _causes_of(old: dict[str, Any], new: dict[str, Any], environment_changed: bo
 def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
     """Every output whose bytes differ between two manifests, with the cause of the change."""
     environment_changed = ENVIRONMENT in _global_causes(before, after)
+    moved = _pair_moved(before, after)
+    moved_to = {b: a for a, b in moved.items()}
     differences: dict[str, Difference] = {}
-    for path in sorted(set(before["files"]) | set(after["files"])):
-        old, new = before["files"].get(path), after["files"].get(path)
+    for path in sorted((set(before["files"]) - set(moved)) | set(after["files"])):
+        path_in_a = moved_to.get(path, path)
+        old, new = before["files"].get(path_in_a), after["files"].get(path)
         if old is not None and new is not None:
             if old["sha256"] == new["sha256"]:
                 continue
-            causes, upstream = _causes_of(old, new, environment_changed)
+            causes, upstream = _causes_of(old, new, environment_changed, moved)
             differences[path] = Difference(
-                path, "changed", causes, upstream, expected=old["sha256"], actual=new["sha256"]
+                path,
+                "changed",
+                causes,
+                upstream,
+                expected=old["sha256"],
+                actual=new["sha256"],
+                path_in_a=None if path_in_a == path else path_in_a,
             )
         else:
             # A file made by one run only: the run's inputs decide the set of outputs.
@@ -133,6 +173,8 @@ def _detail(difference: Difference) -> str:
         parts.append(f"upstream: {', '.join(difference.upstream)} (root cause: {roots})")
     if difference.change != "changed":
         parts.insert(0, difference.change)
+    if difference.path_in_a:
+        parts.insert(0, f"A made it as {difference.path_in_a}")
     return "; ".join(parts)
 
 
@@ -186,7 +228,7 @@ def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
         )
     sections = []
     for difference in differences:
-        a, b = root_a / difference.path, root_b / difference.path
+        a, b = root_a / difference.path_a, root_b / difference.path
         if difference.change != "changed" or not (a.is_file() and b.is_file()):
             continue
         done = subprocess.run(

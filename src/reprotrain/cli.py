@@ -1,8 +1,9 @@
-"""The `reprotrain` command: audit runs (diff, verify), record manifests, check the locks.
+"""The `reprotrain` command: audit runs (diff, verify, hunt), record manifests, check the locks.
 
 Exit statuses of `diff` and `check`: 0 identical, 1 differences all explained by a
 changed input, 3 unexplained differences (nondeterminism), 2 usage or input errors.
 `verify`: 0 the directory matches the manifest, 1 it does not, 2 errors.
+`hunt`: 0 every output identical under every variation, 3 nondeterminism found, 2 errors.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from reprotrain import audit, locks, manifest
+from reprotrain import audit, hunt, locks, manifest
 from reprotrain.errors import ReprotrainError
 
 RUN_MANIFEST = "results/manifest.json"
@@ -58,6 +59,26 @@ def _verify(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(report.problems)} problem(s) in {args.root} against {args.manifest}")
     return 1
+
+
+def _hunt(args: argparse.Namespace) -> int:
+    def split(value: str | None) -> list[str]:
+        return [name for name in (value or "").split(",") if name]
+
+    report = hunt.hunt(
+        Path(args.root).resolve(),
+        Path(args.out).resolve(),
+        target=args.target,
+        snakemake_args=args.snakemake_args,
+        only=split(args.only),
+        skip=split(args.skip),
+        each=args.each,
+        keep=args.keep,
+        progress=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    print(hunt.format_markdown(report))
+    print(f"report: {Path(args.out) / 'report.md'} and report.json")
+    return report["status"]
 
 
 def _lock_constraints(args: argparse.Namespace) -> None:
@@ -119,6 +140,27 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--run", default=RUN_MANIFEST)
     check.add_argument("--expected", default=RECORDED_MANIFEST)
     check.set_defaults(handler=_check)
+
+    hunting = commands.add_parser(
+        "hunt",
+        help="rerun the pipeline under varied conditions and name what breaks bit-identity",
+        description="Runs a control and an experiment varying "
+        + ", ".join(hunt.BY_NAME)
+        + " in fresh copies of the project; bisects the variations when outputs differ.",
+    )
+    hunting.add_argument("--root", default=".", help="the project to copy (default: here)")
+    hunting.add_argument("--out", default="hunt-report", help="where report.md/.json go")
+    hunting.add_argument("--target", default=RUN_MANIFEST, help="the run manifest to compare")
+    hunting.add_argument("--only", help="comma-separated variations to test (default: all)")
+    hunting.add_argument("--skip", help="comma-separated variations not to test")
+    hunting.add_argument(
+        "--each", action="store_true", help="also vary each variation alone (one run each)"
+    )
+    hunting.add_argument("--keep", action="store_true", help="keep the run copies")
+    hunting.add_argument(
+        "snakemake_args", nargs="*", help="after --: extra Snakemake arguments (e.g. --configfile)"
+    )
+    hunting.set_defaults(handler=_hunt)
 
     constraints = commands.add_parser(
         "lock-constraints", help="pip constraints holding Python packages at conda-lock versions"

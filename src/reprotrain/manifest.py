@@ -1,11 +1,12 @@
 """Run manifests: every covered output's sha256 and what it was made from, in one JSON file.
 
-Schema version 2 (documented in the README, "Recording and checking the manifest"):
+Schema version 3 (documented in the README, "Recording and checking the manifest"):
 
     {"schema_version": 2,
      "files": {"<path relative to the workdir>": {
          "sha256": "...", "size": 123,
          "rule": "<producing rule>",
+         "pattern": "<the output's path with its wildcards, e.g. results/runs/{dataset}/...>",
          "inputs": {"<covered output, lock file or 'dataset'>": {"kind": "...", "sha256": "..."}},
          "params_digest": "...", "code_digest": "..."}},
      "uncovered": ["<outputs of the run that are deliberately not covered>"],
@@ -26,7 +27,7 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 from reprotrain.hashing import digest_value, sha256_files
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # What an input of an output can be: another covered output, the dataset version,
 # a lock file of the environment, or any other file.
 INPUT_KINDS = ("output", "data", "environment", "file")
@@ -62,6 +63,7 @@ def build(
             "sha256": digests[path],
             "size": Path(path).stat().st_size,
             "rule": recipe["rule"],
+            "pattern": recipe["pattern"],
             "inputs": inputs,
             "params_digest": recipe["params_digest"],
             "code_digest": recipe["code_digest"],
@@ -89,7 +91,7 @@ def _is_digest(value: Any) -> bool:
 
 
 def load(path: str | Path, role: str) -> dict[str, Any]:
-    """Read a manifest, refusing anything that is not a well-formed, untouched version-2 one."""
+    """Read a manifest, refusing anything that is not a well-formed, untouched current one."""
     file = Path(path)
     fix = (
         "restore it (git checkout), or delete it and record a new one with `make record`"
@@ -130,6 +132,13 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
         )
         _require(
             isinstance(entry.get("rule"), str), file, f"{where}.rule", "is not a rule name", fix
+        )
+        _require(
+            isinstance(entry.get("pattern"), str),
+            file,
+            f"{where}.pattern",
+            "is not a path pattern",
+            fix,
         )
         inputs = entry.get("inputs")
         _require(isinstance(inputs, dict), file, f"{where}.inputs", "is not an object", fix)

@@ -111,11 +111,22 @@ def validate(
     thresholds: dict[str, float],
     config_path: str,
     out: str,
+    roc_out: str,
+    confusion_out: str,
 ) -> None:
+    from reprotrain import figures  # matplotlib only where the figures are drawn
+
     model_card = json.loads(Path(card).read_text(encoding="utf-8"))
     estimator = models.load_verified(model, model_card["model"]["sha256"], card)
     features, labels = tables.read_table(test_table, target)
-    metrics = evaluate.compute_metrics(estimator, features, labels)
+    probabilities = estimator.predict_proba(features)
+    metrics = evaluate.metrics_from_probabilities(labels, probabilities, estimator.classes_)
+    title = (
+        f"{model_card['model']['type']}, {model_card['data']['name']} "
+        f"{model_card['data']['version']}, seed {model_card['model']['random_state']}"
+    )
+    figures.roc_curve(labels, probabilities, metrics["classes"], title, roc_out)
+    figures.confusion_matrix(metrics["confusion_matrix"], metrics["classes"], title, confusion_out)
     evaluate.check_thresholds(metrics, thresholds, config_path)
     write_json(out, metrics)
     log.info("metrics: %s", {k: v for k, v in metrics.items() if isinstance(v, float)})

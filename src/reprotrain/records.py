@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,9 @@ def save(
     card = {
         "schema_version": CARD_SCHEMA_VERSION,
         "model": {
-            "file": model_out,
+            # Paths relative to the card: the same run in another results directory
+            # (a sweep's) gives the same bytes.
+            "file": Path(model_out).name,
             "sha256": trained["sha256"],
             "type": trained["type"],
             "estimator": trained["estimator"],
@@ -72,7 +75,7 @@ def save(
         "params_digest": params_digest,
         "code": code_digests,
         "environment": _read_json(environment_record),
-        "metrics": metrics_path,
+        "metrics": os.path.relpath(metrics_path, Path(card_out).parent),
     }
     atomic_write_bytes(model_out, blob)
     write_json(card_out, card)
@@ -82,7 +85,7 @@ def save(
 def write_manifest(
     recipes: dict[str, dict[str, Any]],
     uncovered: list[str],
-    data_record: str,
+    data: dict[str, Any],
     environment_record: str,
     code_digest: str,
     params_digest: str,
@@ -91,7 +94,7 @@ def write_manifest(
 ) -> None:
     git = provenance.git_state(root)
     record = {
-        "data": _read_json(data_record),
+        "data": data,
         "code": {"digest": code_digest, "git_commit": git["commit"], "git_dirty": git["dirty"]},
         "params_digest": params_digest,
         "environment": _read_json(environment_record),

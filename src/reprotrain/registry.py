@@ -97,21 +97,26 @@ def resolve(registry: dict[str, Any], name: str, version: str, registry_path: st
     return Dataset(name, version, "file", schema, source=entry["source"], sha256=entry["sha256"])
 
 
-def check_rows(dataset: Dataset, rows: int | None, config_path: str) -> int | None:
-    """Synthetic datasets need a row count; file datasets must not be given one."""
+def check_rows(
+    dataset: Dataset, rows: int | None, config_path: str, config_field: str = "dataset"
+) -> int | None:
+    """Synthetic datasets need a row count; file datasets must not be given one.
+
+    ``config_field`` names the config entry, e.g. ``dataset`` or ``dataset[1]`` in a sweep.
+    """
     if dataset.kind == "synthetic" and rows is None:
         raise ReprotrainError(
             config_path,
-            "dataset.rows",
+            f"{config_field}.rows",
             f"dataset {dataset.name} {dataset.version} is synthetic and needs a row count",
-            "set dataset.rows in the config (e.g. rows: 10000)",
+            f"set {config_field}.rows in the config (e.g. rows: 10000)",
         )
     if dataset.kind == "file" and rows is not None:
         raise ReprotrainError(
             config_path,
-            "dataset.rows",
+            f"{config_field}.rows",
             f"dataset {dataset.name} {dataset.version} is a file; its row count is fixed",
-            "remove dataset.rows",
+            f"remove {config_field}.rows",
         )
     return rows
 

@@ -5,17 +5,17 @@ rule manifest:
     """Write the run manifest: sha256 of every covered output plus the run's provenance."""
     input:
         covered=COVERED,
-        data_record=OUT["data_record"],
         environment=OUT["environment"],
     output:
         OUT["manifest"],
     log:
-        "logs/manifest.log",
+        f"{LOGS}/manifest.log",
     conda:
         ENV_FILE
     params:
         recipes=output_recipes,
         uncovered=UNCOVERED,
+        data=DATA_PROVENANCE,
         code_digest=CODE_DIGEST,
         params_digest=PARAMS_DIGEST,
         code=rule_code("checksum.smk", "manifest.py"),
@@ -24,14 +24,22 @@ rule manifest:
 
 
 rule checksum:
-    """Fail with a per-file table when any output differs from the recorded manifest."""
+    """Fail with a per-file table when any output differs from the recorded manifest;
+    when none does, write the verdict and the report's provenance page."""
     input:
         run=OUT["manifest"],
         recorded=recorded_manifest,
+        lock=ACTIVE_LOCK,
     output:
-        OUT["checksum"],
+        verdict=OUT["checksum"],
+        provenance=report(
+            OUT["provenance"],
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"figure": "data, code and software versions"},
+        ),
     log:
-        "logs/checksum.log",
+        f"{LOGS}/checksum.log",
     conda:
         ENV_FILE
     params:

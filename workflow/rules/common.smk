@@ -1,11 +1,14 @@
 # Shared set-up: the package on the path, the resolved dataset, output paths, digests.
 
 import os
+import re
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.io import apply_wildcards
+from snakemake.iocontainers import Wildcards
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 REPO = Path(workflow.basedir)
@@ -42,6 +45,32 @@ ACTIVE_LOCK = (
     f"envs/environment.{locks.conda_subdir()}.pin.txt" if USE_CONDA else PIP_LOCK
 )
 
+
+def as_list(value):
+    """A config value that may be one item or a list of them (a sweep)."""
+    return value if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """One dataset version of the run: the registry entry and, if synthetic, its rows."""
+
+    dataset: registry.Dataset
+    rows: int | None
+
+    @property
+    def spec(self):
+        """What the rules get: the registry entry (plus rows for a generator)."""
+        return asdict(self.dataset) | ({"rows": self.rows} if self.rows else {})
+
+    @property
+    def digest(self):
+        """The data version as one input: a file's pinned sha256, or the generator's spec."""
+        if self.dataset.kind == "file":
+            return self.dataset.sha256
+        return digest_value(self.spec)
+
+
 # Every bad input stops the run here, before any job, with one message naming the
 # file, the field and the fix.
 try:
@@ -54,16 +83,28 @@ try:
         REGISTRY, REPO / "workflow/schemas/datasets.schema.yaml", config["registry"]
     )
     validate(REGISTRY, "../schemas/datasets.schema.yaml")
-    DATASET = registry.resolve(
-        REGISTRY,
-        config["dataset"]["name"],
-        config["dataset"]["version"],
-        config["registry"],
-    )
-    ROWS = registry.check_rows(
-        DATASET, config["dataset"].get("rows"), "config/config.yaml"
-    )
-    registry.check_source_exists(DATASET, config["registry"])
+    # (name, version) -> DataVersion, in config order.
+    DATA_VERSIONS = {}
+    for index, entry in enumerate(as_list(config["dataset"])):
+        field = (
+            f"dataset[{index}]" if isinstance(config["dataset"], list) else "dataset"
+        )
+        dataset = registry.resolve(
+            REGISTRY, entry["name"], entry["version"], config["registry"]
+        )
+        key = (dataset.name, dataset.version)
+        if key in DATA_VERSIONS:
+            raise ReprotrainError(
+                "config/config.yaml",
+                field,
+                f"lists {dataset.name} {dataset.version} a second time",
+                "list each dataset version once",
+            )
+        rows = registry.check_rows(
+            dataset, entry.get("rows"), "config/config.yaml", field
+        )
+        registry.check_source_exists(dataset, config["registry"])
+        DATA_VERSIONS[key] = DataVersion(dataset, rows)
     _conda_lock = locks.load_conda_lock(CONDA_LOCK)
     locks.check_spec_is_locked(CONDA_SPEC, _conda_lock, CONDA_LOCK)
     locks.check_pin_files(_conda_lock, CONDA_LOCK, "envs")
@@ -83,55 +124,124 @@ except ReprotrainError as error:
 # Every job checks its own environment against ACTIVE_LOCK (reprotrain.rules.run_step).
 os.environ.update(REPROTRAIN_LOCK=ACTIVE_LOCK, REPROTRAIN_DRIFT=DRIFT_MODE)
 
+SEEDS = as_list(config["seed"])
+MODELS = as_list(config["model"])
+
+
+# Wildcards take only the configured values, so a path outside the run is no target.
+wildcard_constraints:
+    dataset="|".join(sorted({re.escape(name) for name, _ in DATA_VERSIONS})),
+    version="|".join(sorted({re.escape(version) for _, version in DATA_VERSIONS})),
+    seed="|".join(str(seed) for seed in SEEDS),
+    model="|".join(MODELS),
+    rows=r"\d+",
+
+
+# Everything a run makes goes under one directory (a sweep can have its own); logs and
+# benchmarks of a non-default results directory go under logs/<results>/.
+RESULTS = config["results"]
+LOGS = "logs" if RESULTS == "results" else f"logs/{RESULTS}"
+# One directory per (dataset version, seed) for the split, one per model below it.
+RUN = RESULTS + "/runs/{dataset}/{version}/seed-{seed}"
 OUT = {
-    "raw_synthetic": f"results/raw/{DATASET.name}/{DATASET.version}/rows-{ROWS}.csv",
-    "train": "results/data/train.csv",
-    "test": "results/data/test.csv",
-    "data_record": "results/data/data.json",
-    "estimator": "results/train/estimator.pkl",
-    "training": "results/train/training.json",
-    "environment": "results/environment.json",
-    "model": "results/model/model.pkl",
-    "card": "results/model/model_card.json",
-    "metrics": "results/metrics/metrics.json",
-    "manifest": "results/manifest.json",
-    "checksum": "results/checksum.json",
+    "raw_synthetic": RESULTS + "/raw/{dataset}/{version}/rows-{rows}.csv",
+    "train": f"{RUN}/data/train.csv",
+    "test": f"{RUN}/data/test.csv",
+    "data_record": f"{RUN}/data/data.json",
+    "estimator": RUN + "/{model}/estimator.pkl",
+    "training": RUN + "/{model}/training.json",
+    "model": RUN + "/{model}/model.pkl",
+    "card": RUN + "/{model}/model_card.json",
+    "metrics": RUN + "/{model}/metrics.json",
+    "roc": RUN + "/{model}/roc.svg",
+    "confusion": RUN + "/{model}/confusion.svg",
+    "environment": f"{RESULTS}/environment.json",
+    "summary_table": f"{RESULTS}/summary/metrics.csv",
+    "summary_html": f"{RESULTS}/summary/metrics.html",
+    "comparison": f"{RESULTS}/summary/comparison.svg",
+    "manifest": f"{RESULTS}/manifest.json",
+    "checksum": f"{RESULTS}/checksum.json",
+    "provenance": f"{RESULTS}/report/provenance.html",
 }
-# Outputs whose bytes the manifest pins. Logs and benchmarks are kept, not covered.
-COVERED = [
-    OUT[key]
-    for key in (
-        "train",
-        "test",
-        "data_record",
-        "environment",
-        "model",
-        "card",
-        "metrics",
-    )
-] + ([OUT["raw_synthetic"]] if DATASET.kind == "synthetic" else [])
+SPLIT_OUTPUTS = ("train", "test", "data_record")
+MODEL_OUTPUTS = ("model", "card", "metrics", "roc", "confusion")
+
+
+def _combinations():
+    for (name, version), data_version in DATA_VERSIONS.items():
+        for seed in SEEDS:
+            split = {"dataset": name, "version": version, "seed": seed}
+            yield split, [split | {"model": model} for model in MODELS]
+
+
+# Outputs whose bytes the manifest pins, each with the pattern and wildcards that
+# made it. Logs and benchmarks are kept, not covered.
+COVERED_WILDCARDS = {}
+for (name, version), data_version in DATA_VERSIONS.items():
+    if data_version.dataset.kind == "synthetic":
+        wildcards = {"dataset": name, "version": version, "rows": data_version.rows}
+        COVERED_WILDCARDS[OUT["raw_synthetic"].format(**wildcards)] = (
+            "raw_synthetic",
+            wildcards,
+        )
+for split, runs in _combinations():
+    for key in SPLIT_OUTPUTS:
+        COVERED_WILDCARDS[OUT[key].format(**split)] = (key, split)
+    for run in runs:
+        for key in MODEL_OUTPUTS:
+            COVERED_WILDCARDS[OUT[key].format(**run)] = (key, run)
+for key in ("environment", "summary_table", "summary_html", "comparison"):
+    COVERED_WILDCARDS[OUT[key]] = (key, {})
+COVERED = list(COVERED_WILDCARDS)
+ALL_RUNS = [run for _, runs in _combinations() for run in runs]
+ALL_METRICS = [OUT["metrics"].format(**run) for run in ALL_RUNS]
 # Outputs a run leaves that are deliberately not covered (`reprotrain verify` knows them).
-UNCOVERED = [OUT["manifest"], OUT["checksum"]]
+UNCOVERED = [OUT["manifest"], OUT["checksum"], OUT["provenance"]]
 LOCKS = {ACTIVE_LOCK, CONDA_LOCK, PIP_LOCK}
 
-# The dataset version as one input: a file's pinned sha256, or the generator's spec.
-DATASET_DIGEST = (
-    DATASET.sha256
-    if DATASET.kind == "file"
-    else digest_value(asdict(DATASET) | {"rows": ROWS})
-)
 
-# Every parameter that can change an output's bytes; not the data version (that is
-# data, recorded on its own), not threads or thresholds (they change no bytes).
+def data_version_of(wildcards):
+    return DATA_VERSIONS[(wildcards.dataset, wildcards.version)]
+
+
+def target_of(wildcards):
+    return data_version_of(wildcards).dataset.schema.target
+
+
+def hyperparameters_of(wildcards):
+    return config["models"].get(wildcards.model, {})
+
+
+def params_digest(wildcards):
+    """Every parameter that can change one model's bytes; not the data version (that is
+    data, recorded on its own), not threads or thresholds (they change no bytes)."""
+    return digest_value(
+        {
+            "seed": int(wildcards.seed),
+            "split": config["split"],
+            "model": wildcards.model,
+            "hyperparameters": hyperparameters_of(wildcards),
+        }
+    )
+
+
+# The run's provenance: every data version, the whole sweep's parameters and code.
+DATA_PROVENANCE = {
+    f"{name}/{version}": {
+        "kind": data_version.dataset.kind,
+        "source": data_version.dataset.source,
+        "rows": data_version.rows,
+        "sha256": data_version.digest,
+    }
+    for (name, version), data_version in DATA_VERSIONS.items()
+}
 PARAMS_DIGEST = digest_value(
     {
-        "seed": config["seed"],
+        "seeds": SEEDS,
         "split": config["split"],
-        "model": config["model"],
-        "hyperparameters": config["models"].get(config["model"], {}),
+        "models": {model: config["models"].get(model, {}) for model in MODELS},
     }
 )
-# The whole workflow's code, for the run's provenance.
 CODE_DIGEST = provenance.code_digest(REPO)
 
 
@@ -143,11 +253,15 @@ def rule_code(rules_file, script):
 
 
 def raw_data(wildcards):
-    if DATASET.kind == "synthetic":
-        return OUT["raw_synthetic"]
-    if DATASET.is_url:
-        return storage.http(DATASET.source)
-    return DATASET.source
+    data_version = data_version_of(wildcards)
+    dataset = data_version.dataset
+    if dataset.kind == "synthetic":
+        return OUT["raw_synthetic"].format(
+            dataset=dataset.name, version=dataset.version, rows=data_version.rows
+        )
+    if dataset.is_url:
+        return storage.http(dataset.source)
+    return dataset.source
 
 
 def recorded_manifest(wildcards):
@@ -156,45 +270,57 @@ def recorded_manifest(wildcards):
     return [expected] if Path(expected).is_file() else []
 
 
-def _inputs_of(proxy, wildcards):
-    files = []
-    for item in proxy.input:
-        value = item(wildcards) if callable(item) else item
-        files.extend([value] if isinstance(value, str) else value)
-    return [str(file) for file in files]
+def _evaluate(item, wildcards):
+    """A rule's input or param item for concrete wildcards, as Snakemake would see it."""
+    if callable(item):
+        return item(Wildcards(fromdict=wildcards))
+    if isinstance(item, str):
+        return apply_wildcards(item, wildcards)
+    return item
 
 
-def _recipe(path, wildcards, producers):
+def _recipe(pattern, wildcards, producers):
     """Rule, inputs, params and code of one output, looking through uncovered intermediates."""
-    name = producers[path]
+    name = producers[pattern]
     proxy = getattr(rules, name)
-    params = dict(proxy.params.items())
-    # Params named `code` or `*_code` carry code digests, not parameters.
+    params = {key: _evaluate(value, wildcards) for key, value in proxy.params.items()}
+    # Params named `code` or `*_code` carry code digests, not parameters; `*_path` ones
+    # are paths made of the wildcards, which the data and params digests already hold.
     code = {
         f"{name}.{key}": params.pop(key)
         for key in list(params)
         if key == "code" or key.endswith("_code")
     }
+    for key in [key for key in params if key.endswith("_path")]:
+        del params[key]
     inputs = {}
+    data_version = None
+    if "dataset" in wildcards:
+        data_version = data_version_of(Wildcards(fromdict=wildcards))
+        dataset_input = {"kind": "data", "sha256": data_version.digest}
+    raw = str(raw_data(Wildcards(fromdict=wildcards))) if data_version else None
     # Params that stand for inputs: the data version and the installed software.
     if params.pop("dataset", None) is not None:
-        inputs["dataset"] = {"kind": "data", "sha256": DATASET_DIGEST}
+        inputs["dataset"] = dataset_input
     if (installed := params.pop("installed", None)) is not None:
         inputs["installed packages"] = {"kind": "environment", "sha256": installed}
     params = {name: params}
-    raw = str(raw_data(wildcards))
-    for file in _inputs_of(proxy, wildcards):
-        if file in COVERED:
-            inputs[file] = {"kind": "output"}
-        elif file == raw:
-            inputs["dataset"] = {"kind": "data", "sha256": DATASET_DIGEST}
-        elif file in producers:
-            upstream = _recipe(file, wildcards, producers)
-            inputs |= upstream["inputs"]
-            params |= upstream["params"]
-            code |= upstream["code"]
-        else:
-            inputs[file] = {"kind": "environment" if file in LOCKS else "file"}
+    for item in proxy.input:
+        value = _evaluate(item, wildcards)
+        for file in map(str, [value] if isinstance(value, str) else value):
+            if file in COVERED_WILDCARDS:
+                inputs[file] = {"kind": "output"}
+            elif isinstance(item, str) and str(item) in producers:
+                upstream = _recipe(str(item), wildcards, producers)
+                inputs |= upstream["inputs"]
+                params |= upstream["params"]
+                code |= upstream["code"]
+            elif file in LOCKS:
+                inputs[file] = {"kind": "environment"}
+            elif file == raw:
+                inputs["dataset"] = dataset_input
+            else:
+                inputs[file] = {"kind": "file"}
     return {"rule": name, "inputs": inputs, "params": params, "code": code}
 
 
@@ -206,10 +332,11 @@ def output_recipes(wildcards):
         for output in getattr(rules, rule.name).output
     }
     recipes = {}
-    for path in COVERED:
-        recipe = _recipe(path, wildcards, producers)
+    for path, (key, output_wildcards) in COVERED_WILDCARDS.items():
+        recipe = _recipe(OUT[key], output_wildcards, producers)
         recipes[path] = {
             "rule": recipe["rule"],
+            "pattern": OUT[key],
             "inputs": recipe["inputs"],
             "params_digest": digest_value(recipe["params"]),
             "code_digest": digest_value(recipe["code"]),

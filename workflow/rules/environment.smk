@@ -10,7 +10,7 @@ rule environment:
     output:
         OUT["environment"],
     log:
-        "logs/environment.log",
+        f"{LOGS}/environment.log",
     conda:
         ENV_FILE
     params:

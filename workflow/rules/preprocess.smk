@@ -6,11 +6,11 @@ rule generate:
     output:
         OUT["raw_synthetic"],
     log:
-        "logs/generate.log",
+        LOGS + "/generate/{dataset}/{version}/rows-{rows}.log",
     conda:
         ENV_FILE
     params:
-        dataset=asdict(DATASET) | {"rows": ROWS},
+        dataset=lambda wildcards: data_version_of(wildcards).spec,
         code=rule_code("preprocess.smk", "generate.py"),
     script:
         "../scripts/generate.py"
@@ -25,16 +25,16 @@ rule preprocess:
         test=OUT["test"],
         record=OUT["data_record"],
     log:
-        "logs/preprocess.log",
+        LOGS + "/preprocess/{dataset}/{version}/seed-{seed}.log",
     benchmark:
-        "logs/benchmarks/preprocess.tsv"
+        LOGS + "/benchmarks/preprocess/{dataset}/{version}/seed-{seed}.tsv"
     conda:
         ENV_FILE
     params:
-        dataset=asdict(DATASET),
+        dataset=lambda wildcards: asdict(data_version_of(wildcards).dataset),
         registry=config["registry"],
         test_fraction=config["split"]["test_fraction"],
-        seed=config["seed"],
+        seed=lambda wildcards: int(wildcards.seed),
         code=rule_code("preprocess.smk", "preprocess.py"),
     script:
         "../scripts/preprocess.py"

@@ -12,14 +12,14 @@ rule save:
         model=OUT["model"],
         card=OUT["card"],
     log:
-        "logs/save.log",
+        LOGS + "/save/{dataset}/{version}/seed-{seed}/{model}.log",
     conda:
         ENV_FILE
     params:
-        seed=config["seed"],
-        params_digest=PARAMS_DIGEST,
+        seed=lambda wildcards: int(wildcards.seed),
+        params_digest=params_digest,
         code=rule_code("save.smk", "save.py"),
         model_code=rules.train.params.code,
-        metrics=OUT["metrics"],
+        metrics_path=OUT["metrics"],
     script:
         "../scripts/save.py"

@@ -9,17 +9,17 @@ rule train:
         estimator=temp(OUT["estimator"]),
         summary=temp(OUT["training"]),
     log:
-        "logs/train.log",
+        LOGS + "/train/{dataset}/{version}/seed-{seed}/{model}.log",
     benchmark:
-        "logs/benchmarks/train.tsv"
+        LOGS + "/benchmarks/train/{dataset}/{version}/seed-{seed}/{model}.tsv"
     conda:
         ENV_FILE
     threads: config["threads"]
     params:
-        target=DATASET.schema.target,
-        model=config["model"],
-        hyperparameters=config["models"].get(config["model"], {}),
-        seed=config["seed"],
+        target=target_of,
+        model=lambda wildcards: wildcards.model,
+        hyperparameters=hyperparameters_of,
+        seed=lambda wildcards: int(wildcards.seed),
         code=rule_code("train.smk", "train.py"),
     script:
         "../scripts/train.py"

@@ -1,23 +1,70 @@
-# Validation stage: verified load, test-split metrics, thresholds.
+# Validation stage: verified load, test-split metrics and figures, thresholds.
 
 
 rule validate:
-    """Unpickle the model only if it matches its card, then score it on the test split."""
+    """Unpickle the model only if it matches its card, score it on the test split, plot it."""
     input:
         model=OUT["model"],
         card=OUT["card"],
         test=OUT["test"],
     output:
         metrics=OUT["metrics"],
+        roc=report(
+            OUT["roc"],
+            caption="../report/roc.rst",
+            category="Models",
+            subcategory="{dataset} {version}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "ROC curve"},
+        ),
+        confusion=report(
+            OUT["confusion"],
+            caption="../report/confusion.rst",
+            category="Models",
+            subcategory="{dataset} {version}",
+            labels={
+                "model": "{model}",
+                "seed": "{seed}",
+                "figure": "confusion matrix",
+            },
+        ),
     log:
-        "logs/validate.log",
+        LOGS + "/validate/{dataset}/{version}/seed-{seed}/{model}.log",
     benchmark:
-        "logs/benchmarks/validate.tsv"
+        LOGS + "/benchmarks/validate/{dataset}/{version}/seed-{seed}/{model}.tsv"
     conda:
         ENV_FILE
     params:
-        target=DATASET.schema.target,
+        target=target_of,
         thresholds=config["thresholds"],
         code=rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"
+
+
+rule summarize:
+    """One table and one plot comparing every (data version, seed, model) of the sweep."""
+    input:
+        metrics=ALL_METRICS,
+    output:
+        table=OUT["summary_table"],
+        html=report(
+            OUT["summary_html"],
+            caption="../report/summary.rst",
+            category="Sweep",
+            labels={"figure": "metrics table"},
+        ),
+        plot=report(
+            OUT["comparison"],
+            caption="../report/comparison.rst",
+            category="Sweep",
+            labels={"figure": "comparison plot"},
+        ),
+    log:
+        f"{LOGS}/summarize.log",
+    conda:
+        ENV_FILE
+    params:
+        runs=ALL_RUNS,
+        code=rule_code("validate.smk", "summarize.py"),
+    script:
+        "../scripts/summarize.py"

@@ -1,10 +1,12 @@
-from reprotrain.audit import checksum
+from reprotrain.report import checksum_and_provenance
 from reprotrain.rules import run_step
 
 run_step(
     snakemake.log[0],
-    checksum,
+    checksum_and_provenance,
     run_manifest=snakemake.input.run,
     expected=snakemake.params.expected,
-    out=snakemake.output[0],
+    lock=snakemake.input.lock,
+    verdict_out=snakemake.output.verdict,
+    page_out=snakemake.output.provenance,
 )

@@ -6,7 +6,7 @@ run_step(
     write_manifest,
     recipes=snakemake.params.recipes,
     uncovered=snakemake.params.uncovered,
-    data_record=snakemake.input.data_record,
+    data=snakemake.params.data,
     environment_record=snakemake.input.environment,
     code_digest=snakemake.params.code_digest,
     params_digest=snakemake.params.params_digest,

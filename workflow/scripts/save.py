@@ -11,7 +11,7 @@ run_step(
     seed=snakemake.params.seed,
     params_digest=snakemake.params.params_digest,
     code_digests={"train": snakemake.params.model_code, "save": snakemake.params.code},
-    metrics_path=snakemake.params.metrics,
+    metrics_path=snakemake.params.metrics_path,
     model_out=snakemake.output.model,
     card_out=snakemake.output.card,
 )

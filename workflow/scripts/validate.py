@@ -11,4 +11,6 @@ run_step(
     thresholds=snakemake.params.thresholds,
     config_path="config/config.yaml",
     out=snakemake.output.metrics,
+    roc_out=snakemake.output.roc,
+    confusion_out=snakemake.output.confusion,
 )

@@ -1,0 +1,600 @@
+"""Hunt nondeterminism: rerun the pipeline under varied conditions, name what breaks bit-identity.
+
+A control run and an experiment that varies every available condition at once run in
+fresh copies of the project. When their manifests differ, the experiment's variations
+are bisected (half of them, then half of those, ...) until each differing output is
+pinned on the variation(s) that change it, and diffoscope shows how.
+
+The variations follow Debian's reprotest (its names and, where they apply, its values);
+docs/nondeterminism.md explains why reprotrain runs them itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from reprotrain import audit, manifest
+from reprotrain.errors import ReprotrainError
+from reprotrain.fileio import atomic_write_bytes, write_json
+
+CLEAN, NONDETERMINISTIC = 0, 3
+# Outputs of earlier runs and tool caches never go into a copy.
+NOT_SOURCE = {".git", ".snakemake", ".venv", "logs", ".pytest_cache", ".ruff_cache", "__pycache__"}
+RUN_FAILED = "(the run failed)"
+EXPLANATION_LINES = 80
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Everything one run's outcome could depend on, besides data, code and environment."""
+
+    path: tuple[str, ...]
+    env: dict[str, str]
+    unset: frozenset[str]
+    umask: int
+    threads: int
+    wrappers: tuple[tuple[str, ...], ...] = ()
+
+    def environment(self, home_root: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in self.unset}
+        env.update(self.env)
+        home = home_root / env["HOME"]
+        home.mkdir(parents=True, exist_ok=True)
+        return env | {"HOME": str(home)}
+
+    def command_prefix(self) -> list[str]:
+        return [part for wrapper in self.wrappers for part in wrapper]
+
+
+@dataclass(frozen=True)
+class Variation:
+    name: str
+    description: str
+    control: str
+    experiment: str
+    vary: Callable[[Conditions], Conditions]
+    # Why this machine cannot apply it, or None when it can.
+    unavailable: Callable[[], str | None] = lambda: None
+
+
+def _with_env(**values: str) -> Callable[[Conditions], Conditions]:
+    return lambda c: replace(c, env=c.env | values, unset=c.unset - set(values))
+
+
+def _wrapped(*wrapper: str) -> Callable[[Conditions], Conditions]:
+    return lambda c: replace(c, wrappers=(*c.wrappers, wrapper))
+
+
+def _needs(program: str, probe: list[str] | None = None) -> Callable[[], str | None]:
+    def check() -> str | None:
+        if shutil.which(program) is None:
+            return f"{program} is not installed"
+        if probe is not None:
+            done = subprocess.run(probe, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                return f"`{' '.join(probe)}` fails here: {done.stderr.strip()[:200]}"
+        return None
+
+    return check
+
+
+def _locale_missing(name: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        done = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=False)
+        available = {line.strip().lower().replace("-", "") for line in done.stdout.splitlines()}
+        if name.lower().replace("-", "") not in available:
+            return f"locale {name} is not generated (Debian: apt-get install locales; locale-gen)"
+        return None
+
+    return check
+
+
+def _days_ahead(days: int) -> str:
+    moved = datetime.datetime.now() + datetime.timedelta(days=days)
+    return moved.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cpus_missing() -> str | None:
+    return None if len(os.sched_getaffinity(0)) >= 2 else "the machine has a single CPU"
+
+
+CONTROL_THREADS = 2
+# A year and a month ahead, as reprotest does. Not with libfaketime, which reprotest uses:
+# under libfaketime 0.9.10 Python's timed waits hang (threading.Event.wait) or fail
+# (time.sleep, with FAKETIME_DONT_FAKE_MONOTONIC=1), and Snakemake needs both. datefudge
+# moves only the wall clock.
+FAKE_DAYS = 398
+EXPERIMENT_HOST = "reprotrain-experiment"
+
+VARIATIONS = (
+    Variation(
+        "build_path",
+        "where the project copy lives (absolute paths leaking into outputs)",
+        "<work>/control/reprotrain",
+        "<work>/experiment/a/longer/build-path/reprotrain-2",
+        lambda c: replace(c, path=("a", "longer", "build-path", "reprotrain-2")),
+    ),
+    Variation(
+        "threads",
+        "the rules' thread count: OpenMP, BLAS and joblib (`--cores` and config `threads`)",
+        str(CONTROL_THREADS),
+        "1",
+        lambda c: replace(c, threads=1),
+    ),
+    Variation(
+        "num_cpus",
+        "the CPUs the run may use (affinity), which default thread pools follow",
+        "all CPUs",
+        "taskset -c 0 (one CPU)",
+        _wrapped("taskset", "-c", "0"),
+        _cpus_missing,
+    ),
+    Variation(
+        "time_zone",
+        "the TZ variable",
+        "TZ=GMT+12",
+        "TZ=GMT-14",
+        _with_env(TZ="GMT-14"),
+    ),
+    Variation(
+        "locales",
+        "LANG, LC_ALL and LANGUAGE (number and date formatting, sort order)",
+        "C.UTF-8",
+        "fr_CH.UTF-8",
+        _with_env(LANG="fr_CH.UTF-8", LC_ALL="fr_CH.UTF-8", LANGUAGE="fr_CH:fr"),
+        _locale_missing("fr_CH.utf8"),
+    ),
+    Variation(
+        "python_hash_seed",
+        "PYTHONHASHSEED (str hashing, so set iteration order)",
+        "PYTHONHASHSEED=0",
+        "PYTHONHASHSEED=4242",
+        _with_env(PYTHONHASHSEED="4242"),
+    ),
+    Variation(
+        "umask",
+        "the file creation mask",
+        "0022",
+        "0002",
+        lambda c: replace(c, umask=0o002),
+    ),
+    Variation(
+        "home",
+        "the HOME directory",
+        "<work>/home/control",
+        "<work>/home/experiment",
+        _with_env(HOME="experiment"),
+    ),
+    Variation(
+        "environment",
+        "unrelated environment variables",
+        "none added",
+        "CAPTURE_ENVIRONMENT and REPROTRAIN_HUNT_NOISE added",
+        _with_env(CAPTURE_ENVIRONMENT="i_capture_the_environment", REPROTRAIN_HUNT_NOISE="x" * 37),
+    ),
+    Variation(
+        "time",
+        "the wall clock (datefudge)",
+        "the real time",
+        f"{FAKE_DAYS} days ahead",
+        lambda c: replace(c, wrappers=(*c.wrappers, ("datefudge", _days_ahead(FAKE_DAYS)))),
+        _needs("datefudge", ["datefudge", _days_ahead(FAKE_DAYS), "true"]),
+    ),
+    Variation(
+        "aslr",
+        "address space layout randomization (addresses leaking into outputs)",
+        "disabled (setarch -R)",
+        "enabled",
+        lambda c: replace(c, wrappers=tuple(w for w in c.wrappers if w[:2] != ("setarch", "-R"))),
+        _needs("setarch", ["setarch", "-R", "true"]),
+    ),
+    Variation(
+        "domain_host",
+        "the host name (a private UTS namespace)",
+        "this machine's",
+        EXPERIMENT_HOST,
+        _wrapped("unshare", "--uts", "sh", "-c", f'hostname {EXPERIMENT_HOST} && exec "$@"', "-"),
+        _needs("unshare", ["unshare", "--uts", "true"]),
+    ),
+)
+BY_NAME = {variation.name: variation for variation in VARIATIONS}
+
+
+def control_conditions(available: Iterable[Variation]) -> Conditions:
+    names = {variation.name for variation in available}
+    wrappers = (("setarch", "-R"),) if "aslr" in names else ()
+    return Conditions(
+        path=("reprotrain",),
+        env={
+            "TZ": "GMT+12",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "LANGUAGE": "en_US:en",
+            "PYTHONHASHSEED": "0",
+            "HOME": "control",
+        },
+        unset=frozenset({"CAPTURE_ENVIRONMENT", "REPROTRAIN_HUNT_NOISE"}),
+        umask=0o022,
+        threads=CONTROL_THREADS,
+        wrappers=wrappers,
+    )
+
+
+def conditions_for(control: Conditions, variations: Iterable[Variation]) -> Conditions:
+    conditions = control
+    for variation in variations:
+        conditions = variation.vary(conditions)
+    return conditions
+
+
+def source_files(root: Path, exclude: Iterable[Path] = ()) -> list[str]:
+    """The project's files: git's view (tracked and new, not ignored) or, outside git, the tree
+    without outputs of earlier runs."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode == 0:
+        names = [name for name in done.stdout.decode().split("\0") if name]
+    else:
+        names = [
+            path.relative_to(root).as_posix()
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+            and not NOT_SOURCE & set(path.relative_to(root).parts)
+            and not path.relative_to(root).parts[0].startswith("results")
+        ]
+    skipped = [Path(p).resolve() for p in exclude]
+    return [
+        name
+        for name in names
+        if (root / name).is_file()
+        and not any((root / name).resolve().is_relative_to(s) for s in skipped)
+    ]
+
+
+@dataclass
+class Run:
+    label: str
+    variations: list[str]
+    directory: Path
+    seconds: float
+    returncode: int
+    log: str
+    differing: dict[str, list[str]] = field(default_factory=dict)  # path -> causes
+
+    @property
+    def failed(self) -> bool:
+        return self.returncode != 0
+
+
+class Hunt:
+    def __init__(
+        self,
+        root: Path,
+        work: Path,
+        out: Path,
+        target: str,
+        snakemake_args: list[str],
+        variations: list[Variation],
+        progress: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.root = root
+        self.work = work
+        self.out = out
+        self.target = target
+        self.snakemake_args = snakemake_args
+        self.variations = variations
+        self.control = control_conditions(variations)
+        self.files = source_files(root, exclude=[out, work])
+        self.runs: list[Run] = []
+        self.progress = progress
+        self._control_manifest: dict[str, Any] | None = None
+
+    def _snakemake(self) -> list[str]:
+        beside = Path(sys.executable).parent / "snakemake"
+        found = str(beside) if beside.exists() else shutil.which("snakemake")
+        if found is None:
+            raise ReprotrainError("snakemake", None, "is not installed", "run `make setup`")
+        return [found]
+
+    def run(self, variations: list[Variation]) -> Run:
+        label = f"run-{len(self.runs):02d}"
+        conditions = conditions_for(self.control, variations)
+        directory = self.work / label / Path(*conditions.path)
+        for name in self.files:
+            target = directory / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.root / name, target)
+        command = [
+            *conditions.command_prefix(),
+            *self._snakemake(),
+            "--workflow-profile",
+            "workflow/profiles/default",
+            "--cores",
+            str(conditions.threads),
+            *self.snakemake_args,
+            "--config",
+            f"threads={conditions.threads}",
+            "--",
+            self.target,
+        ]
+        names = [variation.name for variation in variations]
+        self.progress(f"{label}: {'control' if not names else 'varying ' + ', '.join(names)}")
+        started = time.monotonic()
+        done = subprocess.run(
+            command,
+            cwd=directory,
+            env=conditions.environment(self.work / "home"),
+            capture_output=True,
+            text=True,
+            umask=conditions.umask,
+            check=False,
+        )
+        run = Run(
+            label,
+            names,
+            directory,
+            round(time.monotonic() - started, 1),
+            done.returncode,
+            done.stdout + done.stderr,
+        )
+        logs = self.out / "runs"
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{label}.log").write_text(f"$ {' '.join(command)}\n\n{run.log}", encoding="utf-8")
+        if not run.failed and self._control_manifest is not None:
+            produced = manifest.load(directory / self.target, "run manifest")
+            run.differing = {
+                d.path: d.causes for d in audit.classify(self._control_manifest, produced)
+            }
+        elif run.failed:
+            run.differing = {RUN_FAILED: []}
+        self.runs.append(run)
+        return run
+
+    def start_control(self) -> Run:
+        control = self.run([])
+        if control.failed:
+            raise ReprotrainError(
+                self.out / "runs" / f"{control.label}.log",
+                None,
+                "the control run failed, so there is nothing to compare with",
+                "make the pipeline run (`make run`) before hunting nondeterminism; the log "
+                "holds Snakemake's output",
+            )
+        self._control_manifest = manifest.load(control.directory / self.target, "run manifest")
+        return control
+
+    def bisect(self, variations: list[Variation], differing: set[str]) -> dict[str, set[str]]:
+        """Which variation (or combination) changes each of ``differing``."""
+        if len(variations) == 1:
+            return {path: {variations[0].name} for path in differing}
+        half = len(variations) // 2
+        found: dict[str, set[str]] = {}
+        explained: set[str] = set()
+        for part in (variations[:half], variations[half:]):
+            changed = set(self.run(part).differing)
+            if changed:
+                for path, names in self.bisect(part, changed).items():
+                    found.setdefault(path, set()).update(names)
+                explained |= changed
+        # Changed only when both halves vary together: an interaction.
+        together = " + ".join(v.name for v in variations)
+        for path in differing - explained:
+            found.setdefault(path, set()).add(together)
+        return found
+
+
+def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[dict[str, str]]:
+    """diffoscope on each output against the run that varied its culprit alone."""
+    alone = {tuple(run.variations): run for run in hunt.runs if len(run.variations) == 1}
+    explanations = []
+    for path, names in sorted(culprits.items()):
+        for name in sorted(names):
+            run = alone.get((name,))
+            if path == RUN_FAILED or run is None or run.failed:
+                continue
+            causes = run.differing.get(path)
+            if causes != [audit.NONDETERMINISM]:
+                continue  # downstream outputs change because their inputs did
+            difference = audit.Difference(path, "changed", causes)
+            try:
+                text = audit.explain([difference], control.directory, run.directory)
+            except ReprotrainError as error:
+                text = error.message
+            lines = text.splitlines()
+            if len(lines) > EXPLANATION_LINES:
+                lines = [*lines[:EXPLANATION_LINES], f"... ({len(lines) - EXPLANATION_LINES} more)"]
+            explanations.append({"path": path, "variation": name, "diffoscope": "\n".join(lines)})
+    return explanations
+
+
+def hunt(
+    root: Path,
+    out: Path,
+    target: str = "results/manifest.json",
+    snakemake_args: list[str] | None = None,
+    only: list[str] | None = None,
+    skip: list[str] | None = None,
+    each: bool = False,
+    keep: bool = False,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Run the hunt and write out/report.json and out/report.md; return the report."""
+    for name in [*(only or []), *(skip or [])]:
+        if name not in BY_NAME:
+            raise ReprotrainError(
+                "reprotrain hunt",
+                "--only/--skip",
+                f"unknown variation {name!r}",
+                f"use some of: {', '.join(BY_NAME)}",
+            )
+    chosen = [v for v in VARIATIONS if (not only or v.name in only) and v.name not in (skip or [])]
+    unavailable = {v.name: reason for v in chosen if (reason := v.unavailable())}
+    usable = [v for v in chosen if v.name not in unavailable]
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix="reprotrain-hunt-"))
+    try:
+        runner = Hunt(root, work, out, target, snakemake_args or [], usable, progress)
+        control = runner.start_control()
+        culprits: dict[str, set[str]] = {}
+        if usable:
+            everything = runner.run(usable)
+            if everything.differing:
+                culprits = runner.bisect(usable, set(everything.differing))
+            if each:
+                tested_alone = {tuple(run.variations) for run in runner.runs}
+                for variation in usable:
+                    if (variation.name,) not in tested_alone:
+                        runner.run([variation])
+        report = _report(runner, chosen, unavailable, culprits, each)
+        report["explanations"] = _explain(runner, control, culprits)
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if keep:
+        report["work_directory"] = str(work)
+    write_json(out / "report.json", report)
+    atomic_write_bytes(out / "report.md", format_markdown(report).encode("utf-8"))
+    return report
+
+
+def _report(
+    runner: Hunt,
+    chosen: list[Variation],
+    unavailable: dict[str, str],
+    culprits: dict[str, set[str]],
+    each: bool,
+) -> dict[str, Any]:
+    control_manifest = runner._control_manifest or {"files": {}}
+    changed_by: dict[str, list[str]] = {}
+    for path, names in culprits.items():
+        for name in names:
+            changed_by.setdefault(name, []).append(path)
+    alone = {tuple(run.variations): run for run in runner.runs}
+    variations = []
+    for variation in chosen:
+        if variation.name in unavailable:
+            status = "not tested"
+        elif variation.name in changed_by:
+            status = "breaks bit-identity"
+        elif (variation.name,) in alone:
+            status = "identical (varied alone)"
+        else:
+            status = "identical (varied together with the others)"
+        variations.append(
+            {
+                "name": variation.name,
+                "description": variation.description,
+                "control": variation.control,
+                "experiment": variation.experiment,
+                "status": status,
+                "reason": unavailable.get(variation.name),
+                "changes": sorted(changed_by.get(variation.name, [])),
+            }
+        )
+    outputs = []
+    last_causes: dict[str, list[str]] = {}
+    for run in runner.runs:
+        last_causes.update(run.differing)
+    for path in sorted(set(control_manifest["files"]) | set(culprits)):
+        causes = last_causes.get(path, [])
+        outputs.append(
+            {
+                "path": path,
+                "identical": path not in culprits,
+                "culprits": sorted(culprits.get(path, [])),
+                "how": None
+                if path not in culprits
+                else "changes itself"
+                if causes == [audit.NONDETERMINISM]
+                else "changes because an output it is made from changed",
+            }
+        )
+    nondeterministic = bool(culprits)
+    return {
+        "verdict": "nondeterministic" if nondeterministic else "clean",
+        "status": NONDETERMINISTIC if nondeterministic else CLEAN,
+        "target": runner.target,
+        "snakemake_args": runner.snakemake_args,
+        "each_alone": each,
+        "variations": variations,
+        "outputs": outputs,
+        "runs": [
+            {
+                "label": run.label,
+                "variations": run.variations,
+                "seconds": run.seconds,
+                "returncode": run.returncode,
+                "differing": sorted(run.differing),
+            }
+            for run in runner.runs
+        ],
+    }
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    verdict = (
+        "**CLEAN**: every output was bit-for-bit identical under every tested variation."
+        if report["verdict"] == "clean"
+        else "**NONDETERMINISTIC**: some outputs change under the variations named below."
+    )
+    lines = [
+        "# Nondeterminism hunt",
+        "",
+        verdict,
+        "",
+        f"Target `{report['target']}`; {len(report['runs'])} run(s) in fresh copies, "
+        f"compared by their manifests' sha256.",
+        "",
+        "## Variations",
+        "",
+        "| variation | what varies | control | experiment | result |",
+        "|---|---|---|---|---|",
+    ]
+    for v in report["variations"]:
+        result = v["status"] + (f": {v['reason']}" if v["reason"] else "")
+        if v["changes"]:
+            result += " (" + ", ".join(f"`{p}`" for p in v["changes"]) + ")"
+        lines.append(
+            f"| `{v['name']}` | {v['description']} | {v['control']} | {v['experiment']} "
+            f"| {result} |"
+        )
+    lines += ["", "## Outputs", "", "| output | identical | culprit | how |", "|---|---|---|---|"]
+    for o in report["outputs"]:
+        lines.append(
+            f"| `{o['path']}` | {'yes' if o['identical'] else '**no**'} "
+            f"| {', '.join(o['culprits']) or '-'} | {o['how'] or '-'} |"
+        )
+    lines += ["", "## Runs", "", "| run | varied | seconds | exit | outputs that differ |"]
+    lines.append("|---|---|---|---|---|")
+    for r in report["runs"]:
+        lines.append(
+            f"| {r['label']} | {', '.join(r['variations']) or '(control)'} | {r['seconds']} "
+            f"| {r['returncode']} | {len(r['differing'])} |"
+        )
+    if report.get("explanations"):
+        lines += ["", "## What differs (diffoscope)", ""]
+        for e in report["explanations"]:
+            lines += [
+                f"### `{e['path']}` under `{e['variation']}`",
+                "",
+                "```",
+                e["diffoscope"],
+                "```",
+                "",
+            ]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,120 @@
+"""`reprotrain hunt`: clean on the shipped pipeline, and names a planted variation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import BIN, MODEL, copy_repo
+
+from reprotrain import hunt
+
+pytestmark = pytest.mark.pipeline
+
+# A planted bug: a float sum split into one chunk per training thread (1e16 + 1 rounds
+# to 1e16, so the chunking changes the result), stored on the fitted model.
+PLANTED = """
+    import numpy as np
+
+    chunks = np.array_split(np.array([1e16, 1.0, -1e16, 1.0]), threads)
+    estimator.planted_sum_ = float(sum(float(sum(chunk)) for chunk in chunks))
+"""
+FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
+
+
+def run_hunt(root: Path, out: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    done = subprocess.run(
+        [str(BIN / "reprotrain"), "hunt", "--root", str(root), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (out / "report.md").is_file(), done.stdout + done.stderr
+    return done, json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def test_shipped_pipeline_is_identical_under_every_variation(tmp_path):
+    project = copy_repo(tmp_path / "project")
+    done, report = run_hunt(project, tmp_path / "report")
+    assert done.returncode == hunt.CLEAN, done.stdout + done.stderr
+    assert report["verdict"] == "clean"
+    # Every variation was applied: none was left out because the machine lacks it.
+    statuses = {v["name"]: v["status"] for v in report["variations"]}
+    assert set(statuses) == set(hunt.BY_NAME)
+    assert all(s.startswith("identical") for s in statuses.values()), statuses
+    assert [r["variations"] for r in report["runs"]] == [[], list(hunt.BY_NAME)]
+    assert all(output["identical"] for output in report["outputs"])
+    assert f"`{MODEL}/model.pkl` | yes" in (tmp_path / "report/report.md").read_text()
+
+
+def test_planted_thread_dependence_is_pinned_on_threads(tmp_path):
+    project = copy_repo(tmp_path / "project")
+    pipeline = project / "src/reprotrain/pipeline.py"
+    source = pipeline.read_text(encoding="utf-8")
+    assert FIT_LINE in source
+    pipeline.write_text(source.replace(FIT_LINE, FIT_LINE + PLANTED), encoding="utf-8")
+
+    done, report = run_hunt(project, tmp_path / "report")
+    assert done.returncode == hunt.NONDETERMINISTIC, done.stdout + done.stderr
+    assert report["verdict"] == "nondeterministic"
+    outputs = {o["path"]: o for o in report["outputs"]}
+    model = outputs[f"{MODEL}/model.pkl"]
+    assert model["culprits"] == ["threads"]
+    assert model["how"] == "changes itself"
+    # The card pins the model's sha256, and both come from the same save job.
+    assert outputs[f"{MODEL}/model_card.json"]["culprits"] == ["threads"]
+    assert outputs[f"{MODEL}/metrics.json"]["identical"]
+    statuses = {v["name"]: v["status"] for v in report["variations"]}
+    assert statuses.pop("threads") == "breaks bit-identity"
+    assert all(s.startswith("identical") for s in statuses.values()), statuses
+    # diffoscope shows the difference inside the pickle, against the threads-only run.
+    explanations = {e["path"]: e for e in report["explanations"]}
+    assert explanations[f"{MODEL}/model.pkl"]["variation"] == "threads"
+    # A hexdump of the pickle: the changed lines hold the planted attribute's name
+    # (which a 16-byte row may cut, so only its end is matched).
+    assert "_sum_" in explanations[f"{MODEL}/model.pkl"]["diffoscope"]
+
+
+class FakeHunt(hunt.Hunt):
+    """Bisection logic alone: which outputs a set of variations changes is given."""
+
+    def __init__(self, effects):
+        self.effects = effects  # output -> the variation names that must all vary to change it
+        self.runs = []
+
+    def run(self, variations):
+        names = {v.name for v in variations}
+        result = hunt.Run("run", sorted(names), Path(), 0.0, 0, log="")
+        result.differing = {path: [] for path, need in self.effects.items() if need <= names}
+        self.runs.append(result)
+        return result
+
+
+def test_bisection_finds_several_culprits_and_interactions():
+    variations = list(hunt.VARIATIONS)
+    effects = {
+        "a.csv": {"time_zone"},
+        "b.pkl": {"umask"},
+        "c.json": {"locales", "home"},  # only when both vary
+    }
+    runner = FakeHunt(effects)
+    found = runner.bisect(variations, set(effects))
+    assert found["a.csv"] == {"time_zone"}
+    assert found["b.pkl"] == {"umask"}
+    [interaction] = found["c.json"]
+    assert "locales" in interaction and "home" in interaction and " + " in interaction
+    assert len(runner.runs) < 2 * len(variations)
+
+
+def test_unknown_variation_is_refused(tmp_path):
+    done = subprocess.run(
+        [str(BIN / "reprotrain"), "hunt", "--only", "moon_phase", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "unknown variation 'moon_phase'" in done.stderr
+    assert "build_path" in done.stderr
