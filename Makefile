@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: setup run sweep report test record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report report-sweep test record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -25,10 +25,11 @@ sweep: setup
 	@echo
 	@echo "summary:  results-sweep/summary/metrics.csv (plot: results-sweep/summary/comparison.svg)"
 
-## report: the self-contained HTML report of the last run (REPORT_FOR="$(SWEEP)" for the sweep)
-REPORT_FOR ?=
+## report / report-sweep: the self-contained HTML report of the last run / sweep
 report: setup
-	$(SNAKEMAKE) $(REPORT_FOR) --report $(or $(REPORT),results/report.html)
+	$(SNAKEMAKE) --report results/report.html
+report-sweep: setup
+	$(SNAKEMAKE) $(SWEEP) --report results-sweep/report.html
 
 ## test: set up (venv and, as root, the Debian packages the tests use), then run every test
 test: setup
@@ -83,4 +84,4 @@ dag: setup
 	@$(BIN)/snakemake --rulegraph mermaid-js
 
 clean:
-	rm -rf results logs .snakemake
+	rm -rf results results-sweep logs .snakemake hunt-report

@@ -95,13 +95,13 @@ class FakeHunt(hunt.Hunt):
 def test_bisection_finds_several_culprits_and_interactions():
     variations = list(hunt.VARIATIONS)
     effects = {
-        "a.csv": {"time_zone"},
+        "a.csv": {"timezone"},
         "b.pkl": {"umask"},
         "c.json": {"locales", "home"},  # only when both vary
     }
     runner = FakeHunt(effects)
     found = runner.bisect(variations, set(effects))
-    assert found["a.csv"] == {"time_zone"}
+    assert found["a.csv"] == {"timezone"}
     assert found["b.pkl"] == {"umask"}
     [interaction] = found["c.json"]
     assert "locales" in interaction and "home" in interaction and " + " in interaction

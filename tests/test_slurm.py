@@ -15,7 +15,17 @@ from conftest import MODEL, REPO, config_override, copy_repo, snakemake
 pytestmark = [pytest.mark.pipeline, pytest.mark.slurm]
 
 SLURM_PROFILES = ("--profile", "workflow/profiles/slurm", "--profile", "tests/slurm")
-RULES = {"preprocess", "environment", "train", "save", "validate", "manifest", "checksum"}
+# SLURM job comments: rule_<name>, plus _wildcards_<values> for rules with wildcards.
+JOBS = {
+    "rule_environment",
+    "rule_preprocess_wildcards_breast_cancer_v1.0_42",
+    "rule_train_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
+    "rule_save_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
+    "rule_validate_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
+    "rule_summarize",
+    "rule_manifest",
+    "rule_checksum",
+}
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +65,14 @@ def test_pipeline_runs_under_slurm_with_the_same_manifest_as_locally(
     workdir = copy_repo(tmp_path / "on-slurm")
     snakemake(workdir, *SLURM_PROFILES)
     records = jobs_in(workdir, slurm_cluster)
-    assert {record["Comment"] for record in records} == {f"rule_{rule}" for rule in RULES}
+    assert {record["Comment"] for record in records} == JOBS
     assert {record["State"] for record in records} == {"COMPLETED"}
     # Every output, and the manifest itself, is byte-identical to the local run's.
     local = (default_run / "results/manifest.json").read_bytes()
     assert (workdir / "results/manifest.json").read_bytes() == local
     assert (workdir / "results/checksum.json").is_file()
-    assert list((workdir / "logs/slurm/rule_train").glob("*.log"))
+    # logs/slurm/rule_<rule>/<wildcard values>/<jobid>.log
+    assert list((workdir / "logs/slurm/rule_train").glob("breast_cancer_v1.0_42_*/*.log"))
 
 
 def test_failing_job_is_reported_retried_and_leaves_nothing(slurm_cluster, tmp_path):
@@ -69,13 +80,16 @@ def test_failing_job_is_reported_retried_and_leaves_nothing(slurm_cluster, tmp_p
     strict = config_override(workdir, "strict", {"thresholds": {"min_accuracy": 0.999}})
     run = snakemake(workdir, f"{MODEL}/metrics.json", *strict, *SLURM_PROFILES, check=False)
     assert run.returncode != 0
-    validate_jobs = [r for r in jobs_in(workdir, slurm_cluster) if r["Comment"] == "rule_validate"]
+    validate_jobs = [
+        r for r in jobs_in(workdir, slurm_cluster) if r["Comment"].startswith("rule_validate_")
+    ]
     # retries: 1 in the profile, so two attempts, both failed.
     assert [record["State"] for record in validate_jobs] == ["FAILED", "FAILED"]
     last = validate_jobs[-1]["JobID"]
     assert "Error in rule validate" in run.output
     assert f"SLURM-job '{last}' failed, SLURM status is: 'FAILED'" in run.output
-    assert f"logs/slurm/rule_validate/{last}.log" in run.output
+    run_name = "breast_cancer_v1.0_42_hist_gradient_boosting"
+    assert f"logs/slurm/rule_validate/{run_name}/{last}.log" in run.output
     assert "misses its quality thresholds" in run.output
     assert not (workdir / f"{MODEL}/metrics.json").exists()
     assert (workdir / f"{MODEL}/model.pkl").is_file()  # upstream work is kept

@@ -140,7 +140,7 @@ VARIATIONS = (
         _cpus_missing,
     ),
     Variation(
-        "time_zone",
+        "timezone",
         "the TZ variable",
         "TZ=GMT+12",
         "TZ=GMT-14",
@@ -160,6 +160,21 @@ VARIATIONS = (
         "PYTHONHASHSEED=0",
         "PYTHONHASHSEED=4242",
         _with_env(PYTHONHASHSEED="4242"),
+    ),
+    Variation(
+        "exec_path",
+        "PATH (which programs a step would find)",
+        "PATH",
+        "PATH with /i_capture_the_path appended",
+        lambda c: replace(c, env=c.env | {"PATH": os.environ["PATH"] + ":/i_capture_the_path"}),
+    ),
+    Variation(
+        "kernel",
+        "the kernel version the run sees (uname)",
+        "this kernel's",
+        "2.6.x (setarch --uname-2.6)",
+        _wrapped("setarch", "--uname-2.6"),
+        _needs("setarch", ["setarch", "--uname-2.6", "true"]),
     ),
     Variation(
         "umask",

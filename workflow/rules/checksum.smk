@@ -9,7 +9,7 @@ rule manifest:
     output:
         OUT["manifest"],
     log:
-        f"{LOGS}/manifest.log",
+        log_path("manifest"),
     conda:
         ENV_FILE
     params:
@@ -39,7 +39,7 @@ rule checksum:
             labels={"figure": "data, code and software versions"},
         ),
     log:
-        f"{LOGS}/checksum.log",
+        log_path("checksum"),
     conda:
         ENV_FILE
     params:

@@ -142,19 +142,21 @@ wildcard_constraints:
 RESULTS = config["results"]
 LOGS = "logs" if RESULTS == "results" else f"logs/{RESULTS}"
 # One directory per (dataset version, seed) for the split, one per model below it.
-RUN = RESULTS + "/runs/{dataset}/{version}/seed-{seed}"
+SPLIT = "{dataset}/{version}/seed-{seed}"
+SPLIT_MODEL = f"{SPLIT}/{{model}}"
+RUN = f"{RESULTS}/runs/{SPLIT}"
 OUT = {
-    "raw_synthetic": RESULTS + "/raw/{dataset}/{version}/rows-{rows}.csv",
+    "raw_synthetic": f"{RESULTS}/raw/{{dataset}}/{{version}}/rows-{{rows}}.csv",
     "train": f"{RUN}/data/train.csv",
     "test": f"{RUN}/data/test.csv",
     "data_record": f"{RUN}/data/data.json",
-    "estimator": RUN + "/{model}/estimator.pkl",
-    "training": RUN + "/{model}/training.json",
-    "model": RUN + "/{model}/model.pkl",
-    "card": RUN + "/{model}/model_card.json",
-    "metrics": RUN + "/{model}/metrics.json",
-    "roc": RUN + "/{model}/roc.svg",
-    "confusion": RUN + "/{model}/confusion.svg",
+    "estimator": f"{RUN}/{{model}}/estimator.pkl",
+    "training": f"{RUN}/{{model}}/training.json",
+    "model": f"{RUN}/{{model}}/model.pkl",
+    "card": f"{RUN}/{{model}}/model_card.json",
+    "metrics": f"{RUN}/{{model}}/metrics.json",
+    "roc": f"{RUN}/{{model}}/roc.svg",
+    "confusion": f"{RUN}/{{model}}/confusion.svg",
     "environment": f"{RESULTS}/environment.json",
     "summary_table": f"{RESULTS}/summary/metrics.csv",
     "summary_html": f"{RESULTS}/summary/metrics.html",
@@ -163,6 +165,17 @@ OUT = {
     "checksum": f"{RESULTS}/checksum.json",
     "provenance": f"{RESULTS}/report/provenance.html",
 }
+
+
+def log_path(rule, wildcards=None):
+    """logs/<rule>.log, or logs/<rule>/<wildcards>.log for a rule with wildcards."""
+    return f"{LOGS}/{rule}/{wildcards}.log" if wildcards else f"{LOGS}/{rule}.log"
+
+
+def benchmark_path(rule, wildcards):
+    return f"{LOGS}/benchmarks/{rule}/{wildcards}.tsv"
+
+
 SPLIT_OUTPUTS = ("train", "test", "data_record")
 MODEL_OUTPUTS = ("model", "card", "metrics", "roc", "confusion")
 
@@ -195,8 +208,14 @@ for key in ("environment", "summary_table", "summary_html", "comparison"):
 COVERED = list(COVERED_WILDCARDS)
 ALL_RUNS = [run for _, runs in _combinations() for run in runs]
 ALL_METRICS = [OUT["metrics"].format(**run) for run in ALL_RUNS]
-# Outputs a run leaves that are deliberately not covered (`reprotrain verify` knows them).
-UNCOVERED = [OUT["manifest"], OUT["checksum"], OUT["provenance"]]
+# Outputs a run leaves that are deliberately not covered (`reprotrain verify` knows them),
+# and the report `make report` writes.
+UNCOVERED = [
+    OUT["manifest"],
+    OUT["checksum"],
+    OUT["provenance"],
+    f"{RESULTS}/report.html",
+]
 LOCKS = {ACTIVE_LOCK, CONDA_LOCK, PIP_LOCK}
 
 
@@ -284,14 +303,14 @@ def _recipe(pattern, wildcards, producers):
     name = producers[pattern]
     proxy = getattr(rules, name)
     params = {key: _evaluate(value, wildcards) for key, value in proxy.params.items()}
-    # Params named `code` or `*_code` carry code digests, not parameters; `*_path` ones
-    # are paths made of the wildcards, which the data and params digests already hold.
+    # Params named `code` or `*_code` carry code digests, not parameters; `*_path` and
+    # `*_wildcards` ones are made of wildcards, which the inputs' digests already hold.
     code = {
         f"{name}.{key}": params.pop(key)
         for key in list(params)
         if key == "code" or key.endswith("_code")
     }
-    for key in [key for key in params if key.endswith("_path")]:
+    for key in [key for key in params if key.endswith(("_path", "_wildcards"))]:
         del params[key]
     inputs = {}
     data_version = None

@@ -10,7 +10,7 @@ rule environment:
     output:
         OUT["environment"],
     log:
-        f"{LOGS}/environment.log",
+        log_path("environment"),
     conda:
         ENV_FILE
     params:

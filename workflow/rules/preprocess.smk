@@ -6,7 +6,7 @@ rule generate:
     output:
         OUT["raw_synthetic"],
     log:
-        LOGS + "/generate/{dataset}/{version}/rows-{rows}.log",
+        log_path("generate", "{dataset}/{version}/rows-{rows}"),
     conda:
         ENV_FILE
     params:
@@ -25,9 +25,9 @@ rule preprocess:
         test=OUT["test"],
         record=OUT["data_record"],
     log:
-        LOGS + "/preprocess/{dataset}/{version}/seed-{seed}.log",
+        log_path("preprocess", SPLIT),
     benchmark:
-        LOGS + "/benchmarks/preprocess/{dataset}/{version}/seed-{seed}.tsv"
+        benchmark_path("preprocess", SPLIT)
     conda:
         ENV_FILE
     params:

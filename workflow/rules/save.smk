@@ -12,7 +12,7 @@ rule save:
         model=OUT["model"],
         card=OUT["card"],
     log:
-        LOGS + "/save/{dataset}/{version}/seed-{seed}/{model}.log",
+        log_path("save", SPLIT_MODEL),
     conda:
         ENV_FILE
     params:

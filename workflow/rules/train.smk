@@ -9,9 +9,9 @@ rule train:
         estimator=temp(OUT["estimator"]),
         summary=temp(OUT["training"]),
     log:
-        LOGS + "/train/{dataset}/{version}/seed-{seed}/{model}.log",
+        log_path("train", SPLIT_MODEL),
     benchmark:
-        LOGS + "/benchmarks/train/{dataset}/{version}/seed-{seed}/{model}.tsv"
+        benchmark_path("train", SPLIT_MODEL)
     conda:
         ENV_FILE
     threads: config["threads"]

@@ -28,9 +28,9 @@ rule validate:
             },
         ),
     log:
-        LOGS + "/validate/{dataset}/{version}/seed-{seed}/{model}.log",
+        log_path("validate", SPLIT_MODEL),
     benchmark:
-        LOGS + "/benchmarks/validate/{dataset}/{version}/seed-{seed}/{model}.tsv"
+        benchmark_path("validate", SPLIT_MODEL)
     conda:
         ENV_FILE
     params:
@@ -60,11 +60,11 @@ rule summarize:
             labels={"figure": "comparison plot"},
         ),
     log:
-        f"{LOGS}/summarize.log",
+        log_path("summarize"),
     conda:
         ENV_FILE
     params:
-        runs=ALL_RUNS,
+        run_wildcards=ALL_RUNS,
         code=rule_code("validate.smk", "summarize.py"),
     script:
         "../scripts/summarize.py"
