@@ -9,11 +9,8 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 out="$repo/docs/auditing-examples.md"
 
-copy() {  # a copy of the working tree, as a clone would hold it
-    mkdir -p "$scratch/$1"
-    (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
-        (cd "$repo" && xargs -0 cp --parents -t "$scratch/$1")
-}
+# shellcheck source=tools/scratch-copy.sh
+source "$repo/tools/scratch-copy.sh"
 run() {  # run NAME [snakemake args...]: pipeline up to the run manifest
     local name="$1"
     shift

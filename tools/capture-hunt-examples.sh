@@ -10,11 +10,8 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 out="$repo/docs/nondeterminism-examples.md"
 
-copy() {  # a copy of the working tree, as a clone would hold it
-    mkdir -p "$scratch/$1"
-    (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
-        (cd "$repo" && xargs -0 cp --parents -t "$scratch/$1")
-}
+# shellcheck source=tools/scratch-copy.sh
+source "$repo/tools/scratch-copy.sh"
 capture() {  # capture TITLE DESCRIPTION NAME
     local status=0
     (cd "$scratch" && "$bin/reprotrain" hunt --root "$3" --out "$3-report" >/dev/null 2>&1) || status=$?

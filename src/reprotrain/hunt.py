@@ -310,12 +310,11 @@ class Hunt:
         self.out = out
         self.target = target
         self.snakemake_args = snakemake_args
-        self.variations = variations
         self.control = control_conditions(variations)
         self.files = source_files(root, exclude=[out, work])
         self.runs: list[Run] = []
         self.progress = progress
-        self._control_manifest: dict[str, Any] | None = None
+        self.control_manifest: dict[str, Any] | None = None
 
     def _snakemake(self) -> list[str]:
         beside = Path(sys.executable).parent / "snakemake"
@@ -368,10 +367,10 @@ class Hunt:
         logs = self.out / "runs"
         logs.mkdir(parents=True, exist_ok=True)
         (logs / f"{label}.log").write_text(f"$ {' '.join(command)}\n\n{run.log}", encoding="utf-8")
-        if not run.failed and self._control_manifest is not None:
+        if not run.failed and self.control_manifest is not None:
             produced = manifest.load(directory / self.target, "run manifest")
             run.differing = {
-                d.path: d.causes for d in audit.classify(self._control_manifest, produced)
+                d.path: d.causes for d in audit.classify(self.control_manifest, produced)
             }
         elif run.failed:
             run.differing = {RUN_FAILED: []}
@@ -388,7 +387,7 @@ class Hunt:
                 "make the pipeline run (`make run`) before hunting nondeterminism; the log "
                 "holds Snakemake's output",
             )
-        self._control_manifest = manifest.load(control.directory / self.target, "run manifest")
+        self.control_manifest = manifest.load(control.directory / self.target, "run manifest")
         return control
 
     def bisect(self, variations: list[Variation], differing: set[str]) -> dict[str, set[str]]:
@@ -494,7 +493,7 @@ def _report(
     culprits: dict[str, set[str]],
     each: bool,
 ) -> dict[str, Any]:
-    control_manifest = runner._control_manifest or {"files": {}}
+    control_manifest = runner.control_manifest or {"files": {}}
     changed_by: dict[str, list[str]] = {}
     for path, names in culprits.items():
         for name in names:
