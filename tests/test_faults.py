@@ -101,7 +101,13 @@ def test_second_concurrent_run_is_refused_and_the_first_completes(default_run, t
     workdir = copy_repo(tmp_path / "concurrent")
     first = start(workdir)
     wait_for(lambda: rule_started(workdir, "preprocess"), "the first run to start")
-    second = snakemake(workdir, check=False)
+    # Hold the first run (it keeps its lock) so it cannot finish before the second
+    # builds its DAG, however slow the machine.
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        second = snakemake(workdir, check=False)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
     assert second.returncode != 0
     assert ".snakemake/reprotrain-run.lock: another run (pid" in second.output
     assert "fix: wait for it to finish" in second.output
