@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: setup run sweep report report-sweep test record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report report-sweep test bench record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -15,7 +15,7 @@ run: setup
 	$(SNAKEMAKE)
 	@echo
 	@echo "model:    results/runs/breast_cancer/v1.0/seed-42/hist_gradient_boosting/model.pkl"
-	@echo "metrics:  results/summary/metrics.csv"
+	@echo "metrics:  results/runs/breast_cancer/v1.0/seed-42/hist_gradient_boosting/metrics.json"
 	@echo "manifest: results/manifest.json (matches config/manifest.json)"
 
 ## sweep: the 2-model x 2-seed sweep of config/sweep.yaml, jobs in parallel (CORES=2)
@@ -47,6 +47,11 @@ slurm-down:
 ## run-slurm: the pipeline with every rule submitted to SLURM (workflow/profiles/slurm)
 run-slurm: setup
 	$(BIN)/snakemake --profile workflow/profiles/slurm
+
+## bench: the benchmark suite against the plain-script floor (about 40 min at 2 cores);
+## writes benchmarks/RESULTS.md. Not part of `make test`. BENCH_ARGS="--sizes 10000" for a quick one.
+bench: setup
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 ## record: run up to the run manifests and make them the recorded ones (explicit, never
 ## automatic): the default run's (config/manifest.json) and the sweep's (config/sweep-manifest.json)

@@ -24,8 +24,8 @@ LOGS_OF_RUN = {
     "train": "logs/train/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log",
 }
 COVERED_DEFAULT = (
-    f"{DATA}/train.csv",
-    f"{DATA}/test.csv",
+    f"{DATA}/train.npy",
+    f"{DATA}/test.npy",
     f"{DATA}/data.json",
     "results/environment.json",
     f"{MODEL}/model.pkl",
@@ -33,9 +33,6 @@ COVERED_DEFAULT = (
     f"{MODEL}/metrics.json",
     f"{MODEL}/roc.svg",
     f"{MODEL}/confusion.svg",
-    "results/summary/metrics.csv",
-    "results/summary/metrics.html",
-    "results/summary/comparison.svg",
 )
 
 

@@ -9,6 +9,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import BIN, DATA, MODEL, REPO, config_override, copy_repo, snakemake
@@ -66,12 +67,12 @@ def test_new_data_version_is_classified_as_data(default_run, scratch_repo):
     found = by_path(report)
     # The version is part of the paths: each output of v1.1 is paired with v1.0's.
     new_data, new_model = (path.replace("/v1.0/", "/v1.1/") for path in (DATA, MODEL))
-    for table in ("train.csv", "test.csv", "data.json"):
+    for table in ("train.npy", "test.npy", "data.json"):
         assert found[f"{new_data}/{table}"]["causes"] == ["data"], table
         assert found[f"{new_data}/{table}"]["path_in_a"] == f"{DATA}/{table}"
     model = found[f"{new_model}/model.pkl"]
     assert model["causes"] == ["upstream"]
-    assert f"{new_data}/train.csv" in model["upstream"]
+    assert f"{new_data}/train.npy" in model["upstream"]
     assert model["root_causes"] == ["data"]
     assert not [d for d in report["differences"] if d["change"] != "changed"]
 
@@ -85,7 +86,7 @@ def test_hyperparameter_change_is_classified_as_params(default_run, scratch_repo
     assert status == audit.EXPLAINED
     found = by_path(report)
     assert found[f"{MODEL}/model.pkl"]["causes"] == ["params"]
-    assert f"{DATA}/train.csv" not in found
+    assert f"{DATA}/train.npy" not in found
     assert found[f"{MODEL}/metrics.json"]["root_causes"] == ["params"]
 
 
@@ -99,7 +100,7 @@ def test_uncommitted_training_code_edit_is_classified_as_code(default_run, scrat
     assert status == audit.EXPLAINED
     found = by_path(report)
     assert found[f"{MODEL}/model.pkl"]["causes"] == ["code"]
-    assert f"{DATA}/train.csv" not in found
+    assert f"{DATA}/train.npy" not in found
 
 
 @pytest.fixture
@@ -144,20 +145,20 @@ def test_tolerated_drift_is_recorded_and_classified_as_environment(
 
 def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run, tmp_path):
     flipped = shutil.copytree(default_run, tmp_path / "flipped", symlinks=True)
-    train = flipped / f"{DATA}/train.csv"
-    header, first, *rest = train.read_text().split("\n")
-    features, label = first.rsplit(",", 1)
-    train.write_text("\n".join([header, f"{features},{1 - int(label)}", *rest]))
+    train = flipped / f"{DATA}/train.npy"
+    records = np.load(train)
+    records["target"][0] = 1 - records["target"][0]
+    np.save(train, records)
     snakemake(flipped, "results/manifest.json")
     status, report = diff(default_run, flipped)
     assert status == audit.UNEXPLAINED
     assert report["status"] == "unexplained"
     found = by_path(report)
-    assert found[f"{DATA}/train.csv"]["causes"] == ["nondeterminism"]
+    assert found[f"{DATA}/train.npy"]["causes"] == ["nondeterminism"]
     assert found[f"{MODEL}/model.pkl"]["causes"] == ["upstream"]
-    assert found[f"{MODEL}/model.pkl"]["upstream"] == [f"{DATA}/train.csv"]
+    assert found[f"{MODEL}/model.pkl"]["upstream"] == [f"{DATA}/train.npy"]
     assert [p for p, item in found.items() if item["causes"] == ["nondeterminism"]] == [
-        f"{DATA}/train.csv"
+        f"{DATA}/train.npy"
     ]
     human = reprotrain(
         "diff", str(default_run / "results/manifest.json"), str(flipped / "results/manifest.json")
@@ -170,9 +171,8 @@ def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run
         str(default_run / "results/manifest.json"),
         str(flipped / "results/manifest.json"),
     )
-    # diffoscope shows the flipped label inside train.csv.
-    assert f"--- {default_run / DATA / 'train.csv'}" in explained.stdout
-    assert f"+{features},{1 - int(label)}" in explained.stdout
+    # diffoscope shows where the bytes of train.npy differ.
+    assert f"--- {default_run / DATA / 'train.npy'}" in explained.stdout
 
 
 def test_verify_names_tampered_missing_and_extra_files(default_run, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pytest
 import yaml
@@ -98,18 +100,25 @@ def test_header_only_and_empty_files_are_refused(tmp_path, breast_cancer):
         data.read_raw_table(empty, breast_cancer, "config/datasets.yaml")
 
 
-def test_synthetic_generation_is_a_function_of_rows_and_seed(tmp_path, synthetic):
-    paths = []
-    for name in ("first", "second"):
-        path = tmp_path / f"{name}.csv"
-        tables.write_table(data.generate_synthetic(synthetic, 500), path)
-        paths.append(path)
-    assert paths[0].read_bytes() == paths[1].read_bytes()
-    other = tmp_path / "other.csv"
-    tables.write_table(data.generate_synthetic(synthetic, 501), other)
-    assert other.read_bytes() != paths[0].read_bytes()
-    frame = data.read_raw_table(paths[0], synthetic, "config/datasets.yaml")
-    assert list(frame.columns) == [*synthetic.schema.features, "target"]
+def test_synthetic_generation_is_a_function_of_rows_and_seed(synthetic):
+    first, first_sha256 = data.generate_synthetic(synthetic, 500)
+    second, second_sha256 = data.generate_synthetic(synthetic, 500)
+    _, other_sha256 = data.generate_synthetic(synthetic, 501)
+    assert first.equals(second)
+    assert first_sha256 == second_sha256
+    assert other_sha256 != first_sha256
+    assert list(first.columns) == [*synthetic.schema.features, "target"]
+    data.validate_table(first, synthetic, "generated", "fix")
+
+
+def test_a_generator_that_breaks_its_schema_is_named(registry):
+    edited = copy.deepcopy(registry)
+    edited["datasets"]["synthetic"]["v1"]["schema"]["classes"] = [0, 2]
+    narrowed = resolve(edited, "synthetic", "v1", "config/datasets.yaml")
+    frame, _ = data.generate_synthetic(narrowed, 200)
+    with pytest.raises(ReprotrainError, match="does not match its schema") as raised:
+        data.validate_table(frame, narrowed, "config/datasets.yaml: synthetic v1", "fix it")
+    assert raised.value.field == "target"
 
 
 def test_split_is_seeded_stratified_and_round_trips_exactly(tmp_path, breast_cancer):
@@ -121,7 +130,7 @@ def test_split_is_seeded_stratified_and_round_trips_exactly(tmp_path, breast_can
     assert not train.equals(other_train)
     assert len(test) == 143
     assert abs(train.target.mean() - frame.target.mean()) < 0.01
-    path = tmp_path / "train.csv"
+    path = tmp_path / "train.npy"
     tables.write_table(train, path)
     features, target = tables.read_table(path, "target")
     pd.testing.assert_frame_equal(features, train.drop(columns=["target"]), check_exact=True)

@@ -21,7 +21,6 @@ RULES = (
     "train",
     "save",
     "validate",
-    "summarize",
     "manifest",
     "checksum",
 )

@@ -68,7 +68,7 @@ def test_http_source_is_fetched_verified_and_split_like_the_local_file(
     record = read_json(scratch_repo / f"{HTTP_DATA}/data.json")
     assert record["source"] == f"{base}/breast_cancer.csv"
     assert record["sha256"] == read_json(default_run / DATA / "data.json")["sha256"]
-    for table in ("train.csv", "test.csv"):
+    for table in ("train.npy", "test.npy"):
         fetched = (scratch_repo / HTTP_DATA / table).read_bytes()
         assert fetched == (default_run / DATA / table).read_bytes()
 
@@ -83,14 +83,14 @@ def test_corrupt_http_download_is_refused_and_not_kept_as_good(
     run = snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config, check=False)
     assert run.returncode != 0
     assert "sha256: content does not match the registry" in run.output
-    assert not (scratch_repo / f"{HTTP_DATA}/train.csv").exists()
+    assert not (scratch_repo / f"{HTTP_DATA}/train.npy").exists()
     assert not (scratch_repo / f"{HTTP_DATA}/data.json").exists()
     # The server is repaired: the next run fetches again and succeeds.
     time.sleep(1.1)  # Last-Modified has one-second resolution
     (served / "breast_cancer.csv").write_bytes(good)
     snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config)
-    train = (scratch_repo / HTTP_DATA / "train.csv").read_bytes()
-    assert train == (default_run / DATA / "train.csv").read_bytes()
+    train = (scratch_repo / HTTP_DATA / "train.npy").read_bytes()
+    assert train == (default_run / DATA / "train.npy").read_bytes()
 
 
 def test_unreachable_http_source_fails_clearly(scratch_repo, http_server):
@@ -99,4 +99,4 @@ def test_unreachable_http_source_fails_clearly(scratch_repo, http_server):
     run = snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config, check=False)
     assert run.returncode != 0
     assert "missing.csv" in run.output
-    assert not (scratch_repo / f"{HTTP_DATA}/train.csv").exists()
+    assert not (scratch_repo / f"{HTTP_DATA}/train.npy").exists()

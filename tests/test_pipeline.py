@@ -82,15 +82,10 @@ def test_hand_edited_output_fails_checksum_naming_the_file(default_run, tmp_path
     assert run.returncode != 0
     assert "Error in rule checksum" in run.output
     table_rows = [line for line in run.output.splitlines() if line.startswith("results/")]
-    # The table is printed once by the rule and once more from its log: the edited file
-    # (nothing it depends on changed), and the summary made from it (upstream).
+    # The table is printed once by the rule and once more from its log: the edited file,
+    # which nothing it depends on explains.
     causes = {row.split()[0]: row.split()[1] for row in table_rows}
-    assert causes == {
-        f"{MODEL}/metrics.json": "NOTHING",
-        "results/summary/metrics.csv": "upstream:",
-        "results/summary/metrics.html": "upstream:",
-        "results/summary/comparison.svg": "upstream:",
-    }
+    assert causes == {f"{MODEL}/metrics.json": "NOTHING"}
     assert not (edited / "results/checksum.json").exists()
 
 
@@ -121,7 +116,13 @@ def test_synthetic_dataset_runs_and_is_covered(scratch_repo):
     )
     snakemake(scratch_repo, "results/manifest.json", *config)
     manifest = read_json(scratch_repo / "results/manifest.json")
-    assert "results/raw/synthetic/v1/rows-3000.csv" in manifest["files"]
+    split = "results/runs/synthetic/v1/seed-42/data"
+    assert f"{split}/train.npy" in manifest["files"]
+    record = read_json(scratch_repo / f"{split}/data.json")
+    assert record["kind"] == "synthetic" and record["rows"] == 3000
+    assert len(record["sha256"]) == 64
+    # Generated inside preprocess: no raw table is written and read back.
+    assert not (scratch_repo / "results/raw").exists()
     assert manifest["provenance"]["data"]["synthetic/v1"]["rows"] == 3000
     model = MODEL.replace("/breast_cancer/v1.0/", "/synthetic/v1/")
     metrics = read_json(scratch_repo / f"{model}/metrics.json")

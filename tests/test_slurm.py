@@ -22,7 +22,6 @@ JOBS = {
     "rule_train_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
     "rule_save_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
     "rule_validate_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
-    "rule_summarize",
     "rule_manifest",
     "rule_checksum",
 }
@@ -75,8 +74,9 @@ def test_pipeline_runs_under_slurm_with_the_same_manifest_as_locally(
     assert list((workdir / "logs/slurm/rule_train").glob("breast_cancer_v1.0_42_*/*.log"))
 
 
-def test_failing_job_is_reported_retried_and_leaves_nothing(slurm_cluster, tmp_path):
-    workdir = copy_repo(tmp_path / "failing")
+def test_failing_job_is_reported_retried_and_leaves_nothing(default_run, slurm_cluster, tmp_path):
+    # From a finished local run, stricter thresholds leave only validate to rerun.
+    workdir = shutil.copytree(default_run, tmp_path / "failing", symlinks=True)
     strict = config_override(workdir, "strict", {"thresholds": {"min_accuracy": 0.999}})
     run = snakemake(workdir, f"{MODEL}/metrics.json", *strict, *SLURM_PROFILES, check=False)
     assert run.returncode != 0
@@ -93,3 +93,6 @@ def test_failing_job_is_reported_retried_and_leaves_nothing(slurm_cluster, tmp_p
     assert "misses its quality thresholds" in run.output
     assert not (workdir / f"{MODEL}/metrics.json").exists()
     assert (workdir / f"{MODEL}/model.pkl").is_file()  # upstream work is kept
+    assert {r["Comment"].split("_wildcards_")[0] for r in jobs_in(workdir, slurm_cluster)} == {
+        "rule_validate"
+    }

@@ -42,11 +42,11 @@ def test_sweep_matches_its_recorded_manifest(sweep):
     assert checksum["matches"] == "config/sweep-manifest.json"
     files = read_json(workdir / "results-sweep/manifest.json")["files"]
     for seed in SEEDS:
-        assert f"{DATASET_DIR}/seed-{seed}/data/train.csv" in files
+        assert f"{DATASET_DIR}/seed-{seed}/data/train.npy" in files
         for model in MODELS:
             entry = files[f"{DATASET_DIR}/seed-{seed}/{model}/model.pkl"]
             assert entry["rule"] == "save"
-            assert f"{DATASET_DIR}/seed-{seed}/data/train.csv" in entry["inputs"]
+            assert f"{DATASET_DIR}/seed-{seed}/data/train.npy" in entry["inputs"]
 
 
 def test_sweep_jobs_ran_in_parallel(sweep):
@@ -66,8 +66,8 @@ def test_a_sweep_combination_has_the_bytes_of_the_same_single_run(sweep, default
     for name in ("model.pkl", "model_card.json", "metrics.json", "roc.svg"):
         swept = workdir / DATASET_DIR / "seed-42/hist_gradient_boosting" / name
         assert swept.read_bytes() == (default_run / MODEL / name).read_bytes(), name
-    swept_split = workdir / DATASET_DIR / "seed-42/data/train.csv"
-    assert swept_split.read_bytes() == (default_run / RUN / "data/train.csv").read_bytes()
+    swept_split = workdir / DATASET_DIR / "seed-42/data/train.npy"
+    assert swept_split.read_bytes() == (default_run / RUN / "data/train.npy").read_bytes()
 
 
 def test_summary_table_compares_every_combination(sweep):

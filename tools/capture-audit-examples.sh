@@ -60,13 +60,12 @@ printf 'environment_drift: warn\n' > "$scratch/environment/config/warn.yaml"
 PYTHONPATH="$scratch/other-setuptools" run environment --configfile config/config.yaml config/warn.yaml
 
 cp -a "$scratch/a" "$scratch/flipped"
-"$bin/python" - "$scratch/flipped/results/runs/breast_cancer/v1.0/seed-42/data/train.csv" <<'PY'
+"$bin/python" - "$scratch/flipped/results/runs/breast_cancer/v1.0/seed-42/data/train.npy" <<'PY'
 import sys
-from pathlib import Path
-path = Path(sys.argv[1])
-header, first, *rest = path.read_text().split("\n")
-features, label = first.rsplit(",", 1)
-path.write_text("\n".join([header, f"{features},{1 - int(label)}", *rest]))
+import numpy as np
+records = np.load(sys.argv[1])
+records["target"][0] = 1 - records["target"][0]
+np.save(sys.argv[1], records)
 PY
 run flipped
 
@@ -82,5 +81,5 @@ capture "Data version changed" "Registered breast_cancer \`v1.1\` (the last 20 r
 capture "Hyperparameter changed" "\`models.hist_gradient_boosting.max_iter: 50\` (default 200)." params
 capture "Training code edited, uncommitted" "\`PICKLE_PROTOCOL = 4\` in \`src/reprotrain/models.py\`, not committed." code
 capture "Environment changed" "Another setuptools release put first on \`PYTHONPATH\`, with \`environment_drift: warn\` so that the run goes on and records the drift." environment
-capture "Nondeterminism" "Same code, data, params and environment as \`a\`; one label in the split's \`train.csv\` flipped after \`preprocess\` wrote it (standing in for a nondeterministic step), then the pipeline rerun." flipped
+capture "Nondeterminism" "Same code, data, params and environment as \`a\`; one label in the split's \`train.npy\` flipped after \`preprocess\` wrote it (standing in for a nondeterministic step), then the pipeline rerun." flipped
 echo "wrote $out"

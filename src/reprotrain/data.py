@@ -16,7 +16,7 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
 from reprotrain.errors import ReprotrainError
-from reprotrain.hashing import sha256_file
+from reprotrain.hashing import sha256_buffers, sha256_file
 from reprotrain.registry import FEATURE_DTYPE, TARGET_DTYPE, Dataset, TableSchema
 
 log = logging.getLogger(__name__)
@@ -91,13 +91,17 @@ def _describe_failures(errors: SchemaErrors, schema: TableSchema) -> tuple[str, 
     return fields[0], listed
 
 
-def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd.DataFrame:
-    """Parse and schema-validate a raw table whose sha256 was already verified."""
-    fix = (
+def schema_fix(dataset: Dataset, registry_path: str) -> str:
+    return (
         f"make the table match datasets.{dataset.name}.{dataset.version}.schema in "
         f"{registry_path} (columns {list(dataset.schema.columns)}, features {FEATURE_DTYPE}, "
         f"target {TARGET_DTYPE} in {list(dataset.schema.classes)})"
     )
+
+
+def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd.DataFrame:
+    """Parse and schema-validate a raw table whose sha256 was already verified."""
+    fix = schema_fix(dataset, registry_path)
     with Path(path).open("rb") as handle:
         head = handle.read(4096)
     if head.startswith(GZIP_MAGIC):
@@ -125,17 +129,25 @@ def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd
         raise ReprotrainError(path, None, f"is not valid CSV: {error}", fix) from None
     if frame.empty:
         raise ReprotrainError(path, None, "has a header but no rows", fix)
+    validate_table(frame, dataset, path, fix)
+    return frame
+
+
+def validate_table(frame: pd.DataFrame, dataset: Dataset, origin: str | Path, fix: str) -> None:
+    """Check a raw table against its registry schema; ``origin`` names it in errors."""
     try:
         pandera_schema(dataset.schema).validate(frame, lazy=True)
     except SchemaErrors as errors:
         column, summary = _describe_failures(errors, dataset.schema)
-        raise ReprotrainError(path, column, f"does not match its schema: {summary}", fix) from None
-    log.info("%s: %d rows validated against the registry schema", path, len(frame))
-    return frame
+        raise ReprotrainError(
+            origin, column, f"does not match its schema: {summary}", fix
+        ) from None
+    log.info("%s: %d rows validated against the registry schema", origin, len(frame))
 
 
-def generate_synthetic(dataset: Dataset, rows: int) -> pd.DataFrame:
-    """A seeded make_classification table: same rows and seed give the same bytes."""
+def generate_synthetic(dataset: Dataset, rows: int) -> tuple[pd.DataFrame, str]:
+    """A seeded make_classification table (same rows and seed give the same bytes) and
+    the sha256 of its generated arrays: the features, then the target, C order."""
     spec = dataset.generator
     features, target = make_classification(
         n_samples=rows,
@@ -147,9 +159,11 @@ def generate_synthetic(dataset: Dataset, rows: int) -> pd.DataFrame:
         flip_y=spec["flip_y"],
         random_state=spec["seed"],
     )
-    frame = pd.DataFrame(features, columns=list(dataset.schema.features))
-    frame[dataset.schema.target] = target.astype(TARGET_DTYPE)
-    return frame
+    target = target.astype(TARGET_DTYPE)
+    digest = sha256_buffers(features, target)
+    frame = pd.DataFrame(features, columns=list(dataset.schema.features), copy=False)
+    frame[dataset.schema.target] = target
+    return frame, digest
 
 
 def split(

@@ -11,19 +11,23 @@ from typing import Any
 
 from reprotrain.fileio import canonical_json
 
-CHUNK_SIZE = 1 << 20
-
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
+    # file_digest reads into one reused buffer and hashes without the GIL.
     with Path(path).open("rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_buffers(*buffers: Any) -> str:
+    """sha256 of C-contiguous buffers (numpy arrays) one after another, without copying."""
+    digest = hashlib.sha256()
+    for buffer in buffers:
+        digest.update(memoryview(buffer).cast("B"))
+    return digest.hexdigest()
 
 
 def digest_value(value: Any) -> str:

@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from reprotrain import data, evaluate, models, tables
+from reprotrain import evaluate, models, tables
 from reprotrain.fileio import atomic_write_bytes, write_json
-from reprotrain.hashing import sha256_bytes, sha256_file
+from reprotrain.hashing import sha256_bytes
 from reprotrain.registry import Dataset, TableSchema
 
 log = logging.getLogger(__name__)
@@ -26,17 +26,8 @@ def dataset_from_params(params: dict[str, Any]) -> Dataset:
     return Dataset(**fields)
 
 
-def generate(dataset: dict[str, Any], raw: str) -> None:
-    """``dataset`` is the registry entry plus the configured ``rows``."""
-    spec = dict(dataset)
-    rows = spec.pop("rows")
-    frame = data.generate_synthetic(dataset_from_params(spec), rows)
-    tables.write_table(frame, raw)
-    log.info("generated %d rows into %s", rows, raw)
-
-
 def preprocess(
-    raw: str,
+    raw: str | None,
     dataset: dict[str, Any],
     registry: str,
     test_fraction: float,
@@ -45,13 +36,23 @@ def preprocess(
     test: str,
     record: str,
 ) -> None:
-    entry = dataset_from_params(dataset)
+    """Verify and parse the raw file (or generate the synthetic table), validate, split."""
+    from reprotrain import data  # pandera only in the one step that validates tables
+
+    spec = dict(dataset)
+    rows = spec.pop("rows", None)
+    entry = dataset_from_params(spec)
     if entry.kind == "file":
         raw_sha256 = data.verify_sha256(raw, entry, registry)
+        frame = data.read_raw_table(raw, entry, registry)
     else:
-        raw_sha256 = sha256_file(raw)
-    frame = data.read_raw_table(raw, entry, registry)
+        # Generated in this step, not written and read back: the generator's spec is
+        # the data version, and the record keeps the sha256 of what it generated.
+        frame, raw_sha256 = data.generate_synthetic(entry, rows)
+        origin = f"{registry}: datasets.{entry.name}.{entry.version}"
+        data.validate_table(frame, entry, origin, data.schema_fix(entry, registry))
     train_part, test_part = data.split(frame, entry.schema.target, test_fraction, seed)
+    del frame
     tables.write_table(train_part, train)
     tables.write_table(test_part, test)
     write_json(
@@ -62,7 +63,7 @@ def preprocess(
             "kind": entry.kind,
             "source": entry.source,
             "sha256": raw_sha256,
-            "rows": len(frame),
+            "rows": len(train_part) + len(test_part),
             "split": {
                 "test_fraction": test_fraction,
                 "seed": seed,
@@ -71,7 +72,7 @@ def preprocess(
             },
         },
     )
-    log.info("split %d rows into %d train / %d test", len(frame), len(train_part), len(test_part))
+    log.info("split into %d train / %d test rows", len(train_part), len(test_part))
 
 
 def train(

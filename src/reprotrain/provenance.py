@@ -7,6 +7,7 @@ rules call it from inside the locked environment.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import platform
 import subprocess
@@ -32,16 +33,23 @@ PACKAGE = "reprotrain"
 PACKAGE_DIR = f"src/{PACKAGE}"
 
 
-def _imported_package_modules(path: Path) -> set[str]:
+def _imported_package_modules(path: Path) -> frozenset[str]:
     """Names of the package's modules that one Python file imports (``reprotrain.x``)."""
+    stat = path.stat()
+    return _parsed_imports(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+# Every rule's code digest walks the same modules: parse each file once per version.
+@functools.cache
+def _parsed_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.split(".")[0] == PACKAGE}
+    return frozenset(name for name in found if name.split(".")[0] == PACKAGE)
 
 
 def package_closure(root: str | Path, script: str) -> list[str]:

@@ -10,6 +10,8 @@ rule manifest:
         OUT["manifest"],
     log:
         log_path("manifest"),
+    benchmark:
+        benchmark_path("manifest")
     conda:
         ENV_FILE
     params:
@@ -40,6 +42,8 @@ rule checksum:
         ),
     log:
         log_path("checksum"),
+    benchmark:
+        benchmark_path("checksum")
     conda:
         ENV_FILE
     params:

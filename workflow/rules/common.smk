@@ -134,7 +134,6 @@ wildcard_constraints:
     version="|".join(sorted({re.escape(version) for _, version in DATA_VERSIONS})),
     seed="|".join(str(seed) for seed in SEEDS),
     model="|".join(MODELS),
-    rows=r"\d+",
 
 
 # Everything a run makes goes under one directory (a sweep can have its own); logs and
@@ -146,9 +145,8 @@ SPLIT = "{dataset}/{version}/seed-{seed}"
 SPLIT_MODEL = f"{SPLIT}/{{model}}"
 RUN = f"{RESULTS}/runs/{SPLIT}"
 OUT = {
-    "raw_synthetic": f"{RESULTS}/raw/{{dataset}}/{{version}}/rows-{{rows}}.csv",
-    "train": f"{RUN}/data/train.csv",
-    "test": f"{RUN}/data/test.csv",
+    "train": f"{RUN}/data/train.npy",
+    "test": f"{RUN}/data/test.npy",
     "data_record": f"{RUN}/data/data.json",
     "estimator": f"{RUN}/{{model}}/estimator.pkl",
     "training": f"{RUN}/{{model}}/training.json",
@@ -172,8 +170,11 @@ def log_path(rule, wildcards=None):
     return f"{LOGS}/{rule}/{wildcards}.log" if wildcards else f"{LOGS}/{rule}.log"
 
 
-def benchmark_path(rule, wildcards):
-    return f"{LOGS}/benchmarks/{rule}/{wildcards}.tsv"
+def benchmark_path(rule, wildcards=None):
+    """Snakemake's timing of each job, beside the logs; benchmarks/run.py reads them."""
+    if wildcards:
+        return f"{LOGS}/benchmarks/{rule}/{wildcards}.tsv"
+    return f"{LOGS}/benchmarks/{rule}.tsv"
 
 
 SPLIT_OUTPUTS = ("train", "test", "data_record")
@@ -190,23 +191,19 @@ def _combinations():
 # Outputs whose bytes the manifest pins, each with the pattern and wildcards that
 # made it. Logs and benchmarks are kept, not covered.
 COVERED_WILDCARDS = {}
-for (name, version), data_version in DATA_VERSIONS.items():
-    if data_version.dataset.kind == "synthetic":
-        wildcards = {"dataset": name, "version": version, "rows": data_version.rows}
-        COVERED_WILDCARDS[OUT["raw_synthetic"].format(**wildcards)] = (
-            "raw_synthetic",
-            wildcards,
-        )
 for split, runs in _combinations():
     for key in SPLIT_OUTPUTS:
         COVERED_WILDCARDS[OUT[key].format(**split)] = (key, split)
     for run in runs:
         for key in MODEL_OUTPUTS:
             COVERED_WILDCARDS[OUT[key].format(**run)] = (key, run)
-for key in ("environment", "summary_table", "summary_html", "comparison"):
+ALL_RUNS = [run for _, runs in _combinations() for run in runs]
+# The comparison is made only when there is something to compare: for one run it would
+# restate metrics.json at the cost of a job (benchmarks/README.md).
+SUMMARY_OUTPUTS = ("summary_table", "summary_html", "comparison")
+for key in ("environment", *(SUMMARY_OUTPUTS if len(ALL_RUNS) > 1 else ())):
     COVERED_WILDCARDS[OUT[key]] = (key, {})
 COVERED = list(COVERED_WILDCARDS)
-ALL_RUNS = [run for _, runs in _combinations() for run in runs]
 ALL_METRICS = [OUT["metrics"].format(**run) for run in ALL_RUNS]
 # Outputs a run leaves that are deliberately not covered (`reprotrain verify` knows them),
 # and the report `make report` writes.
@@ -272,12 +269,10 @@ def rule_code(rules_file, script):
 
 
 def raw_data(wildcards):
-    data_version = data_version_of(wildcards)
-    dataset = data_version.dataset
+    """The raw table file of a file dataset; a synthetic one is generated in preprocess."""
+    dataset = data_version_of(wildcards).dataset
     if dataset.kind == "synthetic":
-        return OUT["raw_synthetic"].format(
-            dataset=dataset.name, version=dataset.version, rows=data_version.rows
-        )
+        return []
     if dataset.is_url:
         return storage.http(dataset.source)
     return dataset.source
@@ -317,7 +312,8 @@ def _recipe(pattern, wildcards, producers):
     if "dataset" in wildcards:
         data_version = data_version_of(Wildcards(fromdict=wildcards))
         dataset_input = {"kind": "data", "sha256": data_version.digest}
-    raw = str(raw_data(Wildcards(fromdict=wildcards))) if data_version else None
+    raw = raw_data(Wildcards(fromdict=wildcards)) if data_version else None
+    raw = str(raw) if raw else None
     # Params that stand for inputs: the data version and the installed software.
     if params.pop("dataset", None) is not None:
         inputs["dataset"] = dataset_input

@@ -11,6 +11,8 @@ rule environment:
         OUT["environment"],
     log:
         log_path("environment"),
+    benchmark:
+        benchmark_path("environment")
     conda:
         ENV_FILE
     params:

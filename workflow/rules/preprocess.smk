@@ -1,23 +1,9 @@
-# Data stage: (generate a synthetic table,) verify, validate and split the raw table.
-
-
-rule generate:
-    """Make a seeded synthetic table (datasets of kind synthetic only)."""
-    output:
-        OUT["raw_synthetic"],
-    log:
-        log_path("generate", "{dataset}/{version}/rows-{rows}"),
-    conda:
-        ENV_FILE
-    params:
-        dataset=lambda wildcards: data_version_of(wildcards).spec,
-        code=rule_code("preprocess.smk", "generate.py"),
-    script:
-        "../scripts/generate.py"
+# Data stage: verify (or generate), validate and split the raw table.
 
 
 rule preprocess:
-    """Verify the raw file's sha256, validate its schema, split it (seeded, stratified)."""
+    """Verify the raw file's sha256 (or generate a synthetic table), validate its schema,
+    split it (seeded, stratified)."""
     input:
         raw=raw_data,
     output:
@@ -31,7 +17,7 @@ rule preprocess:
     conda:
         ENV_FILE
     params:
-        dataset=lambda wildcards: asdict(data_version_of(wildcards).dataset),
+        dataset=lambda wildcards: data_version_of(wildcards).spec,
         registry=config["registry"],
         test_fraction=config["split"]["test_fraction"],
         seed=lambda wildcards: int(wildcards.seed),

@@ -13,6 +13,8 @@ rule save:
         card=OUT["card"],
     log:
         log_path("save", SPLIT_MODEL),
+    benchmark:
+        benchmark_path("save", SPLIT_MODEL)
     conda:
         ENV_FILE
     params:

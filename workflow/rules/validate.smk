@@ -61,6 +61,8 @@ rule summarize:
         ),
     log:
         log_path("summarize"),
+    benchmark:
+        benchmark_path("summarize")
     conda:
         ENV_FILE
     params:
