@@ -18,10 +18,6 @@ THRESHOLDS = {
 }
 
 
-def compute_metrics(estimator: Any, features, target) -> dict[str, Any]:
-    return metrics_from_probabilities(target, estimator.predict_proba(features), estimator.classes_)
-
-
 def metrics_from_probabilities(target, probabilities, classes) -> dict[str, Any]:
     predictions = classes[np.argmax(probabilities, axis=1)]
     binary = len(classes) == 2

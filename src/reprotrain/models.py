@@ -59,6 +59,20 @@ def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimat
     return estimator
 
 
+def predict_proba(estimator: BaseEstimator, features, threads: int):
+    """Class probabilities with `threads` OpenMP threads and single-threaded BLAS.
+
+    HistGradientBoosting predicts each sample on its own, so the thread count changes
+    no float. joblib stays at one worker: a random forest sums its trees' probabilities
+    in whatever order parallel workers finish.
+    """
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        threadpool_limits(limits=threads, user_api="openmp"),
+    ):
+        return estimator.predict_proba(features)
+
+
 def _steps(estimator: BaseEstimator) -> list[BaseEstimator]:
     return [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
 

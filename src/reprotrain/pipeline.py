@@ -110,6 +110,7 @@ def validate(
     test_table: str,
     target: str,
     thresholds: dict[str, float],
+    threads: int,
     config_path: str,
     out: str,
     roc_out: str,
@@ -120,7 +121,7 @@ def validate(
     model_card = json.loads(Path(card).read_text(encoding="utf-8"))
     estimator = models.load_verified(model, model_card["model"]["sha256"], card)
     features, labels = tables.read_table(test_table, target)
-    probabilities = estimator.predict_proba(features)
+    probabilities = models.predict_proba(estimator, features, threads)
     metrics = evaluate.metrics_from_probabilities(labels, probabilities, estimator.classes_)
     title = (
         f"{model_card['model']['type']}, {model_card['data']['name']} "

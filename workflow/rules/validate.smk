@@ -33,6 +33,8 @@ rule validate:
         benchmark_path("validate", SPLIT_MODEL)
     conda:
         ENV_FILE
+    # Prediction is parallel over samples (OpenMP): the same floats at any thread count.
+    threads: config["threads"]
     params:
         target=target_of,
         thresholds=config["thresholds"],

@@ -9,6 +9,7 @@ run_step(
     test_table=snakemake.input.test,
     target=snakemake.params.target,
     thresholds=snakemake.params.thresholds,
+    threads=snakemake.threads,
     config_path="config/config.yaml",
     out=snakemake.output.metrics,
     roc_out=snakemake.output.roc,
