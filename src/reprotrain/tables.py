@@ -1,8 +1,8 @@
 """Split tables: NumPy .npy files holding one structured array, a field per column.
 
 CSV was the first format and cost more than training at scale: on 1M rows x 21
-columns, pandas' round-trip `to_csv` took 45 s and `read_csv` 18 s, against about 1 s to
-save and 0.3 s to load the same table as .npy (benchmarks/RESULTS.md). An .npy file
+columns, pandas' round-trip `to_csv` took 47 s and `read_csv` 15 s, against 0.4 s to
+save and 0.6 s to load the same table as .npy (benchmarks/table_formats.py). An .npy file
 needs only numpy (pyarrow, for Parquet, is not in the conda solve), holds float64
 exactly, names and types its columns in its header, has no timestamp, and loads
 without unpickling anything.
