@@ -37,6 +37,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "src"))
 
 from reprotrain.hashing import sha256_file, sha256_files  # noqa: E402
+from reprotrain.hunt import source_files  # noqa: E402
 
 RESULTS_JSON = REPO / "benchmarks/results.json"
 RESULTS_MD = REPO / "benchmarks/RESULTS.md"
@@ -75,17 +76,11 @@ def run_timed(command: list[str], cwd: Path, log: Path, env: dict | None = None)
 
 
 def copy_project(destination: Path) -> Path:
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listing.split("\0")):
-        if (REPO / name).is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, target)
+    """What a clone holds, as the hunt copies it."""
+    for name in source_files(REPO):
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
     return destination
 
 
@@ -297,6 +292,22 @@ def verdict(value: float, target: float, at_most: bool) -> str:
     return "met" if met else "**not met**"
 
 
+def ratio_rows(sizes: list[dict], metric: str, digits: int, target_of) -> list[str]:
+    """One table row per size: the plain script's and the pipeline's median, their ratio,
+    and the target (at most) where ``target_of(rows)`` gives one."""
+    rows = []
+    for size in sizes:
+        base = median([m[metric] for m in size["baseline"]])
+        pipe = median([m[metric] for m in size["pipeline"]])
+        value = ratio(pipe, base)
+        target = target_of(size["rows"])
+        judged = f"≤ {target}x | {verdict(value, target, True)} |" if target else "- | |"
+        rows.append(
+            f"| {size['rows']:,} | {base:.{digits}f} | {pipe:.{digits}f} | {value:.2f}x | " + judged
+        )
+    return rows
+
+
 def render(results: dict) -> str:
     lines = [
         "# Benchmark results",
@@ -322,15 +333,7 @@ def render(results: dict) -> str:
         "| rows | plain script (s) | pipeline (s) | ratio | target | |",
         "|---:|---:|---:|---:|---:|---|",
     ]
-    for size in results["sizes"]:
-        base = median([m["seconds"] for m in size["baseline"]])
-        pipe = median([m["seconds"] for m in size["pipeline"]])
-        value = ratio(pipe, base)
-        target = FULL_RUN_TARGETS.get(size["rows"])
-        lines.append(
-            f"| {size['rows']:,} | {base:.2f} | {pipe:.2f} | {value:.2f}x | "
-            + (f"≤ {target}x | {verdict(value, target, True)} |" if target else "- | |")
-        )
+    lines += ratio_rows(results["sizes"], "seconds", 2, FULL_RUN_TARGETS.get)
     lines += [
         "",
         "## Peak memory",
@@ -340,14 +343,7 @@ def render(results: dict) -> str:
         "| rows | plain script (MiB) | pipeline (MiB) | ratio | target | |",
         "|---:|---:|---:|---:|---:|---|",
     ]
-    for size in results["sizes"]:
-        base = median([m["max_rss_mib"] for m in size["baseline"]])
-        pipe = median([m["max_rss_mib"] for m in size["pipeline"]])
-        value = ratio(pipe, base)
-        lines.append(
-            f"| {size['rows']:,} | {base:.0f} | {pipe:.0f} | {value:.2f}x | ≤ {RSS_TARGET}x | "
-            f"{verdict(value, RSS_TARGET, True)} |"
-        )
+    lines += ratio_rows(results["sizes"], "max_rss_mib", 0, lambda rows: RSS_TARGET)
     lines += [
         "",
         "## Where the pipeline's time goes",
