@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reprotrain.hunt import source_files
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # Where the default run (breast_cancer v1.0, seed 42, hist_gradient_boosting) puts things.
@@ -36,20 +38,9 @@ COVERED_DEFAULT = (
 )
 
 
-def source_files() -> list[str]:
-    """What a clone of the working tree holds: tracked and new files, not ignored ones."""
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return [name for name in listing.split("\0") if name and (REPO / name).is_file()]
-
-
 def copy_repo(destination: Path) -> Path:
     """A fresh copy of the working tree (uncommitted edits included) at ``destination``."""
-    for name in source_files():
+    for name in source_files(REPO):
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, target)
