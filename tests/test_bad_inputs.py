@@ -19,6 +19,7 @@ from conftest import DATA, MODEL, config_override, copy_repo, snakemake
 pytestmark = pytest.mark.pipeline
 
 RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
+MEMO = ".snakemake/reprotrain-memo.json"
 
 
 @dataclass
@@ -295,6 +296,9 @@ def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, defaul
         repo = shutil.copytree(default_run, tmp_path / "repo", symlinks=True)
     else:
         repo = copy_repo(tmp_path / "repo")
+        # With the good run's remembered checks (reprotrain.memo), which must not hide it.
+        (repo / MEMO).parent.mkdir()
+        shutil.copy(default_run / MEMO, repo / MEMO)
     before = {p for p in (repo / "results").rglob("*")} if case.after_run else set()
     args = case.setup(repo)
     run = snakemake(repo, case.target, *args, check=False)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import sys
+
 import pytest
 from conftest import REPO
 
 from reprotrain import drift
 from reprotrain.errors import ReprotrainError
+from reprotrain.locks import normalize
 
 PIP_LOCK = str(REPO / "envs/requirements.lock")
 PIN = str(REPO / "envs/environment.linux-64.pin.txt")
@@ -58,3 +62,23 @@ def test_installed_digest_follows_the_installed_versions(monkeypatch):
 def test_per_job_check_does_nothing_outside_the_workflow(monkeypatch):
     monkeypatch.delenv(drift.LOCK_VARIABLE, raising=False)
     assert drift.check_from_environment() == []
+
+
+def test_installed_versions_agree_with_the_distributions_own_metadata():
+    from_metadata = {}
+    for distribution in importlib.metadata.distributions():
+        name, version = drift._name_and_version(distribution)
+        from_metadata.setdefault(normalize(name), version)
+    assert drift.installed_versions() == from_metadata
+
+
+def test_installed_versions_read_metadata_where_the_directory_name_does_not_say(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "plain_pkg-1.2.0.dist-info").mkdir()
+    legacy = tmp_path / "legacy-name-0.9.egg-info"  # a name with a dash: not parseable
+    legacy.mkdir()
+    (legacy / "PKG-INFO").write_text("Name: legacy-name\nVersion: 0.9.post1\n\nbody\n")
+    (tmp_path / "not_metadata-1.0.txt").write_text("")
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "missing"), str(tmp_path)])
+    assert drift.installed_versions() == {"plain-pkg": "1.2.0", "legacy-name": "0.9.post1"}

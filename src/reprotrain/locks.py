@@ -236,6 +236,19 @@ def check_pin_files(lock: dict, lock_path: str | Path, envs_dir: str | Path) -> 
             )
 
 
+def check_locks(
+    conda_spec_path: str | Path,
+    conda_lock_path: str | Path,
+    envs_dir: str | Path,
+    pip_lock_path: str | Path,
+) -> None:
+    """The conda spec, its lock and pin files agree, and the pip lock parses."""
+    lock = load_conda_lock(conda_lock_path)
+    check_spec_is_locked(conda_spec_path, lock, conda_lock_path)
+    check_pin_files(lock, conda_lock_path, envs_dir)
+    load_pip_lock(pip_lock_path)
+
+
 def check_installed_from(pip_lock_path: str | Path, stamp_path: str | Path) -> None:
     """The venv records the sha256 of the lock it was installed from; the lock must not move."""
     from reprotrain.hashing import sha256_file

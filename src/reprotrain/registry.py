@@ -52,7 +52,7 @@ def load_yaml(path: str | Path, what: str) -> Any:
             file, None, f"the {what} does not exist", f"create {file} or point the config at it"
         ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as error:
         raise ReprotrainError(
             file, None, f"the {what} is not valid YAML: {error}", "correct the YAML syntax"

@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
-from jsonschema.exceptions import best_match
 
 from reprotrain.errors import ReprotrainError
 
 
 def check(document: Any, schema_path: str | Path, file: str) -> None:
     """Raise a ReprotrainError for the most relevant violation of the schema, if any."""
+    # Imported here: a run whose checks are remembered (reprotrain.memo) never needs it.
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     error = best_match(validator.iter_errors(document))

@@ -3,9 +3,11 @@
 import os
 import re
 import sys
+import sysconfig
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from snakemake import __version__ as snakemake_version
 from snakemake.exceptions import WorkflowError
 from snakemake.io import apply_wildcards
 from snakemake.iocontainers import Wildcards
@@ -27,6 +29,7 @@ from reprotrain import (
     drift,
     locks,
     manifest,
+    memo,
     provenance,
     registry,
     runlock,
@@ -71,18 +74,33 @@ class DataVersion:
         return digest_value(self.spec)
 
 
+# The code that makes the outputs, as one digest (recorded in the manifest).
+CODE_DIGEST = provenance.code_digest(REPO)
+# What depends only on bytes is checked once per version of those bytes and of the
+# code: a no-op rerun costs what Snakemake itself costs (reprotrain/memo.py).
+MEMO = memo.Memo(
+    ".snakemake/reprotrain-memo.json",
+    salt={
+        "code": CODE_DIGEST,
+        "snakemake": snakemake_version,
+        "python": sys.version,
+        "platform": sysconfig.get_platform(),
+    },
+)
+
+
+def check_against_schema(document, schema_name, label):
+    """reprotrain's one clear message first, then Snakemake's own validate()."""
+    schema.check(document, REPO / "workflow/schemas" / schema_name, label)
+    validate(document, f"../schemas/{schema_name}")
+
+
 # Every bad input stops the run here, before any job, with one message naming the
 # file, the field and the fix.
 try:
-    schema.check(
-        config, REPO / "workflow/schemas/config.schema.yaml", "config/config.yaml"
-    )
-    validate(config, "../schemas/config.schema.yaml")
+    MEMO(check_against_schema, config, "config.schema.yaml", "config/config.yaml")
     REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
-    schema.check(
-        REGISTRY, REPO / "workflow/schemas/datasets.schema.yaml", config["registry"]
-    )
-    validate(REGISTRY, "../schemas/datasets.schema.yaml")
+    MEMO(check_against_schema, REGISTRY, "datasets.schema.yaml", config["registry"])
     # (name, version) -> DataVersion, in config order.
     DATA_VERSIONS = {}
     for index, entry in enumerate(as_list(config["dataset"])):
@@ -105,10 +123,19 @@ try:
         )
         registry.check_source_exists(dataset, config["registry"])
         DATA_VERSIONS[key] = DataVersion(dataset, rows)
-    _conda_lock = locks.load_conda_lock(CONDA_LOCK)
-    locks.check_spec_is_locked(CONDA_SPEC, _conda_lock, CONDA_LOCK)
-    locks.check_pin_files(_conda_lock, CONDA_LOCK, "envs")
-    locks.load_pip_lock(PIP_LOCK)
+    MEMO(
+        locks.check_locks,
+        CONDA_SPEC,
+        CONDA_LOCK,
+        "envs",
+        PIP_LOCK,
+        files=[
+            CONDA_SPEC,
+            CONDA_LOCK,
+            PIP_LOCK,
+            *sorted(Path("envs").glob("*.pin.txt")),
+        ],
+    )
     if Path(config["manifest"]["expected"]).exists():
         manifest.load(config["manifest"]["expected"], "recorded manifest")
     DRIFT_MODE = config["environment_drift"]
@@ -117,7 +144,9 @@ try:
         locks.check_installed_from(
             PIP_LOCK, Path(sys.prefix) / "reprotrain-installed-lock.sha256"
         )
-        drift.check(ACTIVE_LOCK, DRIFT_MODE)
+        # Which pins apply depends on the machine (markers), which the salt names.
+        LOCKED_VERSIONS = MEMO(drift.locked_versions, ACTIVE_LOCK, files=[ACTIVE_LOCK])
+        drift.check(ACTIVE_LOCK, DRIFT_MODE, LOCKED_VERSIONS)
 except ReprotrainError as error:
     raise WorkflowError(error.message) from None
 
@@ -258,13 +287,17 @@ PARAMS_DIGEST = digest_value(
         "models": {model: config["models"].get(model, {}) for model in MODELS},
     }
 )
-CODE_DIGEST = provenance.code_digest(REPO)
 
 
 def rule_code(rules_file, script):
-    """A rule's `code` param: editing its rules file, script or imported modules reruns it."""
-    return provenance.rule_code_digest(
-        REPO, f"workflow/rules/{rules_file}", f"workflow/scripts/{script}"
+    """A rule's `code` param: editing its rules file, script or imported modules reruns it.
+
+    Remembered per CODE_DIGEST, which covers every file the digest can read."""
+    return MEMO(
+        provenance.rule_code_digest,
+        str(REPO),
+        f"workflow/rules/{rules_file}",
+        f"workflow/scripts/{script}",
     )
 
 

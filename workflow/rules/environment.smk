@@ -17,7 +17,9 @@ rule environment:
         ENV_FILE
     params:
         # Without conda, a hand-changed venv changes this and reruns the pipeline.
-        installed=None if USE_CONDA else drift.installed_digest(ACTIVE_LOCK),
+        installed=(
+            None if USE_CONDA else drift.installed_digest(ACTIVE_LOCK, LOCKED_VERSIONS)
+        ),
         code=rule_code("environment.smk", "environment.py"),
     script:
         "../scripts/environment.py"

@@ -1,0 +1,101 @@
+"""Start-up checks and digests, remembered under the digest of everything they read.
+
+Snakemake parses the Snakefile on every invocation, so every run, a no-op included,
+re-validated the config, re-parsed the 150 kB conda lock and re-walked the rule code
+(benchmarks/README.md). Their results depend only on bytes: the files they read, the
+arguments they are given and the code that checks. A result is remembered under a digest
+of exactly those, so unchanged inputs cost a few file hashes, and any changed byte runs
+the check again. A check that fails raises, and nothing is remembered for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from reprotrain.fileio import canonical_json, write_json
+from reprotrain.hashing import digest_value, sha256_file
+
+log = logging.getLogger(__name__)
+
+# Results kept in the file; the oldest are dropped first. A few runs' worth of checks.
+MAX_ENTRIES = 256
+
+
+class Memo:
+    """Results of deterministic calls, kept in a JSON file (under `.snakemake/`)."""
+
+    def __init__(self, path: str | os.PathLike[str], salt: Any) -> None:
+        """``salt`` is what every result also depends on: the checking code, the versions."""
+        self.path = Path(path)
+        self.salt = salt
+        self.entries = self._load()
+
+    def _load(self) -> dict[str, Any]:
+        # A missing, unreadable or foreign file only costs the checks their full time.
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        entries = stored.get("entries") if isinstance(stored, dict) else None
+        if not isinstance(entries, list):
+            return {}
+        return {
+            entry[0]: entry[1]
+            for entry in entries
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+        }
+
+    def __call__(
+        self,
+        function: Callable[..., Any],
+        *arguments: Any,
+        files: Iterable[str | os.PathLike[str]] = (),
+    ) -> Any:
+        """``function(*arguments)``, or its remembered result when the function, its
+        JSON-serialisable arguments, the bytes of ``files`` and the salt are all unchanged.
+        """
+        try:
+            key = digest_value(
+                {
+                    "function": f"{function.__module__}.{function.__qualname__}",
+                    "arguments": list(arguments),
+                    "files": {os.fspath(file): _file_digest(file) for file in files},
+                    "salt": self.salt,
+                }
+            )
+        except (TypeError, ValueError):
+            # Arguments JSON cannot hold (a YAML date, say): nothing to remember them by.
+            return function(*arguments)
+        if key in self.entries:
+            return self.entries[key]
+        result = function(*arguments)
+        try:
+            canonical_json(result)
+        except (TypeError, ValueError):
+            return result
+        self.entries[key] = result
+        self._save()
+        return result
+
+    def _save(self) -> None:
+        while len(self.entries) > MAX_ENTRIES:
+            del self.entries[next(iter(self.entries))]
+        try:
+            # Atomic: two Snakemake processes parsing at once (SLURM jobs) lose an entry
+            # at worst, never the file.
+            # A list, oldest first: JSON objects are written with sorted keys.
+            write_json(self.path, {"entries": [list(item) for item in self.entries.items()]})
+        except OSError as error:
+            log.warning("could not remember start-up checks in %s: %s", self.path, error)
+
+
+def _file_digest(path: str | os.PathLike[str]) -> str | None:
+    try:
+        return sha256_file(path)
+    except FileNotFoundError:
+        return None
