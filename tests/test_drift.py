@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
 
-from reprotrain import drift
+from reprotrain import drift, memo
 from reprotrain.errors import ReprotrainError
 from reprotrain.locks import normalize
 
@@ -82,3 +83,28 @@ def test_installed_versions_read_metadata_where_the_directory_name_does_not_say(
     (tmp_path / "not_metadata-1.0.txt").write_text("")
     monkeypatch.setattr(sys, "path", [str(tmp_path / "missing"), str(tmp_path)])
     assert drift.installed_versions() == {"plain-pkg": "1.2.0", "legacy-name": "0.9.post1"}
+
+
+def test_each_job_works_out_the_locked_versions_once_per_lock(tmp_path, monkeypatch):
+    lock = tmp_path / "requirements.lock"
+    lock.write_bytes(Path(PIP_LOCK).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(drift.LOCK_VARIABLE, str(lock))
+    monkeypatch.setenv(drift.MODE_VARIABLE, "error")
+    parsed = []
+    real = drift.locked_versions
+
+    def counting(path):
+        parsed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(drift, "locked_versions", counting)
+    assert drift.check_from_environment() == []
+    assert drift.check_from_environment() == []
+    assert parsed == [str(lock)]
+    assert (tmp_path / memo.STORE).is_file()
+    # An edited lock is parsed again, and its drift found.
+    lock.write_text(lock.read_text().replace("numpy==2.3.5", "numpy==2.4.0"))
+    with pytest.raises(ReprotrainError, match=r"numpy: locked 2\.4\.0, found 2\.3\.5"):
+        drift.check_from_environment()
+    assert len(parsed) == 2

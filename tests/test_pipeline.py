@@ -46,6 +46,17 @@ def test_manifest_records_provenance(default_run):
     assert environment["packages"]["scikit-learn"] == "1.7.2"
 
 
+def test_every_job_log_is_complete_although_jobs_skip_the_interpreter_teardown(default_run):
+    # rules.run_step ends a job with os._exit after flushing the log (benchmarks/README.md).
+    logs = default_run / "logs"
+    train = (logs / "train/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log").read_text()
+    assert train.startswith("INFO reprotrain.pipeline: trained HistGradientBoostingClassifier")
+    validate = (logs / "validate/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log").read_text()
+    assert validate.startswith("INFO reprotrain.pipeline: metrics: {'accuracy': ")
+    preprocess = (logs / "preprocess/breast_cancer/v1.0/seed-42.log").read_text().splitlines()
+    assert preprocess[-1] == "INFO reprotrain.pipeline: split into 426 train / 143 test rows"
+
+
 def test_rerun_is_a_no_op(default_run):
     run = snakemake(default_run)
     assert "Nothing to be done" in run.output

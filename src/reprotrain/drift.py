@@ -7,17 +7,22 @@ lock. This compares what is importable now with the lock in force.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import sys
+import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from reprotrain import memo
 from reprotrain.errors import ReprotrainError
-from reprotrain.hashing import digest_value
+from reprotrain.hashing import digest_tree, digest_value
 from reprotrain.locks import explicit_python_packages, load_pip_lock, normalize
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,25 @@ def locked_versions(lock_path: str) -> dict[str, str]:
     }
 
 
+def remembered_locked_versions(lock_path: str) -> dict[str, str]:
+    """``locked_versions``, remembered (reprotrain.memo) per lock bytes, machine and code.
+
+    Every job checks drift; for the pip lock that meant importing `packaging` and
+    evaluating its markers in each of them. Markers depend on the interpreter and the
+    platform, which the salt names, so a SLURM node of another kind works it out anew.
+    """
+    here = Path(__file__).parent
+    remembered = memo.Memo(
+        memo.STORE,
+        salt={
+            "python": sys.version,
+            "platform": sysconfig.get_platform(),
+            "code": digest_tree(here, ["drift.py", "locks.py"]),
+        },
+    )
+    return remembered(locked_versions, lock_path, files=[lock_path])
+
+
 def installed_versions() -> dict[str, str]:
     """PyPI name -> version of every distribution importable by this interpreter (first wins).
 
@@ -63,6 +87,8 @@ def installed_versions() -> dict[str, str]:
             if path.suffix == ".dist-info" and path.stem.count("-") == 1:
                 project, version = path.stem.split("-")
             elif path.suffix in (".dist-info", ".egg-info"):
+                import importlib.metadata  # 33 ms: only for what the name does not say
+
                 project, version = _name_and_version(importlib.metadata.PathDistribution(path))
             else:
                 continue
@@ -131,4 +157,5 @@ def check_from_environment() -> list[Drift]:
     lock_path = os.environ.get(LOCK_VARIABLE)
     if not lock_path:
         return []
-    return check(lock_path, os.environ.get(MODE_VARIABLE, "error"))
+    mode = os.environ.get(MODE_VARIABLE, "error")
+    return check(lock_path, mode, remembered_locked_versions(lock_path))

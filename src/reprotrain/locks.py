@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from reprotrain.errors import ReprotrainError
 
 CONDA_PLATFORMS = ("linux-64", "osx-64", "osx-arm64", "win-64")
@@ -51,6 +49,8 @@ class PipPin:
 
 
 def load_conda_lock(path: str | Path) -> dict:
+    import yaml  # here, not above: every job imports this module for its drift check
+
     try:
         with Path(path).open(encoding="utf-8") as handle:
             lock = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -172,6 +172,8 @@ def check_spec_is_locked(spec_path: str | Path, lock: dict, lock_path: str | Pat
     conda-lock's own content hash needs conda-lock; this needs nothing, and catches the
     edits that matter here (a version, a package, a channel or a platform).
     """
+    import yaml
+
     fix = f"relock: `make lock` regenerates {lock_path} and the pin files from {spec_path}"
     if not Path(spec_path).is_file():
         raise ReprotrainError(spec_path, None, "the conda spec does not exist", "restore it")

@@ -22,6 +22,8 @@ from reprotrain.hashing import digest_value, sha256_file
 
 log = logging.getLogger(__name__)
 
+# Where a workflow keeps them, relative to its working directory (jobs run there too).
+STORE = ".snakemake/reprotrain-memo.json"
 # Results kept in the file; the oldest are dropped first. A few runs' worth of checks.
 MAX_ENTRIES = 256
 

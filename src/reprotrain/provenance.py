@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib.metadata
 import platform
 import subprocess
 import sys
@@ -106,6 +105,8 @@ def git_state(root: str | Path) -> dict[str, Any]:
 
 
 def installed_versions(distributions: list[str]) -> dict[str, str | None]:
+    import importlib.metadata  # 33 ms, and only the environment record needs it
+
     versions: dict[str, str | None] = {}
     for name in sorted(distributions):
         try:

@@ -89,7 +89,7 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
         ["python", f"{environment['implementation']} {environment['python']}"],
         ["platform", environment["platform"]],
     ]
-    locked = drift.locked_versions(lock)
+    locked = drift.remembered_locked_versions(lock)
     installed = environment["packages"]
     software_rows = [
         [name, version, installed.get(name, "")] for name, version in sorted(locked.items())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from reprotrain import drift
 from reprotrain.errors import ReprotrainError
@@ -28,6 +29,7 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         # Every job checks that its own environment still matches the lock in force.
         drift.check_from_environment()
         step(**arguments)
+        _leave_without_teardown()
     except ReprotrainError as error:
         _fail(step, error)
     except OSError as error:
@@ -44,6 +46,19 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
                 "written atomically, so nothing half-written is kept",
             ),
         )
+
+
+def _leave_without_teardown() -> NoReturn:
+    """End the job process now that every output is written, closed and renamed into place.
+
+    What is left is the interpreter's teardown of the ML stack's modules, OpenMP pools and
+    objects: 0.2 to 0.4 s per job here, on the critical path of every run
+    (benchmarks/README.md). The log and the standard streams are flushed first.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _fail(step: Callable[..., Any], error: ReprotrainError) -> None:

@@ -79,7 +79,7 @@ CODE_DIGEST = provenance.code_digest(REPO)
 # What depends only on bytes is checked once per version of those bytes and of the
 # code: a no-op rerun costs what Snakemake itself costs (reprotrain/memo.py).
 MEMO = memo.Memo(
-    ".snakemake/reprotrain-memo.json",
+    memo.STORE,
     salt={
         "code": CODE_DIGEST,
         "snakemake": snakemake_version,
@@ -144,8 +144,7 @@ try:
         locks.check_installed_from(
             PIP_LOCK, Path(sys.prefix) / "reprotrain-installed-lock.sha256"
         )
-        # Which pins apply depends on the machine (markers), which the salt names.
-        LOCKED_VERSIONS = MEMO(drift.locked_versions, ACTIVE_LOCK, files=[ACTIVE_LOCK])
+        LOCKED_VERSIONS = drift.remembered_locked_versions(ACTIVE_LOCK)
         drift.check(ACTIVE_LOCK, DRIFT_MODE, LOCKED_VERSIONS)
 except ReprotrainError as error:
     raise WorkflowError(error.message) from None
