@@ -109,3 +109,12 @@ def test_the_schemas_set_no_defaults_that_a_remembered_check_would_skip():
 
     for schema in (REPO / "workflow/schemas").glob("*.yaml"):
         assert "default:" not in schema.read_text(), schema
+
+
+def test_a_file_that_cannot_be_read_leaves_the_check_to_say_so(tmp_path, check):
+    unreadable = tmp_path / "a-directory.yaml"
+    unreadable.mkdir()
+    store = tmp_path / "memo.json"
+    for _ in range(2):
+        memo.Memo(store, salt="s")(check.run, "x", files=[unreadable])
+    assert len(check.calls) == 2

@@ -70,8 +70,9 @@ class Memo:
                     "salt": self.salt,
                 }
             )
-        except (TypeError, ValueError):
-            # Arguments JSON cannot hold (a YAML date, say): nothing to remember them by.
+        except (TypeError, ValueError, OSError):
+            # Arguments JSON cannot hold (a YAML date, say), or a file that cannot be read:
+            # nothing to remember them by, and the check itself says what is wrong.
             return function(*arguments)
         if key in self.entries:
             return self.entries[key]
@@ -88,9 +89,8 @@ class Memo:
         while len(self.entries) > MAX_ENTRIES:
             del self.entries[next(iter(self.entries))]
         try:
-            # Atomic: two Snakemake processes parsing at once (SLURM jobs) lose an entry
-            # at worst, never the file.
-            # A list, oldest first: JSON objects are written with sorted keys.
+            # Atomic: two processes writing at once (SLURM jobs) lose an entry at worst.
+            # A list, oldest first, since JSON objects are written with sorted keys.
             write_json(self.path, {"entries": [list(item) for item in self.entries.items()]})
         except OSError as error:
             log.warning("could not remember start-up checks in %s: %s", self.path, error)
