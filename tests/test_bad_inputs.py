@@ -16,10 +16,11 @@ import pytest
 import yaml
 from conftest import DATA, MODEL, config_override, copy_repo, snakemake
 
+from reprotrain import memo
+
 pytestmark = pytest.mark.pipeline
 
 RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
-MEMO = ".snakemake/reprotrain-memo.json"
 
 
 @dataclass
@@ -297,8 +298,8 @@ def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, defaul
     else:
         repo = copy_repo(tmp_path / "repo")
         # With the good run's remembered checks (reprotrain.memo), which must not hide it.
-        (repo / MEMO).parent.mkdir()
-        shutil.copy(default_run / MEMO, repo / MEMO)
+        (repo / memo.STORE).parent.mkdir()
+        shutil.copy(default_run / memo.STORE, repo / memo.STORE)
     before = {p for p in (repo / "results").rglob("*")} if case.after_run else set()
     args = case.setup(repo)
     run = snakemake(repo, case.target, *args, check=False)
