@@ -362,7 +362,8 @@ def render(results: dict) -> str:
         "",
         "### The floor of a process-per-rule pipeline",
         "",
-        "A lower bound, not an estimate: the plain script's time, plus Snakemake's no-op "
+        "A lower bound, up to the run-to-run noise (at 10M rows the plain script alone "
+        "varies by more than the floor adds): the plain script's time, plus Snakemake's no-op "
         f"({median(results['noop']['minimal']):.2f} s: start-up and DAG before any job), plus "
         "the ML-stack imports that `train` and `validate` repeat in their own processes "
         f"(2 x {imports['train/validate imports'] - imports['bare interpreter']:.2f} s). It "
