@@ -306,11 +306,15 @@ def verdict(value: float, target: float, at_most: bool) -> str:
     return "met" if met else "**not met**"
 
 
+def import_medians(results: dict) -> dict[str, float]:
+    return {name: median(samples) for name, samples in results["imports"].items()}
+
+
 def process_per_rule_floor(results: dict, baseline_seconds: float) -> float:
     """A lower bound for any workflow that runs `train` and `validate` in processes of
     their own: the plain script, plus Snakemake's no-op (start-up and DAG, before any job),
     plus the ML-stack imports those two processes repeat after the one the script pays."""
-    imports = {name: median(samples) for name, samples in results["imports"].items()}
+    imports = import_medians(results)
     repeated = imports["train/validate imports"] - imports["bare interpreter"]
     return baseline_seconds + median(results["noop"]["minimal"]) + 2 * repeated
 
@@ -357,7 +361,7 @@ def render(results: dict) -> str:
         "|---:|---:|---:|---:|---:|---|",
     ]
     lines += ratio_rows(results["sizes"], "seconds", 2, FULL_RUN_TARGETS.get)
-    imports = {name: median(samples) for name, samples in results["imports"].items()}
+    imports = import_medians(results)
     lines += [
         "",
         "### The floor of a process-per-rule pipeline",
@@ -455,8 +459,8 @@ def render(results: dict) -> str:
         "| process | s |",
         "|---|---:|",
     ]
-    for name, samples in results["imports"].items():
-        lines.append(f"| {name} | {median(samples):.2f} |")
+    for name, seconds in imports.items():
+        lines.append(f"| {name} | {seconds:.2f} |")
     return "\n".join(lines) + "\n"
 
 
