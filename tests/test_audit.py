@@ -52,7 +52,12 @@ def test_identical_runs_diff_clean(default_run, tmp_path):
     snakemake(elsewhere, "results/manifest.json")
     status, report = diff(default_run, elsewhere)
     assert status == audit.IDENTICAL
-    assert report == {"status": "identical", "provenance_changes": [], "differences": []}
+    assert report == {
+        "status": "identical",
+        "provenance_changes": [],
+        "hardware_change": None,
+        "differences": [],
+    }
 
 
 def test_new_data_version_is_classified_as_data(default_run, scratch_repo):

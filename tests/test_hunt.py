@@ -45,7 +45,8 @@ def test_shipped_pipeline_is_identical_under_every_variation(tmp_path):
     statuses = {v["name"]: v["status"] for v in report["variations"]}
     assert set(statuses) == set(hunt.BY_NAME)
     assert all(s.startswith("identical") for s in statuses.values()), statuses
-    assert [r["variations"] for r in report["runs"]] == [[], list(hunt.BY_NAME)]
+    # The control twice at the same path, then every variation at once.
+    assert [r["variations"] for r in report["runs"]] == [[], [], list(hunt.BY_NAME)]
     assert all(output["identical"] for output in report["outputs"])
     assert f"`{MODEL}/model.pkl` | yes" in (tmp_path / "report/report.md").read_text()
 

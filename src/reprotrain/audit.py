@@ -14,9 +14,17 @@ from reprotrain.fileio import write_json
 from reprotrain.hashing import sha256_file, sha256_files
 
 # Causes, in the order they are reported.
-DATA, PARAMS, CODE, ENVIRONMENT, UPSTREAM = "data", "params", "code", "environment", "upstream"
+DATA, PARAMS, CODE, ENVIRONMENT, HARDWARE, UPSTREAM = (
+    "data",
+    "params",
+    "code",
+    "environment",
+    "hardware",
+    "upstream",
+)
 NONDETERMINISM = "nondeterminism"
-INPUT_CAUSES = {"data": DATA, "environment": ENVIRONMENT, "file": DATA}
+ROOT_CAUSES = (DATA, PARAMS, CODE, ENVIRONMENT, HARDWARE)
+INPUT_CAUSES = {"data": DATA, "environment": ENVIRONMENT, "hardware": HARDWARE, "file": DATA}
 
 # Exit statuses of `reprotrain diff` (2 is left to usage errors and unreadable manifests).
 IDENTICAL, EXPLAINED, UNEXPLAINED = 0, 1, 3
@@ -42,24 +50,53 @@ class Difference:
         return self.causes == [NONDETERMINISM]
 
 
+def _software(environment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The environment fingerprint without its hardware, which is a cause of its own."""
+    if environment is None:
+        return None
+    return {key: value for key, value in environment.items() if key != "hardware"}
+
+
+def _hardware(environment: dict[str, Any] | None) -> Any:
+    return None if environment is None else environment.get("hardware")
+
+
 def _global_causes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     old, new = before["provenance"], after["provenance"]
-    pairs = (
-        (DATA, "data"),
-        (PARAMS, "params_digest"),
-        (CODE, "code"),
-        (ENVIRONMENT, "environment"),
+    compared = (
+        (DATA, lambda p: p.get("data")),
+        (PARAMS, lambda p: p.get("params_digest")),
+        # The commit alone changes nothing; the digest of the code does.
+        (CODE, lambda p: (p.get("code") or {}).get("digest")),
+        (ENVIRONMENT, lambda p: _software(p.get("environment"))),
+        (HARDWARE, lambda p: _hardware(p.get("environment"))),
     )
-    causes = []
-    for cause, key in pairs:
-        old_value, new_value = old.get(key), new.get(key)
-        if key == "code":  # the commit alone changes nothing; the digest of the code does
-            old_value, new_value = (
-                value and value.get("digest") for value in (old_value, new_value)
-            )
-        if old_value != new_value:
-            causes.append(cause)
-    return causes
+    return [cause for cause, value in compared if value(old) != value(new)]
+
+
+def hardware_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """What changed in the numerics between two runs, in a few words (None: nothing)."""
+    old = _hardware(before["provenance"].get("environment")) or {}
+    new = _hardware(after["provenance"].get("environment")) or {}
+    parts = []
+    kernels = [
+        {item["library"]: item["kernel"] for item in side.get("blas", [])} for side in (old, new)
+    ]
+    for library in sorted(set(kernels[0]) | set(kernels[1])):
+        a, b = kernels[0].get(library), kernels[1].get(library)
+        if a != b:
+            parts.append(f"BLAS kernel {a} vs {b} ({library})")
+    for key, label in (("machine", "architecture"), ("isa_level", "ISA level"), ("pin", "pin")):
+        if old.get(key) != new.get(key):
+            parts.append(f"{label} {old.get(key)} vs {new.get(key)}")
+    if old.get("numpy_simd") != new.get("numpy_simd"):
+        parts.append(
+            f"numpy SIMD up to {(old.get('numpy_simd') or ['baseline'])[-1]} vs "
+            f"{(new.get('numpy_simd') or ['baseline'])[-1]}"
+        )
+    if not parts and old != new:
+        parts.append("BLAS library or threading layer")
+    return "; ".join(parts) or None
 
 
 def _pair_moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
@@ -108,7 +145,7 @@ def _causes_of(
         causes.add(ENVIRONMENT)
     if upstream:
         causes.add(UPSTREAM)
-    ordered = [c for c in (DATA, PARAMS, CODE, ENVIRONMENT, UPSTREAM) if c in causes]
+    ordered = [c for c in (*ROOT_CAUSES, UPSTREAM) if c in causes]
     return ordered or [NONDETERMINISM], upstream
 
 
@@ -155,7 +192,7 @@ def _root_causes(difference: Difference, all_differences, seen: set[str]) -> lis
         if name not in seen and name in all_differences:
             seen.add(name)
             found.update(_root_causes(all_differences[name], all_differences, seen))
-    return [c for c in (DATA, PARAMS, CODE, ENVIRONMENT, NONDETERMINISM) if c in found]
+    return [c for c in (*ROOT_CAUSES, NONDETERMINISM) if c in found]
 
 
 def status(differences: list[Difference]) -> int:
@@ -179,8 +216,13 @@ def _detail(difference: Difference) -> str:
 
 
 def format_report(
-    differences: list[Difference], before: str, after: str, digest_width: int = 12
+    differences: list[Difference],
+    before: str,
+    after: str,
+    digest_width: int = 12,
+    hardware: str | None = None,
 ) -> str:
+    """The per-file table; ``hardware`` says what changed in the numerics, if anything."""
     if not differences:
         return f"identical: every covered output of {before} and {after} has the same sha256"
     rows = [("path", "cause", "expected (A)", "actual (B)")]
@@ -189,7 +231,10 @@ def format_report(
         for d in differences
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [f"A: {before}", f"B: {after}", ""]
+    lines = [f"A: {before}", f"B: {after}"]
+    if hardware:
+        lines.append(f"hardware: {hardware}")
+    lines.append("")
     for index, row in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if index == 0:
@@ -211,6 +256,7 @@ def to_json(differences: list[Difference], before: dict[str, Any], after: dict[s
     return {
         "status": outcome[status(differences)],
         "provenance_changes": _global_causes(before, after),
+        "hardware_change": hardware_change(before, after),
         "differences": [asdict(d) for d in differences],
     }
 
@@ -283,12 +329,32 @@ def checksum(run_manifest: str, expected: str, out: str) -> None:
     run = manifest.load(run_manifest, "run manifest")
     differences = classify(recorded, run)
     if differences:
+        machines = [
+            (_hardware(document["provenance"].get("environment")) or {}).get("machine")
+            for document in (recorded, run)
+        ]
+        fix = (
+            "a changed input is expected to change outputs: if these are right, record them "
+            "with `make record`; `reprotrain diff` and `--explain` show more"
+        )
+        if machines[0] != machines[1]:
+            fix = (
+                f"{expected} was recorded on {machines[0]} and this run is {machines[1]}: "
+                "floats differ between architectures, so keep one record per architecture "
+                "(record this run with `reprotrain record --to <file>` and point "
+                "manifest.expected at it on these machines)"
+            )
         raise ReprotrainError(
             run_manifest,
             "files",
             f"{len(differences)} output(s) differ from the recorded manifest {expected}:\n"
-            + format_report(differences, expected, run_manifest, digest_width=64),
-            "a changed input is expected to change outputs: if these are right, record them "
-            "with `make record`; `reprotrain diff` and `--explain` show more",
+            + format_report(
+                differences,
+                expected,
+                run_manifest,
+                digest_width=64,
+                hardware=hardware_change(recorded, run),
+            ),
+            fix,
         )
     write_json(out, {"matches": expected, "run_manifest_sha256": sha256_file(run_manifest)})

@@ -32,7 +32,11 @@ def _compare(before_path: str, after_path: str, as_json: bool) -> tuple[int, lis
     if as_json:
         print(json.dumps(audit.to_json(differences, before, after), indent=2, sort_keys=True))
     else:
-        print(audit.format_report(differences, before_path, after_path))
+        print(
+            audit.format_report(
+                differences, before_path, after_path, hardware=audit.hardware_change(before, after)
+            )
+        )
     return audit.status(differences), differences
 
 

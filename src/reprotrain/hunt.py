@@ -12,6 +12,7 @@ docs/nondeterminism.md explains why reprotrain runs them itself.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reprotrain import audit, manifest
+from reprotrain import audit, manifest, numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 
@@ -31,6 +32,8 @@ CLEAN, NONDETERMINISTIC = 0, 3
 # Outputs of earlier runs and tool caches never go into a copy.
 NOT_SOURCE = {".git", ".snakemake", ".venv", "logs", ".pytest_cache", ".ruff_cache", "__pycache__"}
 RUN_FAILED = "(the run failed)"
+# The culprit of an output that differs between two control runs.
+RERUN = "plain rerun"
 EXPLANATION_LINES = 80
 
 
@@ -38,7 +41,7 @@ EXPLANATION_LINES = 80
 class Conditions:
     """Everything one run's outcome could depend on, besides data, code and environment."""
 
-    path: tuple[str, ...]
+    path: tuple[str, ...]  # where the copy lives, below <work>
     env: dict[str, str]
     unset: frozenset[str]
     umask: int
@@ -108,6 +111,68 @@ def _cpus_missing() -> str | None:
     return None if len(os.sched_getaffinity(0)) >= 2 else "the machine has a single CPU"
 
 
+# Another CPU, emulated on this one: only kernels and SIMD levels this CPU can execute.
+# The preferred experiment kernel is the one most machines elsewhere run.
+_KERNEL_PREFERENCE = ("Haswell", "SkylakeX", "Sandybridge", "Nehalem")
+
+
+def _kernel_in_use(env: dict[str, str]) -> str | None:
+    """The OpenBLAS kernel numpy picks with ``env`` on this machine (threadpoolctl)."""
+    probe = (
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(next((i.get('architecture') or '') for i in threadpool_info()"
+        " if i['internal_api'] == 'openblas'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+@functools.cache
+def experiment_kernel() -> str | None:
+    """A BLAS kernel this CPU can run that differs from the one OpenBLAS picks here."""
+    control = _kernel_in_use({**os.environ})
+    runnable = numerics.runnable_kernels(numerics.host_flags())
+    for name in _KERNEL_PREFERENCE:
+        if name in runnable and (control or "").lower() != name.lower():
+            return name
+    return None
+
+
+def _kernel_missing() -> str | None:
+    if experiment_kernel() is None:
+        return "this CPU runs no OpenBLAS kernel other than the one it picks"
+    return None
+
+
+@functools.cache
+def experiment_simd_level() -> str | None:
+    """The SIMD level just below this CPU's own (numpy dispatches no further)."""
+    levels = list(numerics.SIMD_LEVELS.get(numerics.machine(), {}))
+    own = numerics.host_level(numerics.host_flags())
+    if own is None or levels.index(own) == 0:
+        return None
+    return levels[levels.index(own) - 1]
+
+
+def _with_kernel(conditions: Conditions) -> Conditions:
+    return _with_env(OPENBLAS_CORETYPE=experiment_kernel() or "")(conditions)
+
+
+def _with_simd_level(conditions: Conditions) -> Conditions:
+    level = numerics.SIMD_LEVELS[numerics.machine()][experiment_simd_level() or ""]
+    features = " ".join(level.numpy_features) or " "
+    return _with_env(NPY_ENABLE_CPU_FEATURES=features)(conditions)
+
+
+def _simd_missing() -> str | None:
+    if experiment_simd_level() is None:
+        return "this CPU has no SIMD level below its own that numpy can be limited to"
+    return None
+
+
 CONTROL_THREADS = 2
 # A year and a month ahead, as reprotest does. Not with libfaketime, which reprotest uses:
 # under libfaketime 0.9.10 Python's timed waits hang (threading.Event.wait) or fail
@@ -115,6 +180,7 @@ CONTROL_THREADS = 2
 # moves only the wall clock.
 FAKE_DAYS = 398
 EXPERIMENT_HOST = "reprotrain-experiment"
+EXPERIMENT_USER = "i_capture_the_user"
 
 VARIATIONS = (
     Variation(
@@ -122,7 +188,7 @@ VARIATIONS = (
         "where the project copy lives (absolute paths leaking into outputs)",
         "<work>/control/reprotrain",
         "<work>/experiment/a/longer/build-path/reprotrain-2",
-        lambda c: replace(c, path=("a", "longer", "build-path", "reprotrain-2")),
+        lambda c: replace(c, path=("experiment", "a", "longer", "build-path", "reprotrain-2")),
     ),
     Variation(
         "threads",
@@ -214,6 +280,30 @@ VARIATIONS = (
         _needs("setarch", ["setarch", "-R", "true"]),
     ),
     Variation(
+        "user",
+        "the user name programs see (USER, LOGNAME; getpass.getuser())",
+        "this user's",
+        f"USER=LOGNAME={EXPERIMENT_USER}",
+        _with_env(USER=EXPERIMENT_USER, LOGNAME=EXPERIMENT_USER),
+    ),
+    Variation(
+        "blas_kernel",
+        "the OpenBLAS kernel (OPENBLAS_CORETYPE), as another CPU would pick it; only kernels "
+        "this CPU can run",
+        "the kernel OpenBLAS picks here",
+        "another kernel this CPU can run (Haswell, or SkylakeX where Haswell is its own)",
+        _with_kernel,
+        _kernel_missing,
+    ),
+    Variation(
+        "numpy_simd",
+        "numpy's SIMD dispatch (NPY_ENABLE_CPU_FEATURES), as an older CPU would have it",
+        "every level this CPU has",
+        "the level below this CPU's own (x86-64-v3 on an AVX-512 CPU)",
+        _with_simd_level,
+        _simd_missing,
+    ),
+    Variation(
         "domain_host",
         "the host name (a private UTS namespace)",
         "this machine's",
@@ -229,7 +319,7 @@ def control_conditions(available: Iterable[Variation]) -> Conditions:
     names = {variation.name for variation in available}
     wrappers = (("setarch", "-R"),) if "aslr" in names else ()
     return Conditions(
-        path=("reprotrain",),
+        path=("control", "reprotrain"),
         env={
             "TZ": "GMT+12",
             "LANG": "C.UTF-8",
@@ -238,7 +328,7 @@ def control_conditions(available: Iterable[Variation]) -> Conditions:
             "PYTHONHASHSEED": "0",
             "HOME": "control",
         },
-        unset=frozenset({"CAPTURE_ENVIRONMENT", "REPROTRAIN_HUNT_NOISE"}),
+        unset=frozenset({"CAPTURE_ENVIRONMENT", "REPROTRAIN_HUNT_NOISE", numerics.SIMD_VARIABLE}),
         umask=0o022,
         threads=CONTROL_THREADS,
         wrappers=wrappers,
@@ -324,9 +414,14 @@ class Hunt:
         return [found]
 
     def run(self, variations: list[Variation]) -> Run:
+        """One run in a fresh copy. Every run lives at the control's path (only build_path
+        moves it), so an absolute path in an output is blamed on build_path alone; once
+        done, the copy is moved aside for comparison and the path is free again."""
         label = f"run-{len(self.runs):02d}"
         conditions = conditions_for(self.control, variations)
-        directory = self.work / label / Path(*conditions.path)
+        directory = self.work / Path(*conditions.path)
+        if directory.exists():
+            shutil.rmtree(directory)
         for name in self.files:
             target = directory / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -356,10 +451,13 @@ class Hunt:
             umask=conditions.umask,
             check=False,
         )
+        kept = self.work / "runs" / label
+        kept.parent.mkdir(exist_ok=True)
+        (self.work / conditions.path[0]).rename(kept)
         run = Run(
             label,
             names,
-            directory,
+            kept / Path(*conditions.path[1:]),
             round(time.monotonic() - started, 1),
             done.returncode,
             done.stdout + done.stderr,
@@ -368,7 +466,7 @@ class Hunt:
         logs.mkdir(parents=True, exist_ok=True)
         (logs / f"{label}.log").write_text(f"$ {' '.join(command)}\n\n{run.log}", encoding="utf-8")
         if not run.failed and self.control_manifest is not None:
-            produced = manifest.load(directory / self.target, "run manifest")
+            produced = manifest.load(run.directory / self.target, "run manifest")
             run.differing = {
                 d.path: d.causes for d in audit.classify(self.control_manifest, produced)
             }
@@ -377,7 +475,12 @@ class Hunt:
         self.runs.append(run)
         return run
 
-    def start_control(self) -> Run:
+    def start_control(self) -> tuple[Run, Run]:
+        """The control, twice under the very same conditions and path.
+
+        An output that differs between the two changes on a plain rerun: no variation is
+        needed to break it, so none can be blamed for it.
+        """
         control = self.run([])
         if control.failed:
             raise ReprotrainError(
@@ -388,7 +491,8 @@ class Hunt:
                 "holds Snakemake's output",
             )
         self.control_manifest = manifest.load(control.directory / self.target, "run manifest")
-        return control
+        rerun = self.run([])
+        return control, rerun
 
     def bisect(self, variations: list[Variation], differing: set[str]) -> dict[str, set[str]]:
         """Which variation (or combination) changes each of ``differing``."""
@@ -413,6 +517,7 @@ class Hunt:
 def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[dict[str, str]]:
     """diffoscope on each output against the run that varied its culprit alone."""
     alone = {tuple(run.variations): run for run in hunt.runs if len(run.variations) == 1}
+    alone[(RERUN,)] = hunt.runs[1]
     explanations = []
     for path, names in sorted(culprits.items()):
         for name in sorted(names):
@@ -463,9 +568,12 @@ def hunt(
     work = Path(tempfile.mkdtemp(prefix="reprotrain-hunt-"))
     try:
         runner = Hunt(root, work, out, target, snakemake_args or [], usable, progress)
-        control = runner.start_control()
+        control, rerun = runner.start_control()
         culprits: dict[str, set[str]] = {}
-        if usable:
+        if rerun.differing:
+            # Bisecting variations would only rediscover the rerun's own differences.
+            culprits = {path: {RERUN} for path in rerun.differing}
+        elif usable:
             everything = runner.run(usable)
             if everything.differing:
                 culprits = runner.bisect(usable, set(everything.differing))
@@ -499,10 +607,13 @@ def _report(
         for name in names:
             changed_by.setdefault(name, []).append(path)
     alone = {tuple(run.variations): run for run in runner.runs}
+    rerun_differs = any(RERUN in names for names in culprits.values())
     variations = []
     for variation in chosen:
         if variation.name in unavailable:
             status = "not tested"
+        elif rerun_differs:
+            status = "not tested: outputs differ on a plain rerun already"
         elif variation.name in changed_by:
             status = "breaks bit-identity"
         elif (variation.name,) in alone:
@@ -531,16 +642,13 @@ def _report(
                 "path": path,
                 "identical": path not in culprits,
                 "culprits": sorted(culprits.get(path, [])),
-                "how": None
-                if path not in culprits
-                else "changes itself"
-                if causes == [audit.NONDETERMINISM]
-                else "changes because an output it is made from changed",
+                "how": _how(path, culprits, causes),
             }
         )
     nondeterministic = bool(culprits)
     return {
         "verdict": "nondeterministic" if nondeterministic else "clean",
+        "differs_on_rerun": sorted(p for p, names in culprits.items() if RERUN in names),
         "status": NONDETERMINISTIC if nondeterministic else CLEAN,
         "target": runner.target,
         "snakemake_args": runner.snakemake_args,
@@ -560,12 +668,27 @@ def _report(
     }
 
 
-def format_markdown(report: dict[str, Any]) -> str:
-    verdict = (
-        "**CLEAN**: every output was bit-for-bit identical under every tested variation."
-        if report["verdict"] == "clean"
-        else "**NONDETERMINISTIC**: some outputs change under the variations named below."
+def _how(path: str, culprits: dict[str, set[str]], causes: list[str]) -> str | None:
+    if path not in culprits:
+        return None
+    how = (
+        "changes itself"
+        if causes == [audit.NONDETERMINISM]
+        else "changes because an output it is made from changed"
     )
+    return f"differs on a plain rerun: {how}" if RERUN in culprits[path] else how
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    if report["verdict"] == "clean":
+        verdict = "**CLEAN**: every output was bit-for-bit identical under every tested variation."
+    elif report.get("differs_on_rerun"):
+        verdict = (
+            "**NONDETERMINISTIC ON A PLAIN RERUN**: the control, run twice under the same "
+            "conditions at the same path, gave different bytes; no variation was tried."
+        )
+    else:
+        verdict = "**NONDETERMINISTIC**: some outputs change under the variations named below."
     lines = [
         "# Nondeterminism hunt",
         "",
@@ -595,9 +718,10 @@ def format_markdown(report: dict[str, Any]) -> str:
         )
     lines += ["", "## Runs", "", "| run | varied | seconds | exit | outputs that differ |"]
     lines.append("|---|---|---|---|---|")
-    for r in report["runs"]:
+    for index, r in enumerate(report["runs"]):
+        control_label = "(control)" if index == 0 else "(control again)"
         lines.append(
-            f"| {r['label']} | {', '.join(r['variations']) or '(control)'} | {r['seconds']} "
+            f"| {r['label']} | {', '.join(r['variations']) or control_label} | {r['seconds']} "
             f"| {r['returncode']} | {len(r['differing'])} |"
         )
     if report.get("explanations"):

@@ -1,16 +1,18 @@
 """Run manifests: every covered output's sha256 and what it was made from, in one JSON file.
 
-Schema version 3 (documented in the README, "Recording and checking the manifest"):
+Schema version 4 (documented in the README, "Recording and checking the manifest"):
 
-    {"schema_version": 2,
+    {"schema_version": 4,
      "files": {"<path relative to the workdir>": {
          "sha256": "...", "size": 123,
          "rule": "<producing rule>",
          "pattern": "<the output's path with its wildcards, e.g. results/runs/{dataset}/...>",
-         "inputs": {"<covered output, lock file or 'dataset'>": {"kind": "...", "sha256": "..."}},
+         "inputs": {"<covered output, lock file, 'dataset', 'installed packages' or 'hardware'>":
+                    {"kind": "...", "sha256": "..."}},
          "params_digest": "...", "code_digest": "..."}},
      "uncovered": ["<outputs of the run that are deliberately not covered>"],
-     "provenance": {"data": {...}, "code": {...}, "params_digest": "...", "environment": {...}},
+     "provenance": {"data": {...}, "code": {...}, "params_digest": "...",
+                    "environment": {..., "hardware": {...}}},
      "integrity": "<sha256 of this document without this field>"}
 
 Keys are sorted and nothing in it depends on time, host or absolute paths.
@@ -27,10 +29,10 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 from reprotrain.hashing import digest_value, sha256_files
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # What an input of an output can be: another covered output, the dataset version,
-# a lock file of the environment, or any other file.
-INPUT_KINDS = ("output", "data", "environment", "file")
+# a lock file of the environment, the numerics it was computed with, or any other file.
+INPUT_KINDS = ("output", "data", "environment", "hardware", "file")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -49,7 +51,7 @@ def build(
         name
         for recipe in recipes.values()
         for name, item in recipe["inputs"].items()
-        if "sha256" not in item  # the dataset and the installed packages come with theirs
+        if "sha256" not in item  # the dataset, installed packages and hardware come with theirs
     ]
     digests = sha256_files([*covered, *hashed_inputs])
     files = {}

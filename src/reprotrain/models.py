@@ -44,7 +44,7 @@ def build_estimator(model_type: str, params: dict[str, Any], seed: int) -> BaseE
 
 
 def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimator:
-    """Fit with `threads` OpenMP/joblib workers and single-threaded BLAS.
+    """Fit with `threads` OpenMP/joblib worker threads and single-threaded BLAS.
 
     The tree learners parallelise over trees or features, which gives the same
     floats for any thread count; a multithreaded BLAS may sum in a different order,
@@ -53,7 +53,9 @@ def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimat
     with (
         threadpool_limits(limits=1, user_api="blas"),
         threadpool_limits(limits=threads, user_api="openmp"),
-        parallel_config(n_jobs=threads),
+        # Threads, never a loky process pool: the job ends with os._exit, and a pool's
+        # workers and resource tracker would outlive it, holding the caller's pipes.
+        parallel_config(backend="threading", n_jobs=threads),
     ):
         estimator.fit(features, target)
     return estimator

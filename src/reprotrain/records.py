@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reprotrain import drift, manifest, provenance
+from reprotrain import drift, manifest, numerics, provenance
 from reprotrain.fileio import atomic_write_bytes, write_json
-from reprotrain.hashing import sha256_bytes
+from reprotrain.hashing import digest_value, sha256_bytes
 from reprotrain.locks import conda_python_packages, load_conda_lock, load_pip_lock, shared_packages
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ def environment(lock: str, conda_lock: str, pip_lock: str, out: str) -> None:
         conda_python_packages(load_conda_lock(conda_lock)), load_pip_lock(pip_lock)
     )
     fingerprint = provenance.environment_fingerprint(lock, names)
+    fingerprint["hardware"] = numerics.fingerprint(numerics.pin_from_environment())
     # The mode comes from the config through the job's environment (drift.MODE_VARIABLE);
     # in "error" mode a drifted job never gets here.
     found = drift.check_from_environment()
@@ -93,10 +94,17 @@ def write_manifest(
     out: str,
 ) -> None:
     git = provenance.git_state(root)
+    environment_fingerprint = _read_json(environment_record)
+    # Every job that computed floats ran with the numerics the environment job recorded.
+    hardware = digest_value(environment_fingerprint["hardware"])
+    for recipe in recipes.values():
+        for item in recipe["inputs"].values():
+            if item["kind"] == "hardware":
+                item["sha256"] = hardware
     record = {
         "data": data,
         "code": {"digest": code_digest, "git_commit": git["commit"], "git_dirty": git["dirty"]},
         "params_digest": params_digest,
-        "environment": _read_json(environment_record),
+        "environment": environment_fingerprint,
     }
     manifest.write(out, manifest.build(sorted(recipes), recipes, record, uncovered))

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from reprotrain import drift
+from reprotrain import drift, numerics
 from reprotrain.errors import ReprotrainError
 
 # Errors of the file system, not of the code: reported as one message, no traceback.
@@ -29,6 +29,7 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         # Every job checks that its own environment still matches the lock in force.
         drift.check_from_environment()
         step(**arguments)
+        _check_numerics()
         _leave_without_teardown()
     except ReprotrainError as error:
         _fail(step, error)
@@ -46,6 +47,18 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
                 "written atomically, so nothing half-written is kept",
             ),
         )
+
+
+def _check_numerics() -> None:
+    """A job that computed with numpy proves it ran the pinned kernels (else it fails and
+    Snakemake removes its outputs); the host's own capabilities go to the log only."""
+    if "numpy" not in sys.modules:
+        return
+    pin = numerics.pin_from_environment()
+    numerics.check_in_use(pin, numerics.in_use(load_all=False))
+    logging.getLogger(__name__).info(
+        "numerics: %s; %s", pin.to_json() if pin else "unpinned", numerics.describe_host()
+    )
 
 
 def _leave_without_teardown() -> NoReturn:

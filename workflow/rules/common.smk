@@ -1,5 +1,6 @@
 # Shared set-up: the package on the path, the resolved dataset, output paths, digests.
 
+import json
 import os
 import re
 import sys
@@ -30,6 +31,7 @@ from reprotrain import (
     locks,
     manifest,
     memo,
+    numerics,
     provenance,
     registry,
     runlock,
@@ -139,6 +141,10 @@ try:
     if Path(config["manifest"]["expected"]).exists():
         manifest.load(config["manifest"]["expected"], "recorded manifest")
     DRIFT_MODE = config["environment_drift"]
+    # The numerics every job uses, checked against this CPU before any job (and again
+    # on every SLURM node, where each job parses this file too).
+    NUMERICS = numerics.pin_from_config(config["numerics"], "config/config.yaml")
+    numerics.check_host(NUMERICS, "config/config.yaml")
     # Without conda the rules run in this very interpreter: check it now.
     if not USE_CONDA:
         locks.check_installed_from(
@@ -149,8 +155,17 @@ try:
 except ReprotrainError as error:
     raise WorkflowError(error.message) from None
 
-# Every job checks its own environment against ACTIVE_LOCK (reprotrain.rules.run_step).
-os.environ.update(REPROTRAIN_LOCK=ACTIVE_LOCK, REPROTRAIN_DRIFT=DRIFT_MODE)
+# Every job checks its own environment against ACTIVE_LOCK, and its numerics against the
+# pin (reprotrain.rules.run_step). The pin's variables replace whatever the shell set.
+os.environ.update(
+    REPROTRAIN_LOCK=ACTIVE_LOCK,
+    REPROTRAIN_DRIFT=DRIFT_MODE,
+    REPROTRAIN_NUMERICS=NUMERICS.to_json() if NUMERICS else "null",
+    **(NUMERICS.job_environment() if NUMERICS else {}),
+)
+# A param of every rule whose job computes floats: changing the pin reruns them, and the
+# manifest lists the hardware among their outputs' inputs.
+NUMERICS_PARAM = NUMERICS.to_json() if NUMERICS else "unpinned"
 
 SEEDS = as_list(config["seed"])
 MODELS = as_list(config["model"])
@@ -351,6 +366,9 @@ def _recipe(pattern, wildcards, producers):
         inputs["dataset"] = dataset_input
     if (installed := params.pop("installed", None)) is not None:
         inputs["installed packages"] = {"kind": "environment", "sha256": installed}
+    # The numerics the job ran with; the manifest job fills in their digest.
+    if params.pop("numerics", None) is not None:
+        inputs["hardware"] = {"kind": "hardware"}
     params = {name: params}
     for item in proxy.input:
         value = _evaluate(item, wildcards)

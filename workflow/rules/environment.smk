@@ -20,6 +20,8 @@ rule environment:
         installed=(
             None if USE_CONDA else drift.installed_digest(ACTIVE_LOCK, LOCKED_VERSIONS)
         ),
+        # The fingerprint records the kernels the pin selects.
+        numerics=NUMERICS_PARAM,
         code=rule_code("environment.smk", "environment.py"),
     script:
         "../scripts/environment.py"

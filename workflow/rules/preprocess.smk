@@ -21,6 +21,7 @@ rule preprocess:
         registry=config["registry"],
         test_fraction=config["split"]["test_fraction"],
         seed=lambda wildcards: int(wildcards.seed),
+        numerics=NUMERICS_PARAM,
         code=rule_code("preprocess.smk", "preprocess.py"),
     script:
         "../scripts/preprocess.py"

@@ -20,6 +20,7 @@ rule train:
         model=lambda wildcards: wildcards.model,
         hyperparameters=hyperparameters_of,
         seed=lambda wildcards: int(wildcards.seed),
+        numerics=NUMERICS_PARAM,
         code=rule_code("train.smk", "train.py"),
     script:
         "../scripts/train.py"

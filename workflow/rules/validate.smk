@@ -38,6 +38,7 @@ rule validate:
     params:
         target=target_of,
         thresholds=config["thresholds"],
+        numerics=NUMERICS_PARAM,
         code=rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"
@@ -69,6 +70,7 @@ rule summarize:
         ENV_FILE
     params:
         run_wildcards=ALL_RUNS,
+        numerics=NUMERICS_PARAM,
         code=rule_code("validate.smk", "summarize.py"),
     script:
         "../scripts/summarize.py"
