@@ -324,12 +324,3 @@ def fingerprint(pin: Pin | None) -> dict[str, Any]:
         "blas": found["blas"],
         "numpy_simd": found["numpy_simd"],
     }
-
-
-def describe_host() -> str:
-    """One line for a job's log (not for covered outputs): what this CPU could run."""
-    flags = host_flags()
-    return (
-        f"host {machine()}: SIMD level {host_level(flags) or 'unknown'}, "
-        f"BLAS kernels it can run: {', '.join(runnable_kernels(flags)) or 'unknown'}"
-    )
