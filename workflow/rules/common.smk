@@ -163,7 +163,7 @@ os.environ.update(
     REPROTRAIN_NUMERICS=NUMERICS.to_json() if NUMERICS else "null",
     **(NUMERICS.job_environment() if NUMERICS else {}),
 )
-# A param of every rule whose job computes floats: changing the pin reruns them, and the
+# A param of the jobs that compute floats, so that changing the pin reruns them and the
 # manifest lists the hardware among their outputs' inputs.
 NUMERICS_PARAM = NUMERICS.to_json() if NUMERICS else "unpinned"
 
