@@ -158,13 +158,12 @@ def experiment_simd_level() -> str | None:
 
 
 def _with_kernel(conditions: Conditions) -> Conditions:
-    return _with_env(OPENBLAS_CORETYPE=experiment_kernel() or "")(conditions)
+    return _with_env(**{numerics.KERNEL_VARIABLE: experiment_kernel() or ""})(conditions)
 
 
 def _with_simd_level(conditions: Conditions) -> Conditions:
-    level = numerics.SIMD_LEVELS[numerics.machine()][experiment_simd_level() or ""]
-    features = " ".join(level.numpy_features) or " "
-    return _with_env(NPY_ENABLE_CPU_FEATURES=features)(conditions)
+    level = experiment_simd_level() or ""
+    return _with_env(**numerics.simd_environment(numerics.machine(), level))(conditions)
 
 
 def _simd_missing() -> str | None:

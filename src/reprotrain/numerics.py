@@ -153,6 +153,14 @@ def runnable_kernels(flags: frozenset[str] | None, arch: str | None = None) -> l
     ]
 
 
+def simd_environment(arch: str, level: str) -> dict[str, str]:
+    """The variable that limits numpy's dispatch to one SIMD level."""
+    features = SIMD_LEVELS[arch][level].numpy_features
+    # numpy reads a list with no dispatch target as "baseline only" only when it is not
+    # empty, hence the space.
+    return {SIMD_VARIABLE: " ".join(features) or " "}
+
+
 @dataclass(frozen=True)
 class Pin:
     """The numerics every job of a run uses on one architecture."""
@@ -163,13 +171,7 @@ class Pin:
 
     def job_environment(self) -> dict[str, str]:
         """Variables that select the pinned kernels before any library loads."""
-        features = SIMD_LEVELS[self.machine][self.simd].numpy_features
-        return {
-            KERNEL_VARIABLE: self.blas_kernel,
-            # numpy reads a list with no dispatch target as "baseline only" only when it
-            # is not empty, hence the space.
-            SIMD_VARIABLE: " ".join(features) or " ",
-        }
+        return {KERNEL_VARIABLE: self.blas_kernel} | simd_environment(self.machine, self.simd)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
