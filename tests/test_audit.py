@@ -154,7 +154,36 @@ def test_tolerated_drift_is_recorded_and_classified_as_environment(
     assert status == audit.EXPLAINED
     found = by_path(report)
     assert found["results/environment.json"]["causes"] == ["environment"]
-    assert "environment" in found[f"{MODEL}/model_card.json"]["causes"]
+    # The card embeds the fingerprint; the model, which no drifted package touched, is equal.
+    assert found[f"{MODEL}/model_card.json"]["root_causes"] == ["environment"]
+    assert f"{MODEL}/model.pkl" not in found
+
+
+def test_drift_no_model_job_used_does_not_explain_a_random_model(
+    tmp_path, other_setuptools, monkeypatch
+):
+    """A planted unseeded draw makes model.pkl random; a drifted setuptools (which no job
+    imports) is tolerated in run B. diff must not relabel the model as environment."""
+    fit = "    models.fit(estimator, features, labels, threads)\n"
+    draw = "    estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n"
+    runs = {}
+    for name in ("a", "b"):
+        project = copy_repo(tmp_path / name)
+        pipeline = project / "src/reprotrain/pipeline.py"
+        pipeline.write_text(pipeline.read_text().replace(fit, fit + draw))
+        if name == "b":
+            monkeypatch.setenv("PYTHONPATH", str(other_setuptools))
+        override = config_override(project, "warn", {"environment_drift": "warn"})
+        snakemake(project, "results/manifest.json", *override)
+        runs[name] = project
+    status, report = diff(runs["a"], runs["b"])
+    assert status == audit.UNEXPLAINED
+    found = by_path(report)
+    assert found["results/environment.json"]["causes"] == ["environment"]
+    assert found[f"{MODEL}/model.pkl"]["causes"] == ["nondeterminism"]
+    assert found[f"{MODEL}/model_card.json"]["root_causes"] == ["environment"]
+    unexplained = [path for path, item in found.items() if item["causes"] == ["nondeterminism"]]
+    assert unexplained == [f"{MODEL}/model.pkl"]
 
 
 def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run, tmp_path):

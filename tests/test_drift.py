@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,13 +94,13 @@ def test_each_job_works_out_the_locked_versions_once_per_lock(tmp_path, monkeypa
     monkeypatch.setenv(drift.LOCK_VARIABLE, str(lock))
     monkeypatch.setenv(drift.MODE_VARIABLE, "error")
     parsed = []
-    real = drift.locked_versions
+    real = drift._locked_versions_apart
 
     def counting(path):
         parsed.append(path)
         return real(path)
 
-    monkeypatch.setattr(drift, "locked_versions", counting)
+    monkeypatch.setattr(drift, "_locked_versions_apart", counting)
     assert drift.check_from_environment() == []
     assert drift.check_from_environment() == []
     assert parsed == [str(lock)]
@@ -108,3 +110,29 @@ def test_each_job_works_out_the_locked_versions_once_per_lock(tmp_path, monkeypa
     with pytest.raises(ReprotrainError, match=r"numpy: locked 2\.4\.0, found 2\.3\.5"):
         drift.check_from_environment()
     assert len(parsed) == 2
+
+
+def test_working_out_the_locked_versions_imports_nothing_into_the_job(tmp_path):
+    """A job that misses the memo imports what one that hits it imports: the packages a
+    job used are recorded in the manifest and must not depend on the scheduling."""
+    lock = tmp_path / "requirements.lock"
+    lock.write_bytes(Path(PIP_LOCK).read_bytes())
+    job = (
+        "import json, sys\n"
+        "from reprotrain import drift\n"
+        "locked = drift.remembered_locked_versions(sys.argv[1])\n"
+        "print(json.dumps(['packaging' in sys.modules, len(locked)]))"
+    )
+    seen = []
+    for _ in ("miss", "hit"):
+        done = subprocess.run(
+            [sys.executable, "-c", job, str(lock)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen.append(json.loads(done.stdout))
+    assert (tmp_path / memo.STORE).is_file()
+    expected = len(drift.locked_versions(str(lock)))
+    assert seen == [[False, expected], [False, expected]]

@@ -26,6 +26,11 @@ NONDETERMINISM = "nondeterminism"
 ROOT_CAUSES = (DATA, PARAMS, CODE, ENVIRONMENT, HARDWARE)
 INPUT_CAUSES = {"data": DATA, "environment": ENVIRONMENT, "hardware": HARDWARE, "file": DATA}
 
+DRIVER_PARAMS = (
+    "its params differ with the same config, registry and code: the Snakemake process "
+    "computed them nondeterministically, e.g. from a set's order under its PYTHONHASHSEED"
+)
+
 # Exit statuses of `reprotrain diff` (2 is left to usage errors and unreadable manifests).
 IDENTICAL, EXPLAINED, UNEXPLAINED = 0, 1, 3
 
@@ -40,6 +45,7 @@ class Difference:
     expected: str | None = None
     actual: str | None = None
     path_in_a: str | None = None  # when A made the same output under another path
+    note: str | None = None  # what the causes alone do not say
 
     @property
     def path_a(self) -> str:
@@ -122,9 +128,26 @@ def _pair_moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]
     }
 
 
+def _params_can_change(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether what the driver computes params from changed: the config and registry, the code
+    or the data. When none did, a changed param was computed nondeterministically."""
+    old, new = before["provenance"], after["provenance"]
+    if "config_digest" not in old or "config_digest" not in new:
+        return True  # a manifest that does not say
+    return any(
+        value(old) != value(new)
+        for value in (
+            lambda p: p["config_digest"],
+            lambda p: (p.get("code") or {}).get("digest"),
+            lambda p: p.get("data"),
+        )
+    )
+
+
 def _causes_of(
-    old: dict[str, Any], new: dict[str, Any], environment_changed: bool, moved: dict[str, str]
+    old: dict[str, Any], new: dict[str, Any], params_can_change: bool, moved: dict[str, str]
 ):
+    """The causes found in one output's own provenance (nondeterminism when none is)."""
     causes, upstream = set(), []
     old_inputs = {moved.get(name, name): item for name, item in old["inputs"].items()}
     if old["rule"] != new["rule"] or set(old_inputs) != set(new["inputs"]):
@@ -137,21 +160,23 @@ def _causes_of(
             upstream.append(name)
         else:
             causes.add(INPUT_CAUSES[after["kind"]])
+    note = None
     if old["params_digest"] != new["params_digest"]:
-        causes.add(PARAMS)
+        if params_can_change:
+            causes.add(PARAMS)
+        else:
+            note = DRIVER_PARAMS
     if old["code_digest"] != new["code_digest"]:
         causes.add(CODE)
-    if environment_changed:
-        causes.add(ENVIRONMENT)
     if upstream:
         causes.add(UPSTREAM)
     ordered = [c for c in (*ROOT_CAUSES, UPSTREAM) if c in causes]
-    return ordered or [NONDETERMINISM], upstream
+    return ordered or [NONDETERMINISM], upstream, note
 
 
 def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
     """Every output whose bytes differ between two manifests, with the cause of the change."""
-    environment_changed = ENVIRONMENT in _global_causes(before, after)
+    params_can_change = _params_can_change(before, after)
     moved = _pair_moved(before, after)
     moved_to = {b: a for a, b in moved.items()}
     differences: dict[str, Difference] = {}
@@ -161,7 +186,7 @@ def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
         if old is not None and new is not None:
             if old["sha256"] == new["sha256"]:
                 continue
-            causes, upstream = _causes_of(old, new, environment_changed, moved)
+            causes, upstream, note = _causes_of(old, new, params_can_change, moved)
             differences[path] = Difference(
                 path,
                 "changed",
@@ -170,6 +195,7 @@ def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
                 expected=old["sha256"],
                 actual=new["sha256"],
                 path_in_a=None if path_in_a == path else path_in_a,
+                note=note,
             )
         else:
             # A file made by one run only: the run's inputs decide the set of outputs.
@@ -203,7 +229,8 @@ def status(differences: list[Difference]) -> int:
 
 def _detail(difference: Difference) -> str:
     if difference.unexplained:
-        return "NOTHING IT DEPENDS ON CHANGED: NONDETERMINISM"
+        verdict = "NOTHING IT DEPENDS ON CHANGED: NONDETERMINISM"
+        return f"{verdict} ({difference.note})" if difference.note else verdict
     parts = [cause for cause in difference.causes if cause != UPSTREAM]
     if difference.upstream:
         roots = ", ".join(difference.root_causes) or "?"

@@ -67,7 +67,35 @@ def remembered_locked_versions(lock_path: str) -> dict[str, str]:
             "code": digest_tree(here, ["drift.py", "locks.py"]),
         },
     )
-    return remembered(locked_versions, lock_path, files=[lock_path])
+    return remembered(_locked_versions_apart, lock_path, files=[lock_path])
+
+
+def _locked_versions_apart(lock_path: str) -> dict[str, str]:
+    """``locked_versions`` in a fresh interpreter of this environment.
+
+    What a job imports is recorded as what its outputs used (``packages_used``); worked out
+    here, `packaging` would be imported by the jobs that happen to miss the memo and not by
+    the others, and their records would differ with the scheduling.
+    """
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys\n"
+            "from reprotrain.drift import locked_versions\n"
+            "print(json.dumps(locked_versions(sys.argv[1])))",
+            lock_path,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return locked_versions(lock_path)  # raises its own clear error, here
+    return json.loads(done.stdout)
 
 
 def installed_versions() -> dict[str, str]:
@@ -95,6 +123,47 @@ def installed_versions() -> dict[str, str]:
             if project and version:
                 found.setdefault(normalize(project), version)
     return found
+
+
+def packages_record_path(log_path: str) -> str:
+    """Where a job records the packages it used: beside its log, kept and never covered."""
+    return str(Path(log_path).with_suffix(".packages.json"))
+
+
+def packages_used() -> dict[str, str]:
+    """PyPI name -> version of each distribution whose modules this process imported.
+
+    What a job's outputs can depend on in its environment: a drifted package that none of
+    an output's jobs imported cannot have changed it (reprotrain itself is code, digested
+    on its own; the manifest keeps the packages of the rule environment alone).
+    """
+    installed = installed_versions()
+    # Which distribution owns which module reads every distribution's file list (0.3 s in
+    # a venv with the driver's tooling): remembered while the installed versions stay.
+    here = Path(__file__).parent
+    remembered = memo.Memo(
+        memo.STORE,
+        salt={"python": sys.version, "code": digest_tree(here, ["drift.py", "memo.py"])},
+    )
+    owners = remembered(_module_owners, sys.path, installed)
+    # Private top-level modules are left out: site's .pth hooks import them into every
+    # process (setuptools' _distutils_hack), and a library a job computes with is imported
+    # under its public name too.
+    top_level = {name.partition(".")[0] for name in list(sys.modules)}
+    top_level = {name for name in top_level if not name.startswith("_")}
+    names = {owner for module in top_level for owner in owners.get(module, ())}
+    return {name: installed[name] for name in sorted(names - {"reprotrain"}) if name in installed}
+
+
+def _module_owners(path: list[str], installed: dict[str, str]) -> dict[str, list[str]]:
+    """Top-level module -> the distributions that install it (on ``path``, for ``installed``)."""
+    import importlib.metadata
+
+    del path, installed  # what the result depends on, for the memo's key
+    return {
+        module: sorted({normalize(owner) for owner in owners})
+        for module, owners in importlib.metadata.packages_distributions().items()
+    }
 
 
 def _name_and_version(distribution: importlib.metadata.Distribution) -> tuple[str, str]:

@@ -1,17 +1,18 @@
 """Run manifests: every covered output's sha256 and what it was made from, in one JSON file.
 
-Schema version 4 (documented in the README, "Recording and checking the manifest"):
+Schema version 5 (documented in the README, "Recording and checking the manifest"):
 
-    {"schema_version": 4,
+    {"schema_version": 5,
      "files": {"<path relative to the workdir>": {
          "sha256": "...", "size": 123,
          "rule": "<producing rule>",
          "pattern": "<the output's path with its wildcards, e.g. results/runs/{dataset}/...>",
-         "inputs": {"<covered output, lock file, 'dataset', 'installed packages' or 'hardware'>":
+         "inputs": {"<covered output, lock file, 'dataset', 'installed packages',
+                     'packages used by <rule>' or 'hardware'>":
                     {"kind": "...", "sha256": "..."}},
          "params_digest": "...", "code_digest": "..."}},
      "uncovered": ["<outputs of the run that are deliberately not covered>"],
-     "provenance": {"data": {...}, "code": {...}, "params_digest": "...",
+     "provenance": {"data": {...}, "code": {...}, "params_digest": "...", "config_digest": "...",
                     "environment": {..., "hardware": {...}}},
      "integrity": "<sha256 of this document without this field>"}
 
@@ -29,7 +30,7 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 from reprotrain.hashing import digest_value, sha256_files
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # What an input of an output can be: another covered output, the dataset version,
 # a lock file of the environment, the numerics it was computed with, or any other file.
 INPUT_KINDS = ("output", "data", "environment", "hardware", "file")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reprotrain import drift, manifest, numerics, provenance
+from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 from reprotrain.hashing import digest_value, sha256_bytes
 from reprotrain.locks import conda_python_packages, load_conda_lock, load_pip_lock, shared_packages
@@ -90,6 +91,7 @@ def write_manifest(
     environment_record: str,
     code_digest: str,
     params_digest: str,
+    config_digest: str,
     root: str,
     out: str,
 ) -> None:
@@ -97,14 +99,35 @@ def write_manifest(
     environment_fingerprint = _read_json(environment_record)
     # Every job that computed floats ran with the numerics the environment job recorded.
     hardware = digest_value(environment_fingerprint["hardware"])
-    for recipe in recipes.values():
+    # Of what a job imported, the packages of the rule environment: Snakemake's own, which
+    # the script preamble imports from the driver, are not part of it.
+    rule_environment = set(environment_fingerprint["packages"])
+    for path, recipe in recipes.items():
         for item in recipe["inputs"].values():
             if item["kind"] == "hardware":
                 item["sha256"] = hardware
+            if "record" in item:
+                used = _packages_used(item.pop("record"), path)
+                item["sha256"] = digest_value(
+                    {name: version for name, version in used.items() if name in rule_environment}
+                )
     record = {
         "data": data,
         "code": {"digest": code_digest, "git_commit": git["commit"], "git_dirty": git["dirty"]},
         "params_digest": params_digest,
+        "config_digest": config_digest,
         "environment": environment_fingerprint,
     }
     manifest.write(out, manifest.build(sorted(recipes), recipes, record, uncovered))
+
+
+def _packages_used(record: str, output: str) -> dict[str, str]:
+    try:
+        return _read_json(record)
+    except FileNotFoundError:
+        raise ReprotrainError(
+            record,
+            None,
+            f"is missing: the job that made {output} did not record the packages it used",
+            f"make it again: snakemake --forcerun {output}",
+        ) from None

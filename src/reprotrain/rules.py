@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from reprotrain import drift, numerics
 from reprotrain.errors import ReprotrainError
+from reprotrain.fileio import write_json
 
 # Errors of the file system, not of the code: reported as one message, no traceback.
 WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
@@ -30,6 +31,8 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         drift.check_from_environment()
         step(**arguments)
         _check_numerics()
+        # The manifest attributes an environment change only to outputs whose jobs used it.
+        write_json(drift.packages_record_path(log_path), drift.packages_used())
         _leave_without_teardown()
     except ReprotrainError as error:
         _fail(step, error)

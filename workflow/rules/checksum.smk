@@ -20,6 +20,7 @@ rule manifest:
         data=DATA_PROVENANCE,
         code_digest=CODE_DIGEST,
         params_digest=PARAMS_DIGEST,
+        config_digest=CONFIG_DIGEST,
         code=rule_code("checksum.smk", "manifest.py"),
     script:
         "../scripts/manifest.py"

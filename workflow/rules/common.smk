@@ -294,6 +294,9 @@ DATA_PROVENANCE = {
     }
     for (name, version), data_version in DATA_VERSIONS.items()
 }
+# Everything the driver computes params from besides the code: a param that changes while
+# this and the code stay the same was computed nondeterministically (reprotrain diff).
+CONFIG_DIGEST = digest_value({"config": config, "registry": REGISTRY})
 PARAMS_DIGEST = digest_value(
     {
         "seeds": SEEDS,
@@ -340,10 +343,19 @@ def _evaluate(item, wildcards):
     return item
 
 
+# Outputs made from some of their rule's inputs only: save copies the trained pickle into
+# model.pkl byte for byte; the data and environment records go into the card alone.
+MADE_FROM = {OUT["model"]: ("estimator",)}
+
+
 def _recipe(pattern, wildcards, producers):
     """Rule, inputs, params and code of one output, looking through uncovered intermediates."""
     name = producers[pattern]
     proxy = getattr(rules, name)
+    made_from = MADE_FROM.get(pattern)
+    rule_inputs = (
+        [getattr(proxy.input, key) for key in made_from] if made_from else proxy.input
+    )
     params = {key: _evaluate(value, wildcards) for key, value in proxy.params.items()}
     # Params named `code` or `*_code` carry code digests, not parameters; `*_path` and
     # `*_wildcards` ones are made of wildcards, which the inputs' digests already hold.
@@ -369,8 +381,13 @@ def _recipe(pattern, wildcards, producers):
     # The numerics the job ran with; the manifest job fills in their digest.
     if params.pop("numerics", None) is not None:
         inputs["hardware"] = {"kind": "hardware"}
+    # The software the job used; the manifest job reads its record (drift.packages_used).
+    inputs[f"packages used by {name}"] = {
+        "kind": "environment",
+        "record": drift.packages_record_path(_evaluate(proxy.log[0], wildcards)),
+    }
     params = {name: params}
-    for item in proxy.input:
+    for item in rule_inputs:
         value = _evaluate(item, wildcards)
         for file in map(str, [value] if isinstance(value, str) else value):
             if file in COVERED_WILDCARDS:

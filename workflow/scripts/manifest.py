@@ -10,6 +10,7 @@ run_step(
     environment_record=snakemake.input.environment,
     code_digest=snakemake.params.code_digest,
     params_digest=snakemake.params.params_digest,
+    config_digest=snakemake.params.config_digest,
     root=".",
     out=snakemake.output[0],
 )
