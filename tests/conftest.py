@@ -106,3 +106,15 @@ def default_run(tmp_path_factory) -> Path:
 @pytest.fixture
 def scratch_repo(tmp_path) -> Path:
     return copy_repo(tmp_path / "reprotrain")
+
+
+def run_hunt(root: Path, out: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`reprotrain hunt` on the project at ``root``; its exit and its report.json."""
+    done = subprocess.run(
+        [str(BIN / "reprotrain"), "hunt", "--root", str(root), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (out / "report.md").is_file(), done.stdout + done.stderr
+    return done, read_json(out / "report.json")

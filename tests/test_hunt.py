@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, MODEL, copy_repo
+from conftest import BIN, MODEL, config_override, copy_repo, run_hunt
 
 from reprotrain import hunt
 
@@ -23,17 +22,7 @@ PLANTED = """
 """
 FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
 PLANTED_HUNT = ("threads", "timezone", "locales", "python_hash_seed")
-
-
-def run_hunt(root: Path, out: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    done = subprocess.run(
-        [str(BIN / "reprotrain"), "hunt", "--root", str(root), "--out", str(out), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert (out / "report.md").is_file(), done.stdout + done.stderr
-    return done, json.loads((out / "report.json").read_text(encoding="utf-8"))
+LR_MODEL = MODEL.replace("hist_gradient_boosting", "logistic_regression") + "/model.pkl"
 
 
 def test_shipped_pipeline_is_identical_under_every_variation(tmp_path):
@@ -79,6 +68,25 @@ def test_planted_thread_dependence_is_pinned_on_threads(tmp_path):
     # A hexdump of the pickle: the changed lines hold the planted attribute's name
     # (which a 16-byte row may cut, so only its end is matched).
     assert "_sum_" in explanations[f"{MODEL}/model.pkl"]["diffoscope"]
+
+
+def test_unpinned_logistic_regression_is_pinned_on_the_blas_kernel(tmp_path):
+    """Without the numerics pin, another CPU's OpenBLAS kernel changes the LR fit: the hunt
+    emulates that CPU here and names the kernel, not nondeterminism."""
+    project = copy_repo(tmp_path / "project")
+    overlay = {"model": "logistic_regression", "numerics": {"pin": False}}
+    args = config_override(project, "unpinned", overlay)
+    done, report = run_hunt(
+        project, tmp_path / "report", "--only", "blas_kernel,numpy_simd", "--", *args
+    )
+    assert done.returncode == hunt.NONDETERMINISTIC, done.stdout + done.stderr
+    outputs = {o["path"]: o for o in report["outputs"]}
+    model = outputs[LR_MODEL]
+    assert model["culprits"] == ["blas_kernel"]
+    assert model["how"] == "changes itself, with its recorded hardware"
+    assert outputs[LR_MODEL.replace("model.pkl", "metrics.json")]["culprits"] == ["blas_kernel"]
+    explained = {(e["path"], e["variation"]) for e in report["explanations"]}
+    assert (LR_MODEL, "blas_kernel") in explained
 
 
 class FakeHunt(hunt.Hunt):

@@ -116,24 +116,10 @@ def _cpus_missing() -> str | None:
 _KERNEL_PREFERENCE = ("Haswell", "SkylakeX", "Sandybridge", "Nehalem")
 
 
-def _kernel_in_use(env: dict[str, str]) -> str | None:
-    """The OpenBLAS kernel numpy picks with ``env`` on this machine (threadpoolctl)."""
-    probe = (
-        "import numpy\n"
-        "from threadpoolctl import threadpool_info\n"
-        "print(next((i.get('architecture') or '') for i in threadpool_info()"
-        " if i['internal_api'] == 'openblas'))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
-    )
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
 @functools.cache
 def experiment_kernel() -> str | None:
     """A BLAS kernel this CPU can run that differs from the one OpenBLAS picks here."""
-    control = _kernel_in_use({**os.environ})
+    control = numerics.kernel_picked({**os.environ})
     runnable = numerics.runnable_kernels(numerics.host_flags())
     for name in _KERNEL_PREFERENCE:
         if name in runnable and (control or "").lower() != name.lower():
@@ -524,7 +510,7 @@ def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[di
             if path == RUN_FAILED or run is None or run.failed:
                 continue
             causes = run.differing.get(path)
-            if causes != [audit.NONDETERMINISM]:
+            if not causes or audit.UPSTREAM in causes:
                 continue  # downstream outputs change because their inputs did
             difference = audit.Difference(path, "changed", causes)
             try:
@@ -670,11 +656,14 @@ def _report(
 def _how(path: str, culprits: dict[str, set[str]], causes: list[str]) -> str | None:
     if path not in culprits:
         return None
-    how = (
-        "changes itself"
-        if causes == [audit.NONDETERMINISM]
-        else "changes because an output it is made from changed"
-    )
+    if audit.UPSTREAM in causes:
+        how = "changes because an output it is made from changed"
+    elif causes == [audit.NONDETERMINISM]:
+        how = "changes itself"
+    else:
+        # The variation reached a recorded input: without the pin, the BLAS kernel is
+        # recorded as the hardware every float job ran on.
+        how = f"changes itself, with its recorded {' and '.join(causes)}"
     return f"differs on a plain rerun: {how}" if RERUN in culprits[path] else how
 
 

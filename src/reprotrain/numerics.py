@@ -153,6 +153,21 @@ def runnable_kernels(flags: frozenset[str] | None, arch: str | None = None) -> l
     ]
 
 
+def kernel_picked(env: dict[str, str]) -> str | None:
+    """The OpenBLAS kernel numpy loads with ``env`` on this machine, asked of a fresh
+    interpreter (threadpoolctl); None when it cannot tell."""
+    probe = (
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(next((i.get('architecture') or '') for i in threadpool_info()"
+        " if i['internal_api'] == 'openblas'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def simd_environment(arch: str, level: str) -> dict[str, str]:
     """The variable that limits numpy's dispatch to one SIMD level."""
     features = SIMD_LEVELS[arch][level].numpy_features

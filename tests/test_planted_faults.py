@@ -1,0 +1,147 @@
+"""Faults an independent audit planted: `hunt` and `diff` each name the right cause.
+
+Each test plants one fault in a copy of the project and checks what the hunt blames (a
+plain rerun, build_path, user, python_hash_seed) and, on the hunt's own run copies, what
+`reprotrain diff` says (nondeterminism, never a cause that is not in the output's own
+provenance).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import BIN, MODEL, copy_repo, run_hunt
+
+from reprotrain import audit, hunt
+
+pytestmark = pytest.mark.pipeline
+
+METRICS, CARD, MODEL_PKL = f"{MODEL}/metrics.json", f"{MODEL}/model_card.json", f"{MODEL}/model.pkl"
+FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
+WRITE_METRICS = "    write_json(out, metrics)\n"
+WRITE_CARD = "    write_json(card_out, card)\n"
+
+
+def plant(project: Path, relative: str, anchor: str, before: str = "", after: str = "") -> None:
+    source = project / relative
+    text = source.read_text(encoding="utf-8")
+    assert text.count(anchor) == 1, f"{relative} no longer holds {anchor!r}"
+    source.write_text(text.replace(anchor, before + anchor + after), encoding="utf-8")
+
+
+def hunt_keeping_runs(project: Path, out: Path, only: str):
+    done, report = run_hunt(project, out, "--keep", "--only", only)
+    assert done.returncode == hunt.NONDETERMINISTIC, done.stdout + done.stderr
+    outputs = {o["path"]: o for o in report["outputs"]}
+    # Each run's project copy, kept as <work>/runs/run-NN/<its directory name>.
+    kept = sorted((Path(report["work_directory"]) / "runs").iterdir())
+    return report, outputs, [next(run.iterdir()) for run in kept]
+
+
+def diff(a: Path, b: Path) -> tuple[int, dict[str, dict]]:
+    done = subprocess.run(
+        [str(BIN / "reprotrain"), "diff", "--json"]
+        + [str(run / "results/manifest.json") for run in (a, b)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    differences = json.loads(done.stdout)["differences"]
+    return done.returncode, {item["path"]: item for item in differences}
+
+
+@pytest.mark.parametrize(
+    ("relative", "anchor", "planted", "changed"),
+    [
+        pytest.param(
+            "src/reprotrain/pipeline.py",
+            WRITE_METRICS,
+            '    metrics["written_at"] = __import__("time").time()\n',
+            METRICS,
+            id="wall-clock timestamp in metrics.json",
+        ),
+        pytest.param(
+            "src/reprotrain/pipeline.py",
+            FIT_LINE,
+            "    estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n",
+            MODEL_PKL,
+            id="unseeded numpy draw in the model",
+        ),
+    ],
+)
+def test_run_to_run_nondeterminism_is_found_by_the_plain_rerun(
+    tmp_path, relative, anchor, planted, changed
+):
+    project = copy_repo(tmp_path / "project")
+    if anchor == FIT_LINE:
+        plant(project, relative, anchor, after=planted)
+    else:
+        plant(project, relative, anchor, before=planted)
+    report, outputs, runs = hunt_keeping_runs(project, tmp_path / "report", "timezone,umask")
+    assert report["differs_on_rerun"]
+    assert outputs[changed]["culprits"] == [hunt.RERUN]
+    assert outputs[changed]["how"] == "differs on a plain rerun: changes itself"
+    # The control and its rerun, nothing else: no variation is blamed.
+    assert [r["variations"] for r in report["runs"]] == [[], []]
+    assert all(v["status"].startswith("not tested") for v in report["variations"])
+    status, differences = diff(runs[0], runs[1])
+    assert status == audit.UNEXPLAINED
+    assert differences[changed]["causes"] == [audit.NONDETERMINISM]
+
+
+@pytest.mark.parametrize(
+    ("planted", "variation"),
+    [
+        pytest.param(
+            '    card["built_in"] = os.getcwd()\n', "build_path", id="os.getcwd() in the card"
+        ),
+        pytest.param(
+            '    card["built_by"] = os.environ.get("USER", "nobody")\n',
+            "user",
+            id="$USER in the card",
+        ),
+    ],
+)
+def test_what_the_card_leaks_is_pinned_on_its_variation(tmp_path, planted, variation):
+    project = copy_repo(tmp_path / "project")
+    plant(project, "src/reprotrain/records.py", WRITE_CARD, before=planted)
+    report, outputs, _ = hunt_keeping_runs(project, tmp_path / "report", f"{variation},home")
+    assert not report["differs_on_rerun"]
+    assert outputs[CARD]["culprits"] == [variation]
+    assert outputs[MODEL_PKL]["identical"]
+    statuses = {v["name"]: v["status"] for v in report["variations"]}
+    assert statuses == {variation: "breaks bit-identity", "home": statuses["home"]}
+    assert statuses["home"].startswith("identical")
+
+
+def test_set_order_param_in_the_snakemake_process_is_nondeterminism(tmp_path):
+    """A param computed in the driver from a set's order: the hunt varies the driver's hash
+    seed, and diff does not call the changed param explained (the config did not change)."""
+    project = copy_repo(tmp_path / "project")
+    plant(
+        project,
+        "workflow/rules/common.smk",
+        '    return config["models"].get(wildcards.model, {})\n',
+        before=(
+            "    order = list({'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'})\n"
+            '    return config["models"].get(wildcards.model, {})'
+            ' | {"max_iter": 200 + order.index("a")}\n'
+        ),
+    )
+    report, outputs, runs = hunt_keeping_runs(
+        project, tmp_path / "report", "python_hash_seed,timezone"
+    )
+    assert not report["differs_on_rerun"]
+    assert outputs[MODEL_PKL]["culprits"] == ["python_hash_seed"]
+    varied = next(
+        run
+        for run, record in zip(runs, report["runs"], strict=True)
+        if record["variations"] == ["python_hash_seed"]
+    )
+    status, differences = diff(runs[0], varied)
+    assert status == audit.UNEXPLAINED
+    assert differences[MODEL_PKL]["causes"] == [audit.NONDETERMINISM]
+    assert differences[MODEL_PKL]["note"] == audit.DRIVER_PARAMS
