@@ -2,9 +2,12 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# The Snakemake process computes params too: its str hashing (set order) is pinned as the
+# jobs' is (workflow/rules/common.smk pins theirs; `reprotrain hunt` varies it).
+export PYTHONHASHSEED := 0
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: setup run sweep report report-sweep test bench record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report report-sweep test bench bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -52,6 +55,11 @@ run-slurm: setup
 ## writes benchmarks/RESULTS.md. Not part of `make test`. BENCH_ARGS="--sizes 10000" for a quick one.
 bench: setup
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+## bench-numerics: what the numerics pin costs against the kernel this CPU picks (a few
+## minutes); writes benchmarks/NUMERICS.md
+bench-numerics: setup
+	$(BIN)/python benchmarks/numerics.py
 
 ## record: run up to the run manifests and make them the recorded ones (explicit, never
 ## automatic): the default run's (config/manifest.json) and the sweep's (config/sweep-manifest.json)
