@@ -248,6 +248,29 @@ def test_verify_refuses_a_tampered_manifest(default_run, tmp_path):
     assert "integrity" in done.stderr
 
 
+def test_verify_refuses_a_resealed_manifest_that_points_outside_root(default_run, tmp_path):
+    document = json.loads((default_run / "results/manifest.json").read_text())
+    document["files"]["../../../../etc/passwd"] = document["files"][f"{MODEL}/model.pkl"]
+    del document["integrity"]
+    path = tmp_path / "manifest.json"
+    manifest.write(path, document | {"integrity": manifest.integrity(document)})
+    done = reprotrain("verify", "--root", str(default_run), str(path))
+    assert done.returncode == 2
+    assert "files.../../../../etc/passwd: is not a relative path" in done.stderr
+    assert "passwd" not in done.stdout
+
+
+def test_verify_does_not_follow_a_symlink_out_of_root(default_run, tmp_path):
+    run = shutil.copytree(default_run, tmp_path / "run", symlinks=True)
+    metrics = run / MODEL / "metrics.json"
+    metrics.unlink()
+    metrics.symlink_to("/etc/hostname")
+    done = reprotrain("verify", "--root", str(run), str(run / "results/manifest.json"))
+    assert done.returncode == 1
+    assert f"outside       {MODEL}/metrics.json: leads outside" in done.stdout
+    assert "extra" not in done.stdout
+
+
 def test_diff_of_unreadable_manifest_is_an_error(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{")

@@ -120,12 +120,62 @@ def flip_last_byte(path: str) -> Callable[[Path], list[str]]:
     return setup
 
 
+def overlay_text(text: str) -> Callable[[Path], list[str]]:
+    """A config overlay written as given (YAML a dumper would never write)."""
+
+    def setup(repo: Path) -> list[str]:
+        (repo / "config/bad.yaml").write_text(text)
+        return ["--configfile", "config/config.yaml", "config/bad.yaml"]
+
+    return setup
+
+
+# Nine levels of nine aliases: 387 million strings once anything walks the config.
+ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]\n" for level in range(1, 9)
+)
+
 DATA_RECORD = f"{DATA}/data.json"
 CASES = {
     # Config
     "config-unknown-key": Case(override({"colour": "red"}), "config/config.yaml: colour", "remove"),
     "config-wrong-type": Case(override({"seed": "42"}), "config/config.yaml: seed", "correct seed"),
     "config-negative-seed": Case(override({"seed": -1}), "config/config.yaml: seed", "correct"),
+    "config-float-seed": Case(
+        override({"seed": 42.0}), "config/config.yaml: seed: 42.0 is not valid", "correct seed"
+    ),
+    "config-float-max-iter": Case(
+        override({"models": {"hist_gradient_boosting": {"max_iter": 200.0}}}),
+        "config/config.yaml: models.hist_gradient_boosting.max_iter: 200.0 is not of type",
+        "correct",
+    ),
+    "config-expected-is-the-run-manifest": Case(
+        override({"manifest": {"expected": "results/manifest.json"}}),
+        "config/config.yaml: manifest.expected: results/manifest.json is where runs write",
+        "config/manifest.json",
+    ),
+    "config-expected-outside-the-repository": Case(
+        override({"manifest": {"expected": "../elsewhere/manifest.json"}}),
+        "config/config.yaml: manifest.expected: ../elsewhere/manifest.json is outside",
+        "in the repository",
+    ),
+    "config-dataset-name-escapes": Case(
+        override({"dataset": {"name": ".."}}),
+        "config/config.yaml: dataset.name: '..' does not match",
+        "a directory of the results",
+    ),
+    "config-dataset-version-escapes": Case(
+        override({"dataset": {"version": ".."}}),
+        "config/config.yaml: dataset.version: '..' does not match",
+        "a directory of the results",
+    ),
+    "registry-dataset-name-escapes": Case(
+        mutate_file(
+            "config/datasets.yaml", lambda text: text.replace("  breast_cancer:", '  "..":', 1)
+        ),
+        "config/datasets.yaml: datasets: '..' does not match",
+        "correct datasets",
+    ),
     "config-zero-threads": Case(override({"threads": 0}), "config/config.yaml: threads", "correct"),
     "config-unknown-model": Case(
         override({"model": "svm"}), "config/config.yaml: model", "correct model"
@@ -154,6 +204,24 @@ CASES = {
         override({"models": {"random_forest": {"n_jobs": 4}}}),
         "config/config.yaml: models.random_forest.n_jobs",
         "remove",
+    ),
+    "config-alias-bomb": Case(
+        overlay_text(ALIAS_BOMB), "config/bad.yaml: a1.0: is an alias", "write the value out"
+    ),
+    "config-duplicate-key": Case(
+        overlay_text("seed: 1\nthreads: 2\nseed: 7\n"),
+        "config/bad.yaml: seed: is given twice (lines 1 and 3)",
+        "keep one of them",
+    ),
+    "registry-duplicate-version": Case(
+        mutate_file(
+            "config/datasets.yaml",
+            lambda text: text.replace(
+                "  breast_cancer:\n", "  breast_cancer:\n    v1.0: {kind: file}\n", 1
+            ),
+        ),
+        "config/datasets.yaml: datasets.breast_cancer.v1.0: is given twice",
+        "keep one of them",
     ),
     # Data
     "data-missing-file": Case(remove(RAW), f"{RAW}: the raw data file", "restore it"),

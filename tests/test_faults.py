@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, MODEL, assert_same_manifest, copy_repo, snakemake
+from conftest import BIN, MODEL, assert_same_manifest, config_override, copy_repo, snakemake
 
 pytestmark = pytest.mark.pipeline
 
@@ -144,3 +144,41 @@ def test_full_disk_fails_clearly_and_leaves_no_half_written_record(small_results
         json.loads(record.read_text())  # every JSON that exists is complete
     assert not (workdir / "results/manifest.json").exists()
     assert not list((workdir / "results").rglob(".*.tmp"))
+
+
+def processes_with(variable: str, value: str) -> list[int]:
+    """Live processes whose environment holds ``variable=value`` (they inherited it)."""
+    found = []
+    needle = f"{variable}={value}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone already, or not ours to read
+        if needle in environment:
+            found.append(int(entry.name))
+    return found
+
+
+def test_jobs_leave_no_worker_processes_behind(tmp_path, monkeypatch):
+    """LogisticRegression jobs once left joblib/loky workers holding the caller's pipe:
+    the run ends, its caller reads the output to EOF, and no process of the run is left."""
+    workdir = copy_repo(tmp_path / "project")
+    marker = f"run-{os.getpid()}-{time.monotonic_ns()}"
+    monkeypatch.setenv("REPROTRAIN_TEST_RUN", marker)
+    args = config_override(workdir, "lr", {"model": "logistic_regression"})
+    command = [str(BIN / "snakemake"), "--workflow-profile", "workflow/profiles/default"]
+    # Both pipes are read to EOF: a worker that kept them open would keep this waiting
+    # (loky's idle workers live 300 s), which the timeout turns into a failure.
+    done = subprocess.run(
+        [*command, "--cores", "2", *args, "--", "results/manifest.json"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert processes_with("REPROTRAIN_TEST_RUN", marker) == []

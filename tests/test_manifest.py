@@ -98,8 +98,21 @@ def test_inconsistent_input_hash_is_reported(outputs):
         ('{"schema_version": 5, "files": {"x": {"sha256": "zz"}}}', "not a sha256"),
         ('{"schema_version": 5, "files": {}}', "lists no files"),
         ("[1, 2]", "not a JSON object"),
+        ('{"schema_version": 5, "files": {"../../../../etc/passwd": {}}}', "not a relative path"),
+        ('{"schema_version": 5, "files": {"/etc/hostname": {}}}', "not a relative path"),
+        ('{"schema_version": 5, "files": {"": {}}}', "not a relative path"),
     ],
-    ids=["missing", "malformed", "schema-version", "bad-digest", "empty", "not-an-object"],
+    ids=[
+        "missing",
+        "malformed",
+        "schema-version",
+        "bad-digest",
+        "empty",
+        "not-an-object",
+        "parent-path",
+        "absolute-path",
+        "empty-path",
+    ],
 )
 def test_bad_manifests_are_refused_by_name(tmp_path, content, problem):
     path = tmp_path / "manifest.json"

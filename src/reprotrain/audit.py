@@ -329,10 +329,19 @@ def verify(manifest_path: str | Path, root: str | Path) -> VerifyReport:
     document = manifest.load(manifest_path, "manifest")
     problems = [f"inconsistent  {p}" for p in manifest.inconsistencies(document)]
     base = Path(root)
+    inside = base.resolve()
     files = document["files"]
-    present = {path: base / path for path in files if (base / path).is_file()}
+    # The manifest's paths are relative and free of ".." (manifest.load); a symlink in the
+    # tree could still lead out, and nothing outside --root is opened.
+    escaping = {path for path in files if not (base / path).resolve().is_relative_to(inside)}
+    problems += [f"outside       {path}: leads outside {root}" for path in sorted(escaping)]
+    present = {
+        path: base / path for path in files if path not in escaping and (base / path).is_file()
+    }
     digests = sha256_files(present.values())
     for path, entry in sorted(files.items()):
+        if path in escaping:
+            continue
         if path not in present:
             problems.append(f"missing       {path}")
         elif digests[str(present[path])] != entry["sha256"]:
@@ -343,8 +352,12 @@ def verify(manifest_path: str | Path, root: str | Path) -> VerifyReport:
     expected = set(files) | set(document["uncovered"])
     own_path = Path(manifest_path).resolve()
     for top in sorted({Path(path).parts[0] for path in files}):
+        if not (base / top).resolve().is_relative_to(inside):
+            continue
         for candidate in sorted((base / top).rglob("*")):
             relative = candidate.relative_to(base).as_posix()
+            if candidate.is_symlink() and not candidate.resolve().is_relative_to(inside):
+                continue  # not followed, and named above when the manifest lists it
             if candidate.is_file() and relative not in expected and candidate.resolve() != own_path:
                 problems.append(f"extra         {relative}")
     return VerifyReport(problems, len(files))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from reprotrain.errors import ReprotrainError
@@ -35,6 +35,28 @@ SCHEMA_VERSION = 5
 # a lock file of the environment, the numerics it was computed with, or any other file.
 INPUT_KINDS = ("output", "data", "environment", "hardware", "file")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_recorded_path(expected: str, results: str, file: str) -> None:
+    """The recorded manifest is a file the repository holds: a path inside it, and not
+    among a run's own outputs (then every run would be compared with itself and pass)."""
+    path = Path(expected)
+    fix = (
+        "point manifest.expected at a recorded manifest in the repository, such as "
+        "config/manifest.json (`make record` makes it)"
+    )
+    if path.is_absolute() or ".." in path.parts:
+        raise ReprotrainError(
+            file, "manifest.expected", f"{expected} is outside the repository", fix
+        )
+    if path.parts and path.parts[0] in {results, "logs", ".snakemake"}:
+        raise ReprotrainError(
+            file,
+            "manifest.expected",
+            f"{expected} is where runs write their own files ({path.parts[0]}/): every run "
+            "would be checked against what it wrote itself",
+            fix,
+        )
 
 
 def integrity(document: dict[str, Any]) -> str:
@@ -89,6 +111,17 @@ def _require(condition: bool, file: Path, field: str, problem: str, fix: str) ->
         raise ReprotrainError(file, field, problem, fix)
 
 
+OUTSIDE = "is not a relative path inside the run's directory (empty, absolute or with ..)"
+
+
+def _is_confined(name: Any) -> bool:
+    """A path that, joined to the run's directory, cannot leave it (symlinks aside)."""
+    if not isinstance(name, str) or not name or "\0" in name or "\\" in name:
+        return False
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts and path.parts[0] != "."
+
+
 def _is_digest(value: Any) -> bool:
     return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
@@ -125,6 +158,7 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
     )
     for name, entry in files.items():
         where = f"files.{name}"
+        _require(_is_confined(name), file, where, OUTSIDE, fix)
         _require(isinstance(entry, dict), file, where, "is not an object", fix)
         for key in ("sha256", "params_digest", "code_digest"):
             _require(
@@ -171,6 +205,8 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
         "is not a list of paths",
         fix,
     )
+    for index, name in enumerate(manifest["uncovered"]):
+        _require(_is_confined(name), file, f"uncovered.{index}", OUTSIDE, fix)
     _require(
         manifest.get("integrity") == integrity(manifest),
         file,

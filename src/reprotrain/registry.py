@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from reprotrain import yamlfile
 from reprotrain.errors import ReprotrainError
 
 FEATURE_DTYPE = "float64"
@@ -43,20 +42,9 @@ class Dataset:
 
 
 def load_yaml(path: str | Path, what: str) -> Any:
-    """Parse a YAML file safely (no object construction), with a clear error when it is broken."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReprotrainError(
-            file, None, f"the {what} does not exist", f"create {file} or point the config at it"
-        ) from None
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as error:
-        raise ReprotrainError(
-            file, None, f"the {what} is not valid YAML: {error}", "correct the YAML syntax"
-        ) from None
+    """Parse a YAML file safely and strictly (reprotrain.yamlfile): no objects, aliases or
+    duplicate keys."""
+    return yamlfile.load(path, what)
 
 
 def resolve(registry: dict[str, Any], name: str, version: str, registry_path: str) -> Dataset:

@@ -17,7 +17,10 @@ def check(document: Any, schema_path: str | Path, file: str) -> None:
     from jsonschema.exceptions import best_match
 
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
+    # Messages name the schema as the repository does, not by this machine's path.
+    if Path(schema_path).is_absolute() and Path(schema_path).is_relative_to(Path.cwd()):
+        schema_path = Path(schema_path).relative_to(Path.cwd())
+    validator = _strict_validator(jsonschema)(schema)
     error = best_match(validator.iter_errors(document))
     if error is None:
         return
@@ -41,3 +44,13 @@ def check(document: Any, schema_path: str | Path, file: str) -> None:
         if described:
             fix += f": {' '.join(str(described).split())}"
     raise ReprotrainError(file, field, problem, fix)
+
+
+def _strict_validator(jsonschema: Any) -> Any:
+    """Draft 2020-12, except that `integer` means an int: JSON Schema lets 42.0 pass, and a
+    seed or an iteration count of 42.0 then fails deep inside a job."""
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)

@@ -36,6 +36,7 @@ from reprotrain import (
     registry,
     runlock,
     schema,
+    yamlfile,
 )  # noqa: E402
 from reprotrain.errors import ReprotrainError  # noqa: E402
 from reprotrain.hashing import digest_value  # noqa: E402
@@ -100,6 +101,15 @@ def check_against_schema(document, schema_name, label):
 # Every bad input stops the run here, before any job, with one message naming the
 # file, the field and the fix.
 try:
+    # The config files, strictly, before anything walks the config they make (an alias
+    # can stand for a tree of any size; a duplicate key hides the first).
+    for configfile in workflow.configfiles:
+        shown = (
+            os.path.relpath(configfile)
+            if Path(configfile).is_relative_to(Path.cwd())
+            else configfile
+        )
+        MEMO(yamlfile.check_file, str(shown), "config file", files=[configfile])
     MEMO(check_against_schema, config, "config.schema.yaml", "config/config.yaml")
     REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
     MEMO(check_against_schema, REGISTRY, "datasets.schema.yaml", config["registry"])
@@ -137,6 +147,9 @@ try:
             PIP_LOCK,
             *sorted(Path("envs").glob("*.pin.txt")),
         ],
+    )
+    manifest.check_recorded_path(
+        config["manifest"]["expected"], config["results"], "config/config.yaml"
     )
     if Path(config["manifest"]["expected"]).exists():
         manifest.load(config["manifest"]["expected"], "recorded manifest")

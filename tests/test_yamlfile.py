@@ -1,0 +1,61 @@
+"""Strict YAML: no aliases, no duplicate keys, one message naming the key and the lines."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from reprotrain import yamlfile
+from reprotrain.errors import ReprotrainError
+
+
+def refused(tmp_path, text: bytes | str) -> ReprotrainError:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ReprotrainError) as error:
+        yamlfile.load(path, "config file")
+    return error.value
+
+
+def test_a_plain_document_loads_as_safe_load_does(tmp_path):
+    text = "a: 1\nb: [x, {c: 2.5, d: null}]\nv1.0: {kind: file}\n"
+    (tmp_path / "c.yaml").write_text(text)
+    assert yamlfile.load(tmp_path / "c.yaml", "config file") == yaml.safe_load(text)
+
+
+def test_a_duplicate_key_is_named_with_both_lines(tmp_path):
+    error = refused(tmp_path, "datasets:\n  iris:\n    v1: {}\n    v2: {}\n    v1: {}\n")
+    assert error.field == "datasets.iris.v1"
+    assert "lines 3 and 5" in error.message
+    assert "keep one" in error.fix
+
+
+def test_keys_of_other_types_are_not_duplicates(tmp_path):
+    (tmp_path / "c.yaml").write_text("1: a\n'1': b\n")
+    assert yamlfile.load(tmp_path / "c.yaml", "config file") == {1: "a", "1": "b"}
+
+
+def test_an_alias_is_refused_where_it_is_used(tmp_path):
+    error = refused(tmp_path, "base: &b {seed: 1}\nsweep:\n  - *b\n")
+    assert error.field == "sweep.0"
+    assert "alias of the value at line 1" in error.message
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 12)]
+    assert refused(tmp_path, "\n".join(levels) + "\n").field == "a1.0"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"seed: \xff\n", "not UTF-8"), ("seed: [1\n", "not valid YAML")],
+)
+def test_unreadable_files_get_one_message(tmp_path, content, problem):
+    assert problem in refused(tmp_path, content).message
+
+
+def test_a_directory_is_named_as_such(tmp_path):
+    (tmp_path / "c.yaml").mkdir()
+    with pytest.raises(ReprotrainError, match="is a directory"):
+        yamlfile.load(tmp_path / "c.yaml", "dataset registry")
