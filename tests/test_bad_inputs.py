@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import pickle
 import re
 import shutil
 from collections.abc import Callable
@@ -135,6 +137,26 @@ ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]\n" for level in range(1, 9)
 )
 
+
+class _Planted:
+    """A pickle that runs a command when loaded (what an attacker with results/ writes)."""
+
+    def __reduce__(self):
+        return (os.system, ("touch results/UNPICKLED",))
+
+
+def model_and_card_rewritten(repo: Path) -> list[str]:
+    """A hostile model.pkl, and its sha256 put into the card beside it: both are in the
+    gitignored results/, so writing there is all it takes."""
+    blob = pickle.dumps(_Planted())
+    (repo / MODEL / "model.pkl").write_bytes(blob)
+    card_path = repo / MODEL / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["model"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    card_path.write_text(json.dumps(card))
+    return []
+
+
 DATA_RECORD = f"{DATA}/data.json"
 CASES = {
     # Config
@@ -206,7 +228,9 @@ CASES = {
         "remove",
     ),
     "config-alias-bomb": Case(
-        overlay_text(ALIAS_BOMB), "config/bad.yaml: a1.0: is an alias", "write the value out"
+        overlay_text(ALIAS_BOMB),
+        "config/bad.yaml: a5: expands to more than 100000 values",
+        "share fewer of them",
     ),
     "config-duplicate-key": Case(
         overlay_text("seed: 1\nthreads: 2\nseed: 7\n"),
@@ -349,6 +373,13 @@ CASES = {
         "restore it",
     ),
     # Model
+    "model-and-card-rewritten": Case(
+        model_and_card_rewritten,
+        f"{MODEL}/model.pkl: sha256: refused to unpickle: content does not match "
+        "config/manifest.json",
+        "delete it and rerun",
+        after_run=True,
+    ),
     "model-tampered": Case(
         flip_last_byte(f"{MODEL}/model.pkl"),
         f"{MODEL}/model.pkl: sha256: refused to unpickle",

@@ -141,18 +141,27 @@ def hyperparameters(estimator: BaseEstimator) -> dict[str, Any]:
 
 
 def load_verified(
-    model_path: str | Path, expected_sha256: str, card_path: str | Path
+    model_path: str | Path, expected_sha256: str, card_path: str | Path, *also: tuple[str, str]
 ) -> BaseEstimator:
-    """Unpickle a model only after its bytes match the sha256 its model card recorded."""
+    """Unpickle a model only after its bytes match the sha256 its model card recorded, and
+    each (sha256, source) of ``also`` (the recorded manifest's, first).
+
+    The bytes hashed are the bytes unpickled: the file is read once."""
     data = Path(model_path).read_bytes()
+    for expected, source in (*also, (expected_sha256, str(card_path))):
+        _require_sha256(model_path, data, expected, source)
+    return pickle.loads(data)
+
+
+def _require_sha256(model_path: str | Path, data: bytes, expected: str, source: str) -> None:
     actual = sha256_bytes(data)
-    if actual != expected_sha256:
+    if actual != expected:
         raise ReprotrainError(
             model_path,
             "sha256",
-            f"refused to unpickle: content does not match {card_path} "
-            f"(expected {expected_sha256}, actual {actual})",
+            f"refused to unpickle: content does not match {source} "
+            f"(expected {expected}, actual {actual})",
             "the model file was modified after it was saved; delete it and rerun the pipeline "
-            "to retrain it from its verified inputs",
+            "to retrain it from its verified inputs (if a rerun makes these bytes again, the "
+            "training is not reproducible here: `reprotrain hunt` finds why)",
         )
-    return pickle.loads(data)

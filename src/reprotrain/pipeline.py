@@ -104,9 +104,16 @@ def train(
     )
 
 
+RECORDED_SOURCE = (
+    "{record}, which records this model for the same data, params, code, lock and numerics"
+)
+
+
 def validate(
     model: str,
     card: str,
+    recorded_sha256: str | None,
+    record: str,
     test_table: str,
     target: str,
     thresholds: dict[str, float],
@@ -119,7 +126,10 @@ def validate(
     from reprotrain import figures  # matplotlib only where the figures are drawn
 
     model_card = json.loads(Path(card).read_text(encoding="utf-8"))
-    estimator = models.load_verified(model, model_card["model"]["sha256"], card)
+    # The recorded manifest, which the repository holds, first: a model and a card that
+    # someone rewrote together in results/ still do not match it.
+    recorded = [(recorded_sha256, RECORDED_SOURCE.format(record=record))] if recorded_sha256 else []
+    estimator = models.load_verified(model, model_card["model"]["sha256"], card, *recorded)
     features, labels = tables.read_table(test_table, target)
     probabilities = models.predict_proba(estimator, features, threads)
     metrics = evaluate.metrics_from_probabilities(labels, probabilities, estimator.classes_)

@@ -1,5 +1,6 @@
 # Shared set-up: the package on the path, the resolved dataset, output paths, digests.
 
+import functools
 import json
 import os
 import re
@@ -39,7 +40,7 @@ from reprotrain import (
     yamlfile,
 )  # noqa: E402
 from reprotrain.errors import ReprotrainError  # noqa: E402
-from reprotrain.hashing import digest_value  # noqa: E402
+from reprotrain.hashing import digest_value, sha256_file  # noqa: E402
 
 ENV_FILE = "../../envs/environment.yaml"
 CONDA_SPEC = "envs/environment.yaml"
@@ -151,8 +152,9 @@ try:
     manifest.check_recorded_path(
         config["manifest"]["expected"], config["results"], "config/config.yaml"
     )
+    RECORDED = None
     if Path(config["manifest"]["expected"]).exists():
-        manifest.load(config["manifest"]["expected"], "recorded manifest")
+        RECORDED = manifest.load(config["manifest"]["expected"], "recorded manifest")
     DRIFT_MODE = config["environment_drift"]
     # The numerics every job uses, checked against this CPU before any job (and again
     # on every SLURM node, where each job parses this file too).
@@ -164,7 +166,7 @@ try:
             PIP_LOCK, Path(sys.prefix) / "reprotrain-installed-lock.sha256"
         )
         LOCKED_VERSIONS = drift.remembered_locked_versions(ACTIVE_LOCK)
-        drift.check(ACTIVE_LOCK, DRIFT_MODE, LOCKED_VERSIONS)
+        DRIFT_FOUND = drift.check(ACTIVE_LOCK, DRIFT_MODE, LOCKED_VERSIONS)
 except ReprotrainError as error:
     raise WorkflowError(error.message) from None
 
@@ -371,13 +373,16 @@ def _recipe(pattern, wildcards, producers):
     )
     params = {key: _evaluate(value, wildcards) for key, value in proxy.params.items()}
     # Params named `code` or `*_code` carry code digests, not parameters; `*_path` and
-    # `*_wildcards` ones are made of wildcards, which the inputs' digests already hold.
+    # `*_wildcards` ones are made of wildcards, which the inputs' digests already hold;
+    # `*_record` ones are what the recorded manifest says, checked by the job, not used.
     code = {
         f"{name}.{key}": params.pop(key)
         for key in list(params)
         if key == "code" or key.endswith("_code")
     }
-    for key in [key for key in params if key.endswith(("_path", "_wildcards"))]:
+    for key in [
+        key for key in params if key.endswith(("_path", "_wildcards", "_record"))
+    ]:
         del params[key]
     inputs = {}
     data_version = None
@@ -419,13 +424,57 @@ def _recipe(pattern, wildcards, producers):
     return {"rule": name, "inputs": inputs, "params": params, "code": code}
 
 
-def output_recipes(wildcards):
-    """For each covered output: the rule that made it and what it was made from."""
-    producers = {
+def _producers():
+    return {
         str(output): rule.name
         for rule in workflow.rules
         for output in getattr(rules, rule.name).output
     }
+
+
+@functools.cache
+def _active_lock_sha256():
+    return sha256_file(ACTIVE_LOCK)
+
+
+def recorded_model_sha256(wildcards):
+    """model.pkl's sha256 in the recorded manifest when that record is of this very recipe:
+    the same params, code and data, the same lock with no drift, the same pinned numerics.
+    validate then unpickles those bytes and no others; None when no record applies."""
+    if RECORDED is None or NUMERICS is None or (not USE_CONDA and DRIFT_FOUND):
+        return None
+    values = dict(wildcards.items())
+    entry = RECORDED["files"].get(apply_wildcards(OUT["model"], values))
+    environment = RECORDED["provenance"].get("environment") or {}
+    hardware = environment.get("hardware") or {}
+    pinned = {"blas_kernel": NUMERICS.blas_kernel, "simd": NUMERICS.simd}
+    if (
+        entry is None
+        or environment.get("drift")
+        or environment.get("lock")
+        != {"path": ACTIVE_LOCK, "sha256": _active_lock_sha256()}
+        or hardware.get("machine") != NUMERICS.machine
+        or hardware.get("pin") != pinned
+    ):
+        return None
+    recipe = _recipe(OUT["model"], values, _producers())
+    if (
+        digest_value(recipe["params"]) != entry["params_digest"]
+        or digest_value(recipe["code"]) != entry["code_digest"]
+    ):
+        return None
+    for name, item in recipe["inputs"].items():
+        if (
+            item["kind"] == "data"
+            and entry["inputs"].get(name, {}).get("sha256") != item["sha256"]
+        ):
+            return None
+    return entry["sha256"]
+
+
+def output_recipes(wildcards):
+    """For each covered output: the rule that made it and what it was made from."""
+    producers = _producers()
     recipes = {}
     for path, (key, output_wildcards) in COVERED_WILDCARDS.items():
         recipe = _recipe(OUT[key], output_wildcards, producers)

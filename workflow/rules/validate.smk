@@ -39,6 +39,9 @@ rule validate:
         target=target_of,
         thresholds=config["thresholds"],
         numerics=NUMERICS_PARAM,
+        # The model's sha256 in the recorded manifest, when the record is of this recipe.
+        model_record=recorded_model_sha256,
+        record=config["manifest"]["expected"],
         code=rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"

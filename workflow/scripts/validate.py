@@ -6,6 +6,8 @@ run_step(
     validate,
     model=snakemake.input.model,
     card=snakemake.input.card,
+    recorded_sha256=snakemake.params.model_record,
+    record=snakemake.params.record,
     test_table=snakemake.input.test,
     target=snakemake.params.target,
     thresholds=snakemake.params.thresholds,
