@@ -33,16 +33,38 @@ def synthetic(registry):
 
 
 def test_embedded_data_matches_its_registry_entry(breast_cancer):
-    assert data.verify_sha256(RAW, breast_cancer, "config/datasets.yaml") == breast_cancer.sha256
-    frame = data.read_raw_table(RAW, breast_cancer, "config/datasets.yaml")
+    content = data.read_verified(RAW, breast_cancer, "config/datasets.yaml")
+    assert content == RAW.read_bytes()
+    frame = data.read_raw_table(RAW, breast_cancer, "config/datasets.yaml", content)
     assert frame.shape == (569, 31)
+
+
+def test_the_bytes_verified_are_the_bytes_parsed(tmp_path, breast_cancer, monkeypatch):
+    """The raw file swapped between its check and its parse (the race an audit won on the
+    first try): the parse still sees the verified bytes."""
+    raw = tmp_path / "raw.csv"
+    raw.write_bytes(RAW.read_bytes())
+    original = data.read_raw_table(RAW, breast_cancer, "config/datasets.yaml")
+    lines = RAW.read_bytes().splitlines(keepends=True)
+    swapped = b"".join([lines[0], *lines[2:], lines[1]])  # same header, rows reordered
+    real_read_csv = data.pd.read_csv
+
+    def swapping_read_csv(*args, **kwargs):
+        raw.write_bytes(swapped)
+        return real_read_csv(*args, **kwargs)
+
+    content = data.read_verified(raw, breast_cancer, "config/datasets.yaml")
+    monkeypatch.setattr(data.pd, "read_csv", swapping_read_csv)
+    frame = data.read_raw_table(raw, breast_cancer, "config/datasets.yaml", content)
+    assert raw.read_bytes() == swapped
+    assert frame.equals(original)
 
 
 def test_sha256_mismatch_names_both_hashes_and_the_registry_entry(tmp_path, breast_cancer):
     tampered = tmp_path / "raw.csv"
     tampered.write_bytes(RAW.read_bytes() + b"\n")
     with pytest.raises(ReprotrainError) as error:
-        data.verify_sha256(tampered, breast_cancer, "config/datasets.yaml")
+        data.read_verified(tampered, breast_cancer, "config/datasets.yaml")
     message = error.value.message
     assert f"expected {breast_cancer.sha256}" in message
     assert f"actual {sha256_file(tampered)}" in message
@@ -51,7 +73,7 @@ def test_sha256_mismatch_names_both_hashes_and_the_registry_entry(tmp_path, brea
 
 def test_missing_raw_file_is_named(tmp_path, breast_cancer):
     with pytest.raises(ReprotrainError, match="does not exist"):
-        data.verify_sha256(tmp_path / "nope.csv", breast_cancer, "config/datasets.yaml")
+        data.read_verified(tmp_path / "nope.csv", breast_cancer, "config/datasets.yaml")
 
 
 def write_variant(tmp_path, mutate) -> str:

@@ -5,6 +5,7 @@ Runs inside rules (pandas, pandera, scikit-learn from the locked environment).
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
 from reprotrain.errors import ReprotrainError
-from reprotrain.hashing import sha256_buffers, sha256_file
+from reprotrain.hashing import sha256_buffers, sha256_bytes
 from reprotrain.registry import FEATURE_DTYPE, TARGET_DTYPE, Dataset, TableSchema
 
 log = logging.getLogger(__name__)
@@ -25,17 +26,23 @@ MAX_LISTED_FAILURES = 5
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def verify_sha256(path: str | Path, dataset: Dataset, registry_path: str) -> str:
-    """Refuse a raw file whose bytes are not the registered ones, before anything parses it."""
-    if not Path(path).is_file():
+def read_verified(path: str | Path, dataset: Dataset, registry_path: str) -> bytes:
+    """The raw file's bytes, read once and refused unless they are the registered ones.
+
+    Parse these very bytes, not the file again: between a check and a second read, the
+    file could be swapped for others.
+    """
+    try:
+        content = Path(path).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
         raise ReprotrainError(
             path,
             None,
             f"the raw data file of {dataset.name} {dataset.version} does not exist",
             f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
             f"in {registry_path}",
-        )
-    actual = sha256_file(path)
+        ) from None
+    actual = sha256_bytes(content)
     if actual != dataset.sha256:
         raise ReprotrainError(
             path,
@@ -46,7 +53,7 @@ def verify_sha256(path: str | Path, dataset: Dataset, registry_path: str) -> str
             f"editing datasets.{dataset.name}.{dataset.version}.sha256",
         )
     log.info("sha256 of %s verified: %s", path, actual)
-    return actual
+    return content
 
 
 def pandera_schema(schema: TableSchema) -> pa.DataFrameSchema:
@@ -99,11 +106,15 @@ def schema_fix(dataset: Dataset, registry_path: str) -> str:
     )
 
 
-def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd.DataFrame:
-    """Parse and schema-validate a raw table whose sha256 was already verified."""
+def read_raw_table(
+    path: str | Path, dataset: Dataset, registry_path: str, content: bytes | None = None
+) -> pd.DataFrame:
+    """Parse and schema-validate a raw table: ``content``, the bytes ``read_verified`` read
+    from ``path`` (or, without it, the file as it is now)."""
     fix = schema_fix(dataset, registry_path)
-    with Path(path).open("rb") as handle:
-        head = handle.read(4096)
+    if content is None:
+        content = Path(path).read_bytes()
+    head = content[:4096]
     if head.startswith(GZIP_MAGIC):
         raise ReprotrainError(
             path,
@@ -120,7 +131,7 @@ def read_raw_table(path: str | Path, dataset: Dataset, registry_path: str) -> pd
             f"write it with ',' as the delimiter; {fix}",
         )
     try:
-        frame = pd.read_csv(path, encoding="utf-8", float_precision="round_trip")
+        frame = pd.read_csv(io.BytesIO(content), encoding="utf-8", float_precision="round_trip")
     except UnicodeDecodeError as error:
         raise ReprotrainError(path, None, f"is not UTF-8 text ({error.reason})", fix) from None
     except pd.errors.EmptyDataError:

@@ -43,8 +43,9 @@ def preprocess(
     rows = spec.pop("rows", None)
     entry = dataset_from_params(spec)
     if entry.kind == "file":
-        raw_sha256 = data.verify_sha256(raw, entry, registry)
-        frame = data.read_raw_table(raw, entry, registry)
+        content = data.read_verified(raw, entry, registry)
+        raw_sha256 = entry.sha256
+        frame = data.read_raw_table(raw, entry, registry, content)
     else:
         # Generated in this step, not written and read back: the generator's spec is
         # the data version, and the record keeps the sha256 of what it generated.
