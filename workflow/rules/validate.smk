@@ -41,7 +41,7 @@ rule validate:
         numerics=NUMERICS_PARAM,
         # The model's sha256 in the recorded manifest, when the record is of this recipe.
         model_record=recorded_model_sha256,
-        record=config["manifest"]["expected"],
+        record_path=config["manifest"]["expected"],
         code=rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"

@@ -7,7 +7,7 @@ run_step(
     model=snakemake.input.model,
     card=snakemake.input.card,
     recorded_sha256=snakemake.params.model_record,
-    record=snakemake.params.record,
+    record=snakemake.params.record_path,
     test_table=snakemake.input.test,
     target=snakemake.params.target,
     thresholds=snakemake.params.thresholds,
