@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import REPO, clean, copy_project, machine, median, run_timed
+from run import REPO, clean, copy_project, machine, median, run_timed, snakemake_command
 
 from reprotrain import numerics
 
@@ -105,18 +105,7 @@ def bench_pipeline(repeats: int, scratch: Path) -> dict:
             "numerics": {"pin": pin},
         }
         (workdir / "config/bench.yaml").write_text(json.dumps(overlay), encoding="utf-8")
-        command = [
-            str(Path(sys.executable).parent / "snakemake"),
-            "--workflow-profile",
-            "workflow/profiles/default",
-            "--cores",
-            str(os.cpu_count()),
-            "--configfile",
-            "config/config.yaml",
-            "config/bench.yaml",
-            "--",
-            "results/manifest.json",
-        ]
+        command = [*snakemake_command(), "--", "results/manifest.json"]
         seconds = []
         for index in range(repeats + 1):  # the first run warms the caches
             clean(workdir)

@@ -118,3 +118,17 @@ def run_hunt(root: Path, out: Path, *args: str) -> tuple[subprocess.CompletedPro
     )
     assert (out / "report.md").is_file(), done.stdout + done.stderr
     return done, read_json(out / "report.json")
+
+
+# Where the tests plant faults in a copy of the project: the training call, and an
+# unseeded draw stored on the fitted model.
+FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
+UNSEEDED_DRAW = "    estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n"
+
+
+def plant(project: Path, relative: str, anchor: str, before: str = "", after: str = "") -> None:
+    """Put ``before`` and ``after`` around the one ``anchor`` line of a project file."""
+    source = project / relative
+    text = source.read_text(encoding="utf-8")
+    assert text.count(anchor) == 1, f"{relative} no longer holds {anchor!r} once"
+    source.write_text(text.replace(anchor, before + anchor + after), encoding="utf-8")

@@ -16,10 +16,13 @@ from conftest import (
     BIN,
     COVERED_DEFAULT,
     DATA,
+    FIT_LINE,
     MODEL,
     REPO,
+    UNSEEDED_DRAW,
     config_override,
     copy_repo,
+    plant,
     snakemake,
 )
 
@@ -164,13 +167,10 @@ def test_drift_no_model_job_used_does_not_explain_a_random_model(
 ):
     """A planted unseeded draw makes model.pkl random; a drifted setuptools (which no job
     imports) is tolerated in run B. diff must not relabel the model as environment."""
-    fit = "    models.fit(estimator, features, labels, threads)\n"
-    draw = "    estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n"
     runs = {}
     for name in ("a", "b"):
         project = copy_repo(tmp_path / name)
-        pipeline = project / "src/reprotrain/pipeline.py"
-        pipeline.write_text(pipeline.read_text().replace(fit, fit + draw))
+        plant(project, "src/reprotrain/pipeline.py", FIT_LINE, after=UNSEEDED_DRAW)
         if name == "b":
             monkeypatch.setenv("PYTHONPATH", str(other_setuptools))
         override = config_override(project, "warn", {"environment_drift": "warn"})

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, MODEL, config_override, copy_repo, run_hunt
+from conftest import BIN, FIT_LINE, MODEL, config_override, copy_repo, plant, run_hunt
 
 from reprotrain import hunt
 
@@ -20,7 +20,6 @@ PLANTED = """
     chunks = np.array_split(np.array([1e16, 1.0, -1e16, 1.0]), threads)
     estimator.planted_sum_ = float(sum(float(sum(chunk)) for chunk in chunks))
 """
-FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
 PLANTED_HUNT = ("threads", "timezone", "locales", "python_hash_seed")
 LR_MODEL = MODEL.replace("hist_gradient_boosting", "logistic_regression") + "/model.pkl"
 
@@ -42,10 +41,7 @@ def test_shipped_pipeline_is_identical_under_every_variation(tmp_path):
 
 def test_planted_thread_dependence_is_pinned_on_threads(tmp_path):
     project = copy_repo(tmp_path / "project")
-    pipeline = project / "src/reprotrain/pipeline.py"
-    source = pipeline.read_text(encoding="utf-8")
-    assert FIT_LINE in source
-    pipeline.write_text(source.replace(FIT_LINE, FIT_LINE + PLANTED), encoding="utf-8")
+    plant(project, "src/reprotrain/pipeline.py", FIT_LINE, after=PLANTED)
 
     # Four variations keep the bisection short; the clean hunt above applies all of them.
     done, report = run_hunt(project, tmp_path / "report", "--only", ",".join(PLANTED_HUNT))

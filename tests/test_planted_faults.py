@@ -13,23 +13,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, MODEL, copy_repo, run_hunt
+from conftest import BIN, FIT_LINE, MODEL, UNSEEDED_DRAW, copy_repo, plant, run_hunt
 
 from reprotrain import audit, hunt
 
 pytestmark = pytest.mark.pipeline
 
 METRICS, CARD, MODEL_PKL = f"{MODEL}/metrics.json", f"{MODEL}/model_card.json", f"{MODEL}/model.pkl"
-FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
 WRITE_METRICS = "    write_json(out, metrics)\n"
 WRITE_CARD = "    write_json(card_out, card)\n"
-
-
-def plant(project: Path, relative: str, anchor: str, before: str = "", after: str = "") -> None:
-    source = project / relative
-    text = source.read_text(encoding="utf-8")
-    assert text.count(anchor) == 1, f"{relative} no longer holds {anchor!r}"
-    source.write_text(text.replace(anchor, before + anchor + after), encoding="utf-8")
 
 
 def hunt_keeping_runs(project: Path, out: Path, only: str):
@@ -54,32 +46,23 @@ def diff(a: Path, b: Path) -> tuple[int, dict[str, dict]]:
 
 
 @pytest.mark.parametrize(
-    ("relative", "anchor", "planted", "changed"),
+    ("anchor", "before", "after", "changed"),
     [
         pytest.param(
-            "src/reprotrain/pipeline.py",
             WRITE_METRICS,
             '    metrics["written_at"] = __import__("time").time()\n',
+            "",
             METRICS,
             id="wall-clock timestamp in metrics.json",
         ),
-        pytest.param(
-            "src/reprotrain/pipeline.py",
-            FIT_LINE,
-            "    estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n",
-            MODEL_PKL,
-            id="unseeded numpy draw in the model",
-        ),
+        pytest.param(FIT_LINE, "", UNSEEDED_DRAW, MODEL_PKL, id="unseeded numpy draw in the model"),
     ],
 )
 def test_run_to_run_nondeterminism_is_found_by_the_plain_rerun(
-    tmp_path, relative, anchor, planted, changed
+    tmp_path, anchor, before, after, changed
 ):
     project = copy_repo(tmp_path / "project")
-    if anchor == FIT_LINE:
-        plant(project, relative, anchor, after=planted)
-    else:
-        plant(project, relative, anchor, before=planted)
+    plant(project, "src/reprotrain/pipeline.py", anchor, before=before, after=after)
     report, outputs, runs = hunt_keeping_runs(project, tmp_path / "report", "timezone,umask")
     assert report["differs_on_rerun"]
     assert outputs[changed]["culprits"] == [hunt.RERUN]
