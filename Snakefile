@@ -26,4 +26,5 @@ report: "workflow/report/workflow.rst"
 rule all:
     default_target: True
     input:
+        last_run_checked,
         OUT["checksum"],

@@ -145,6 +145,17 @@ class _Planted:
         return (os.system, ("touch results/UNPICKLED",))
 
 
+def killed_before_its_manifest(setup: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    """``setup`` on a run killed after save, before its manifest: no run manifest tells the
+    next run which bytes its outputs had, so validate's own check is what stands."""
+
+    def after_kill(repo: Path) -> list[str]:
+        (repo / "results/manifest.json").unlink()
+        return setup(repo)
+
+    return after_kill
+
+
 def model_and_card_rewritten(repo: Path) -> list[str]:
     """A hostile model.pkl, and its sha256 put into the card beside it: both are in the
     gitignored results/, so writing there is all it takes."""
@@ -374,14 +385,14 @@ CASES = {
     ),
     # Model
     "model-and-card-rewritten": Case(
-        model_and_card_rewritten,
+        killed_before_its_manifest(model_and_card_rewritten),
         f"{MODEL}/model.pkl: sha256: refused to unpickle: content does not match "
         "config/manifest.json",
         "delete it and rerun",
         after_run=True,
     ),
     "model-tampered": Case(
-        flip_last_byte(f"{MODEL}/model.pkl"),
+        killed_before_its_manifest(flip_last_byte(f"{MODEL}/model.pkl")),
         f"{MODEL}/model.pkl: sha256: refused to unpickle",
         "delete it and rerun",
         after_run=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 from reprotrain import manifest
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
-from reprotrain.hashing import sha256_file, sha256_files
+from reprotrain.hashing import sha256_file
 
 # Causes, in the order they are reported.
 DATA, PARAMS, CODE, ENVIRONMENT, HARDWARE, UPSTREAM = (
@@ -331,24 +332,7 @@ def verify(manifest_path: str | Path, root: str | Path) -> VerifyReport:
     base = Path(root)
     inside = base.resolve()
     files = document["files"]
-    # The manifest's paths are relative and free of ".." (manifest.load); a symlink in the
-    # tree could still lead out, and nothing outside --root is opened.
-    escaping = {path for path in files if not (base / path).resolve().is_relative_to(inside)}
-    problems += [f"outside       {path}: leads outside {root}" for path in sorted(escaping)]
-    present = {
-        path: base / path for path in files if path not in escaping and (base / path).is_file()
-    }
-    digests = sha256_files(present.values())
-    for path, entry in sorted(files.items()):
-        if path in escaping:
-            continue
-        if path not in present:
-            problems.append(f"missing       {path}")
-        elif digests[str(present[path])] != entry["sha256"]:
-            problems.append(
-                f"tampered      {path}: expected {entry['sha256']}, "
-                f"actual {digests[str(present[path])]}"
-            )
+    problems += manifest.compare_with_disk(files, base).lines()
     expected = set(files) | set(document["uncovered"])
     own_path = Path(manifest_path).resolve()
     for top in sorted({Path(path).parts[0] for path in files}):
@@ -363,10 +347,73 @@ def verify(manifest_path: str | Path, root: str | Path) -> VerifyReport:
     return VerifyReport(problems, len(files))
 
 
+@dataclass
+class Reconciliation:
+    """What a new run must redo because the last run's claims no longer hold on disk."""
+
+    remove: list[str]  # files to delete so that Snakemake makes them again
+    notes: list[str]  # one line per problem found, for the run's log
+
+
+def reconcile(
+    run_path: str, verdict_path: str, recorded: dict[str, Any] | None, recorded_path: str
+) -> Reconciliation:
+    """Check the last run's outputs by their bytes, not their mtimes, before Snakemake
+    decides what is up to date.
+
+    Every covered file the run manifest lists is hashed. One that is missing or holds
+    other bytes is removed together with the run manifest and the verdict, so the jobs
+    that make them run again (Snakemake reruns the producer of a missing file only when
+    something downstream needs to run). A verdict that no longer describes this run
+    manifest against this record is removed, so that checksum compares again."""
+    run_file, verdict_file = Path(run_path), Path(verdict_path)
+    if not run_file.exists():
+        remove = [verdict_path] if verdict_file.exists() else []
+        return Reconciliation(remove, [f"{verdict_path}: no run manifest beside it"] * len(remove))
+    try:
+        run = manifest.load(run_file, "run manifest")
+    except ReprotrainError as error:
+        notes = [f"{run_path}: {error.problem}"]
+        return Reconciliation([p for p in (run_path, verdict_path) if Path(p).exists()], notes)
+    state = manifest.compare_with_disk(run["files"])
+    notes = state.lines()
+    if not state.matches:
+        # A symlink leading out is never deleted through: only the manifest goes.
+        remove = [*state.altered, run_path, verdict_path]
+        return Reconciliation([p for p in remove if Path(p).exists()], notes)
+    if verdict_file.exists() and not _verdict_holds(
+        verdict_file, run_file, run, recorded, recorded_path
+    ):
+        return Reconciliation([verdict_path], [f"{verdict_path}: no longer holds"])
+    return Reconciliation([], [])
+
+
+def _verdict_holds(
+    verdict_file: Path,
+    run_file: Path,
+    run: dict[str, Any],
+    recorded: dict[str, Any] | None,
+    recorded_path: str,
+) -> bool:
+    try:
+        verdict = json.loads(verdict_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(verdict, dict)
+        and verdict.get("matches") == recorded_path
+        and verdict.get("run_manifest_sha256") == sha256_file(run_file)
+        and recorded is not None
+        and not classify(recorded, run)
+    )
+
+
 def checksum(run_manifest: str, expected: str, out: str) -> None:
     """The checksum rule: fail with a per-file table when outputs differ from the record."""
     recorded = manifest.load(expected, "recorded manifest")
     run = manifest.load(run_manifest, "run manifest")
+    # A match is claimed for the bytes on disk, not for what the manifest job once hashed.
+    manifest.verify_on_disk(run, run_manifest)
     differences = classify(recorded, run)
     if differences:
         machines = [

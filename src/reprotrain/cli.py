@@ -51,6 +51,8 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    # The run's files are hashed first: a manifest says nothing of files changed since.
+    manifest.verify_on_disk(manifest.load(args.run, "run manifest"), args.run)
     return _compare(args.expected, args.run, as_json=False)[0]
 
 
@@ -140,7 +142,10 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--root", default=".", help="directory the manifest's paths start from")
     verify.set_defaults(handler=_verify)
 
-    check = commands.add_parser("check", help="diff the recorded manifest against the last run")
+    check = commands.add_parser(
+        "check",
+        help="hash the last run's files against its manifest, then diff it with the recorded one",
+    )
     check.add_argument("--run", default=RUN_MANIFEST)
     check.add_argument("--expected", default=RECORDED_MANIFEST)
     check.set_defaults(handler=_check)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -235,20 +236,60 @@ def inconsistencies(manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
+@dataclass
+class DiskState:
+    """How the files a manifest lists stand on disk under a root."""
+
+    missing: list[str]
+    altered: dict[str, tuple[str, str]]  # path -> (listed sha256, sha256 on disk)
+    escaping: list[str]  # a symlink in the tree leads outside the root: never opened
+
+    @property
+    def matches(self) -> bool:
+        return not (self.missing or self.altered or self.escaping)
+
+    def lines(self) -> list[str]:
+        return [
+            *(f"outside       {path}: leads outside the directory" for path in self.escaping),
+            *(f"missing       {path}" for path in self.missing),
+            *(
+                f"tampered      {path}: expected {listed}, actual {actual}"
+                for path, (listed, actual) in self.altered.items()
+            ),
+        ]
+
+
+def compare_with_disk(files: dict[str, Any], root: str | Path = ".") -> DiskState:
+    """Hash every listed file under ``root`` (all cores) against its listed sha256.
+
+    The paths are confined (``load``); a symlink that leads out of ``root`` is reported,
+    not followed, so nothing outside it is opened."""
+    base = Path(root)
+    inside = base.resolve()
+    escaping = sorted(path for path in files if not (base / path).resolve().is_relative_to(inside))
+    present = {
+        path: base / path for path in files if path not in escaping and (base / path).is_file()
+    }
+    digests = sha256_files(present.values())
+    missing, altered = [], {}
+    for path, entry in sorted(files.items()):
+        if path in escaping:
+            continue
+        if path not in present:
+            missing.append(path)
+        elif (actual := digests[str(present[path])]) != entry["sha256"]:
+            altered[path] = (entry["sha256"], actual)
+    return DiskState(missing, altered, escaping)
+
+
 def verify_on_disk(manifest: dict[str, Any], manifest_path: str | Path) -> None:
     """Refuse a manifest whose files no longer hold the bytes it lists."""
-    present = [path for path in manifest["files"] if Path(path).is_file()]
-    on_disk = sha256_files(present)
-    stale = [
-        f"{path}: expected {entry['sha256']}, {on_disk.get(path, 'missing')}"
-        for path, entry in sorted(manifest["files"].items())
-        if on_disk.get(path) != entry["sha256"]
-    ]
-    if stale:
+    state = compare_with_disk(manifest["files"])
+    if not state.matches:
         raise ReprotrainError(
             manifest_path,
             "files",
-            "the files on disk no longer match this manifest: " + "; ".join(stale),
+            "the files on disk no longer match this manifest:\n  " + "\n  ".join(state.lines()),
             "rerun the pipeline so that the manifest describes the outputs on disk",
         )
 

@@ -18,6 +18,9 @@ _held: list[IO[str]] = []  # keeps the lock's file open for the life of the proc
 
 
 def acquire(path: str | Path) -> None:
+    """Hold the lock until this process ends; a second call in the same process is a no-op."""
+    if _held:
+        return
     lock_path = Path(path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = lock_path.open("a+", encoding="utf-8")

@@ -6,6 +6,7 @@ rule manifest:
     input:
         covered=COVERED,
         environment=OUT["environment"],
+        checked=last_run_checked,
     output:
         OUT["manifest"],
     log:

@@ -12,6 +12,7 @@ from pathlib import Path
 from snakemake import __version__ as snakemake_version
 from snakemake.exceptions import WorkflowError
 from snakemake.io import apply_wildcards
+from snakemake.logging import logger
 from snakemake.iocontainers import Wildcards
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
@@ -28,6 +29,7 @@ os.environ.update(
 )
 
 from reprotrain import (
+    audit,
     drift,
     locks,
     manifest,
@@ -488,9 +490,45 @@ def output_recipes(wildcards):
     return recipes
 
 
+@functools.cache
+def _reconcile_last_run():
+    try:
+        executing = workflow.executor_plugin is not None and not workflow.dryrun
+        if executing:
+            runlock.acquire(RUN_LOCK)
+        stale = audit.reconcile(
+            OUT["manifest"], OUT["checksum"], RECORDED, config["manifest"]["expected"]
+        )
+    except ReprotrainError as error:
+        raise WorkflowError(error.message) from None
+    for note in stale.notes:
+        logger.warning(f"reprotrain: last run: {note}")
+    for path in stale.remove:
+        if executing:
+            Path(path).unlink()
+            logger.warning(f"reprotrain: removed {path}: it is made again")
+        else:
+            logger.warning(f"reprotrain: a run would remove {path} and make it again")
+
+
+def last_run_checked(wildcards):
+    """An input function of the first jobs of a run (it adds no input): the last run's outputs are
+    checked by their bytes before Snakemake judges them by their mtimes. A covered output
+    that is missing or was changed is made again, and a verdict that no longer holds is
+    redone (reprotrain.audit.reconcile). It runs while Snakemake builds the DAG, when a
+    dry run is known to be one (it then only says), and in the driver alone, holding the
+    run lock so that a concurrent run never sees its outputs removed."""
+    if workflow.is_main_process:
+        _reconcile_last_run()
+    return []
+
+
+RUN_LOCK = ".snakemake/reprotrain-run.lock"
+
+
 onstart:
     # One run per directory; released by the kernel even when the run is killed -9.
     try:
-        runlock.acquire(".snakemake/reprotrain-run.lock")
+        runlock.acquire(RUN_LOCK)
     except ReprotrainError as error:
         raise WorkflowError(error.message) from None
