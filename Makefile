@@ -62,12 +62,14 @@ bench-numerics: setup
 	$(BIN)/python benchmarks/numerics.py
 
 ## record: run up to the run manifests and make them the recorded ones (explicit, never
-## automatic): the default run's (config/manifest.json) and the sweep's (config/sweep-manifest.json)
+## automatic): the default run's (config/manifest.json) and the sweep's (config/sweep-manifest.json).
+## SIGNING_KEY=<private key> signs them (reprotrain keygen; manifest.public_key checks them)
+SIGN := $(if $(SIGNING_KEY),--sign $(SIGNING_KEY))
 record: setup
 	$(SNAKEMAKE) results/manifest.json
-	$(BIN)/reprotrain record
+	$(BIN)/reprotrain record $(SIGN)
 	$(SNAKEMAKE) results-sweep/manifest.json $(SWEEP)
-	$(BIN)/reprotrain record --run results-sweep/manifest.json --to config/sweep-manifest.json
+	$(BIN)/reprotrain record --run results-sweep/manifest.json --to config/sweep-manifest.json $(SIGN)
 
 ## check: compare the last run's manifest with the recorded one
 check: setup

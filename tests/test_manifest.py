@@ -12,7 +12,7 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
 
 PROVENANCE = {
-    "data": {"name": "d", "version": "v1", "sha256": "0" * 64},
+    "data": {"d/v1": {"kind": "file", "sha256": "0" * 64}},
     "code": {"digest": "c" * 64, "git_commit": None, "git_dirty": None},
     "params_digest": "a" * 64,
     "environment": {"python": "3.12.1"},
@@ -101,6 +101,9 @@ def test_inconsistent_input_hash_is_reported(outputs):
         ('{"schema_version": 5, "files": {"../../../../etc/passwd": {}}}', "not a relative path"),
         ('{"schema_version": 5, "files": {"/etc/hostname": {}}}', "not a relative path"),
         ('{"schema_version": 5, "files": {"": {}}}', "not a relative path"),
+        ('{"schema_version": 5, "files": {"x": {"size": NaN}}}', "NaN is not a JSON number"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        (b"\xff\xfe{}", "not valid JSON"),
     ],
     ids=[
         "missing",
@@ -112,11 +115,16 @@ def test_inconsistent_input_hash_is_reported(outputs):
         "parent-path",
         "absolute-path",
         "empty-path",
+        "nan",
+        "deep-nesting",
+        "not-utf8",
     ],
 )
 def test_bad_manifests_are_refused_by_name(tmp_path, content, problem):
     path = tmp_path / "manifest.json"
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     with pytest.raises(ReprotrainError) as error:
         manifest.load(path, "recorded manifest")
@@ -136,3 +144,31 @@ def test_record_copies_a_verified_manifest_byte_for_byte(outputs):
     manifest.write("results/manifest.json", build())
     manifest.record("results/manifest.json", "config/manifest.json")
     assert Path("config/manifest.json").read_bytes() == Path("results/manifest.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("environment", 5),
+        ("data", ["d/v1"]),
+        ("params_digest", None),
+        ("code", "abc"),
+    ],
+)
+def test_a_provenance_of_the_wrong_type_is_refused_by_name(outputs, tmp_path, field, value):
+    document = build(provenance=PROVENANCE | {field: value})
+    del document["integrity"]
+    path = tmp_path / "manifest.json"
+    manifest.write(path, document | {"integrity": manifest.integrity(document)})
+    with pytest.raises(ReprotrainError) as error:
+        manifest.load(path, "run manifest")
+    assert error.value.field == f"provenance.{field}"
+
+
+def test_hardware_of_the_wrong_type_is_refused_by_name(outputs, tmp_path):
+    document = build(provenance=PROVENANCE | {"environment": {"hardware": {"blas": [1]}}})
+    path = tmp_path / "manifest.json"
+    manifest.write(path, document)
+    with pytest.raises(ReprotrainError) as error:
+        manifest.load(path, "run manifest")
+    assert error.value.field == "provenance.environment.hardware.blas"

@@ -325,9 +325,12 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(manifest_path: str | Path, root: str | Path) -> VerifyReport:
-    """Check a results directory against a manifest by hashing only (nothing is rerun)."""
-    document = manifest.load(manifest_path, "manifest")
+def verify(
+    manifest_path: str | Path, root: str | Path, public_key: str | Path | None = None
+) -> VerifyReport:
+    """Check a results directory against a manifest by hashing only (nothing is rerun);
+    with ``public_key``, the manifest must be signed for it."""
+    document = manifest.load(manifest_path, "manifest", public_key=public_key)
     problems = [f"inconsistent  {p}" for p in manifest.inconsistencies(document)]
     base = Path(root)
     inside = base.resolve()
@@ -408,9 +411,13 @@ def _verdict_holds(
     )
 
 
-def checksum(run_manifest: str, expected: str, out: str) -> None:
-    """The checksum rule: fail with a per-file table when outputs differ from the record."""
-    recorded = manifest.load(expected, "recorded manifest")
+def checksum(
+    run_manifest: str, expected: str, out: str, recorded_integrity: str | None = None
+) -> None:
+    """The checksum rule: fail with a per-file table when outputs differ from the record.
+
+    ``recorded_integrity``: the record as the driver read it (and checked its signature)."""
+    recorded = manifest.load(expected, "recorded manifest", integrity_checked=recorded_integrity)
     run = manifest.load(run_manifest, "run manifest")
     # A match is claimed for the bytes on disk, not for what the manifest job once hashed.
     manifest.verify_on_disk(run, run_manifest)

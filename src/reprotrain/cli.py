@@ -13,16 +13,53 @@ import json
 import sys
 from pathlib import Path
 
-from reprotrain import audit, hunt, locks, manifest
+from reprotrain import audit, hunt, locks, manifest, signing, yamlfile
 from reprotrain.errors import ReprotrainError
 
 RUN_MANIFEST = "results/manifest.json"
 RECORDED_MANIFEST = "config/manifest.json"
+CONFIG = "config/config.yaml"
+
+
+def _configured_public_key(manifest_path: str) -> str | None:
+    """The config's manifest.public_key when ``manifest_path`` is its recorded manifest."""
+    if not Path(CONFIG).is_file():
+        return None
+    settings = (yamlfile.load(CONFIG, "config file") or {}).get("manifest") or {}
+    expected = settings.get("expected")
+    if expected and Path(expected).resolve() == Path(manifest_path).resolve():
+        return settings.get("public_key")
+    return None
 
 
 def _record(args: argparse.Namespace) -> None:
+    required = _configured_public_key(args.to)
+    if required and not args.sign:
+        raise ReprotrainError(
+            CONFIG,
+            "manifest.public_key",
+            f"records in {args.to} must be signed for {required}",
+            "record with `--sign <private key>` (make record SIGNING_KEY=<private key>)",
+        )
     recorded = manifest.record(args.run, args.to)
     print(f"recorded {len(recorded['files'])} files from {args.run} into {args.to}")
+    stale = signing.signature_path(args.to)
+    if args.sign:
+        print(f"signed: {signing.sign(args.to, args.sign)}")
+    elif stale.exists():
+        # It signed the record this one replaces.
+        stale.unlink()
+        print(f"removed {stale}: it signed the previous record")
+
+
+def _keygen(args: argparse.Namespace) -> None:
+    key = signing.generate(args.private, args.public)
+    print(f"ed25519 key {key[:12]}: private {args.private} (keep it out of the repository)")
+    print(f"public {args.public}: set manifest.public_key to it in {CONFIG}")
+
+
+def _public_key(args: argparse.Namespace, manifest_path: str) -> str | None:
+    return args.public_key or _configured_public_key(manifest_path)
 
 
 def _compare(before_path: str, after_path: str, as_json: bool) -> tuple[int, list]:
@@ -53,11 +90,12 @@ def _diff(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     # The run's files are hashed first: a manifest says nothing of files changed since.
     manifest.verify_on_disk(manifest.load(args.run, "run manifest"), args.run)
+    manifest.load(args.expected, "recorded manifest", public_key=_public_key(args, args.expected))
     return _compare(args.expected, args.run, as_json=False)[0]
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = audit.verify(args.manifest, args.root)
+    report = audit.verify(args.manifest, args.root, _public_key(args, args.manifest))
     for problem in report.problems:
         print(problem)
     if report.ok:
@@ -120,7 +158,17 @@ def parser() -> argparse.ArgumentParser:
     )
     record.add_argument("--run", default=RUN_MANIFEST)
     record.add_argument("--to", default=RECORDED_MANIFEST)
+    record.add_argument(
+        "--sign", metavar="PRIVATE_KEY", help="sign the record with this ed25519 key (keygen)"
+    )
     record.set_defaults(handler=_record)
+
+    keygen = commands.add_parser(
+        "keygen", help="make an ed25519 key pair for signing records (offline, once)"
+    )
+    keygen.add_argument("--private", required=True, help="where the private key goes (0600)")
+    keygen.add_argument("--public", default="config/record-signing.pub")
+    keygen.set_defaults(handler=_keygen)
 
     diff = commands.add_parser(
         "diff", help="compare two manifests and say why each differing output changed"
@@ -140,6 +188,11 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("manifest", nargs="?", default=RUN_MANIFEST)
     verify.add_argument("--root", default=".", help="directory the manifest's paths start from")
+    verify.add_argument(
+        "--public-key",
+        help="the manifest must be signed for this public key (default: the config's "
+        "manifest.public_key, for its recorded manifest)",
+    )
     verify.set_defaults(handler=_verify)
 
     check = commands.add_parser(
@@ -148,6 +201,11 @@ def parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--run", default=RUN_MANIFEST)
     check.add_argument("--expected", default=RECORDED_MANIFEST)
+    check.add_argument(
+        "--public-key",
+        help="the manifest must be signed for this public key (default: the config's "
+        "manifest.public_key, for its recorded manifest)",
+    )
     check.set_defaults(handler=_check)
 
     hunting = commands.add_parser(

@@ -41,20 +41,27 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 def check_recorded_path(expected: str, results: str, file: str) -> None:
     """The recorded manifest is a file the repository holds: a path inside it, and not
     among a run's own outputs (then every run would be compared with itself and pass)."""
-    path = Path(expected)
-    fix = (
+    check_repository_path(
+        expected,
+        "manifest.expected",
+        results,
+        file,
         "point manifest.expected at a recorded manifest in the repository, such as "
-        "config/manifest.json (`make record` makes it)"
+        "config/manifest.json (`make record` makes it)",
     )
+
+
+def check_repository_path(value: str, field: str, results: str, file: str, fix: str) -> None:
+    """A record the repository holds (a manifest, a public key): a path inside it, not
+    among the files runs write, where whoever can write results/ could replace it."""
+    path = Path(value)
     if path.is_absolute() or ".." in path.parts:
-        raise ReprotrainError(
-            file, "manifest.expected", f"{expected} is outside the repository", fix
-        )
+        raise ReprotrainError(file, field, f"{value} is outside the repository", fix)
     if path.parts and path.parts[0] in {results, "logs", ".snakemake"}:
         raise ReprotrainError(
             file,
-            "manifest.expected",
-            f"{expected} is where runs write their own files ({path.parts[0]}/): every run "
+            field,
+            f"{value} is where runs write their own files ({path.parts[0]}/): every run "
             "would be checked against what it wrote itself",
             fix,
         )
@@ -127,8 +134,22 @@ def _is_digest(value: Any) -> bool:
     return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
-def load(path: str | Path, role: str) -> dict[str, Any]:
-    """Read a manifest, refusing anything that is not a well-formed, untouched current one."""
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load(
+    path: str | Path,
+    role: str,
+    *,
+    public_key: str | Path | None = None,
+    integrity_checked: str | None = None,
+) -> dict[str, Any]:
+    """Read a manifest, refusing anything that is not a well-formed, untouched current one.
+
+    The file is read once; with ``public_key``, its signature (reprotrain.signing) is
+    checked on the very bytes parsed. ``integrity_checked``: the integrity digest of the
+    manifest as another process checked it (its content then is the same)."""
     file = Path(path)
     fix = (
         "restore it (git checkout), or delete it and record a new one with `make record`"
@@ -136,11 +157,23 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
         else "rerun the pipeline"
     )
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
+        data = file.read_bytes()
     except FileNotFoundError:
         raise ReprotrainError(file, None, f"the {role} does not exist", fix) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise ReprotrainError(file, None, f"the {role} cannot be read: {error}", fix) from None
+    if public_key is not None:
+        from reprotrain import signing
+
+        signing.verify(file, data, public_key)
+    try:
+        manifest = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as error:
         raise ReprotrainError(file, None, f"the {role} is not valid JSON: {error}", fix) from None
+    except RecursionError:
+        raise ReprotrainError(
+            file, None, f"the {role} is not valid JSON: nested too deeply", fix
+        ) from None
     _require(
         isinstance(manifest, dict), file, "(top level)", f"the {role} is not a JSON object", fix
     )
@@ -192,13 +225,9 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
             _require(
                 _is_digest(item.get("sha256")), file, f"{field}.sha256", "is not a sha256", fix
             )
-    _require(
-        isinstance(manifest.get("provenance"), dict),
-        file,
-        "provenance",
-        f"the {role} has no provenance",
-        fix,
-    )
+    provenance = manifest.get("provenance")
+    _require(isinstance(provenance, dict), file, "provenance", f"the {role} has no provenance", fix)
+    _check_provenance(provenance, file, fix)
     _require(
         isinstance(manifest.get("uncovered"), list),
         file,
@@ -215,7 +244,58 @@ def load(path: str | Path, role: str) -> dict[str, Any]:
         f"the {role} was modified after it was written (its integrity digest does not match)",
         fix,
     )
+    _require(
+        integrity_checked in (None, manifest["integrity"]),
+        file,
+        "integrity",
+        f"the {role} changed during the run, after the driver checked it",
+        "rerun the pipeline",
+    )
     return manifest
+
+
+def _check_provenance(provenance: dict[str, Any], file: Path, fix: str) -> None:
+    """The parts of the provenance that audits read have the types they read them as."""
+    data = provenance.get("data")
+    _require(isinstance(data, dict), file, "provenance.data", "is not an object", fix)
+    for key, entry in data.items():
+        _require(
+            isinstance(entry, dict) and _is_digest(entry.get("sha256")),
+            file,
+            f"provenance.data.{key}",
+            "is not an object with a sha256",
+            fix,
+        )
+    _require(
+        isinstance(provenance.get("code"), dict), file, "provenance.code", "is not an object", fix
+    )
+    _require(
+        _is_digest(provenance.get("params_digest")),
+        file,
+        "provenance.params_digest",
+        "is not a sha256 digest",
+        fix,
+    )
+    environment = provenance.get("environment")
+    _require(isinstance(environment, dict), file, "provenance.environment", "is not an object", fix)
+    hardware = environment.get("hardware", {})
+    _require(
+        isinstance(hardware, dict), file, "provenance.environment.hardware", "is not an object", fix
+    )
+    blas = hardware.get("blas", [])
+    _require(
+        isinstance(blas, list)
+        and all(
+            isinstance(item, dict)
+            and isinstance(item.get("library"), str)
+            and isinstance(item.get("kernel"), (str, type(None)))
+            for item in blas
+        ),
+        file,
+        "provenance.environment.hardware.blas",
+        "is not a list of libraries with their kernels",
+        fix,
+    )
 
 
 def inconsistencies(manifest: dict[str, Any]) -> list[str]:

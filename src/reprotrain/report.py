@@ -113,8 +113,13 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
 
 
 def checksum_and_provenance(
-    run_manifest: str, expected: str, lock: str, verdict_out: str, page_out: str
+    run_manifest: str,
+    expected: str,
+    recorded_integrity: str | None,
+    lock: str,
+    verdict_out: str,
+    page_out: str,
 ) -> None:
     """The checksum rule: compare with the recorded manifest, then write the report's page."""
-    audit.checksum(run_manifest, expected, verdict_out)
+    audit.checksum(run_manifest, expected, verdict_out, recorded_integrity)
     provenance_page(run_manifest, verdict_out, lock, page_out)

@@ -50,6 +50,8 @@ rule checksum:
         ENV_FILE
     params:
         expected=config["manifest"]["expected"],
+        # The record as the driver read it, its signature checked when a key is set.
+        recorded_integrity=RECORDED and RECORDED["integrity"],
         code=rule_code("checksum.smk", "checksum.py"),
     script:
         "../scripts/checksum.py"

@@ -154,9 +154,22 @@ try:
     manifest.check_recorded_path(
         config["manifest"]["expected"], config["results"], "config/config.yaml"
     )
+    # With a public key, only a record signed by its private key is trusted (signing.py).
+    PUBLIC_KEY = config["manifest"].get("public_key")
+    if PUBLIC_KEY is not None:
+        manifest.check_repository_path(
+            PUBLIC_KEY,
+            "manifest.public_key",
+            config["results"],
+            "config/config.yaml",
+            "point manifest.public_key at the public key, in the repository, that the "
+            "records are signed for (`reprotrain keygen` makes a pair)",
+        )
     RECORDED = None
     if Path(config["manifest"]["expected"]).exists():
-        RECORDED = manifest.load(config["manifest"]["expected"], "recorded manifest")
+        RECORDED = manifest.load(
+            config["manifest"]["expected"], "recorded manifest", public_key=PUBLIC_KEY
+        )
     DRIFT_MODE = config["environment_drift"]
     # The numerics every job uses, checked against this CPU before any job (and again
     # on every SLURM node, where each job parses this file too).

@@ -6,6 +6,7 @@ run_step(
     checksum_and_provenance,
     run_manifest=snakemake.input.run,
     expected=snakemake.params.expected,
+    recorded_integrity=snakemake.params.recorded_integrity,
     lock=snakemake.input.lock,
     verdict_out=snakemake.output.verdict,
     page_out=snakemake.output.provenance,

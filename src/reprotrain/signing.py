@@ -1,0 +1,187 @@
+"""Signed records: an offline ed25519 key signs a recorded manifest, the repository holds
+the public key, and every reader checks the signature before it trusts the record.
+
+The integrity digest inside a manifest only shows accidental damage: anyone can recompute
+it. A signature can only be made with the private key, which never enters the repository
+or a run. It is detached, beside the manifest (``<manifest>.sig``), in the shape of a DSSE
+envelope without its payload: the signature is over DSSE's pre-authentication encoding of
+the manifest's exact bytes with ``PAYLOAD_TYPE``, so a manifest cannot be re-read as any
+other kind of signed document. Keys are PEM files (PKCS#8 private, SubjectPublicKeyInfo
+public), readable by OpenSSL and every common library.
+
+cryptography is imported only here and only when a key is in use: the rule environment
+(the conda solve) does not hold it, so signatures are checked by the driver.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from reprotrain.errors import ReprotrainError
+from reprotrain.fileio import atomic_write_bytes, canonical_json
+from reprotrain.hashing import sha256_bytes
+
+PAYLOAD_TYPE = "application/vnd.reprotrain.manifest+json"
+_RESIGN = (
+    "restore the manifest and its signature (git checkout), or have the holder of the "
+    "private key record and sign it again: `reprotrain record --sign <private key>`"
+)
+
+
+def signature_path(manifest_path: str | Path) -> Path:
+    return Path(f"{manifest_path}.sig")
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: what is signed, type and length bound in."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def _raw_public_bytes(public_key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_key: Any) -> str:
+    """sha256 of the raw 32-byte public key: names the key in a signature."""
+    return sha256_bytes(_raw_public_bytes(public_key))
+
+
+def generate(private_path: str | Path, public_path: str | Path) -> str:
+    """A new key pair; the private file is created 0600 and never overwritten."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private_file = Path(private_path)
+    for path in (private_file, Path(public_path)):
+        if path.exists():
+            raise ReprotrainError(
+                path, None, "already exists", "choose another path, or remove it on purpose"
+            )
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    private_file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(private_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private_pem)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    atomic_write_bytes(public_path, public_pem)
+    return key_id(key.public_key())
+
+
+def _load_key(path: str | Path, private: bool) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    file = Path(path)
+    what = "private" if private else "public"
+    fix = (
+        "give the ed25519 key `reprotrain keygen` wrote"
+        if private
+        else "point manifest.public_key at the ed25519 public key (PEM) the records are signed for"
+    )
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise ReprotrainError(file, None, f"the {what} key cannot be read: {error}", fix) from None
+    try:
+        if private:
+            key = serialization.load_pem_private_key(data, password=None)
+            wanted = ed25519.Ed25519PrivateKey
+        else:
+            key = serialization.load_pem_public_key(data)
+            wanted = ed25519.Ed25519PublicKey
+    except (ValueError, TypeError) as error:
+        raise ReprotrainError(file, None, f"is not a PEM {what} key: {error}", fix) from None
+    if not isinstance(key, wanted):
+        raise ReprotrainError(file, None, f"is not an ed25519 {what} key", fix)
+    return key
+
+
+def sign(manifest_path: str | Path, private_key_path: str | Path) -> Path:
+    """Write the detached signature of the manifest's bytes beside it."""
+    key = _load_key(private_key_path, private=True)
+    payload = Path(manifest_path).read_bytes()
+    envelope = {
+        "payloadType": PAYLOAD_TYPE,
+        "payloadSha256": sha256_bytes(payload),
+        "signatures": [
+            {
+                "keyid": key_id(key.public_key()),
+                "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, payload))).decode("ascii"),
+            }
+        ],
+    }
+    path = signature_path(manifest_path)
+    atomic_write_bytes(path, canonical_json(envelope).encode("utf-8"))
+    return path
+
+
+def verify(manifest_path: str | Path, payload: bytes, public_key_path: str | Path) -> None:
+    """Refuse ``payload`` (the manifest's bytes, as read once by the caller) unless the
+    signature beside the manifest verifies with the configured public key."""
+    from cryptography.exceptions import InvalidSignature
+
+    key = _load_key(public_key_path, private=False)
+    wanted = key_id(key)
+    sig_file = signature_path(manifest_path)
+    try:
+        envelope = json.loads(sig_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReprotrainError(
+            manifest_path,
+            "signature",
+            f"is not signed ({sig_file} does not exist), and records must be signed for "
+            f"{public_key_path}",
+            _RESIGN,
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ReprotrainError(
+            sig_file, None, f"is not a signature file: {error}", _RESIGN
+        ) from None
+    signatures = envelope.get("signatures") if isinstance(envelope, dict) else None
+    if (
+        not isinstance(signatures, list)
+        or envelope.get("payloadType") != PAYLOAD_TYPE
+        or not all(isinstance(item, dict) for item in signatures)
+    ):
+        raise ReprotrainError(
+            sig_file, "signatures", f"is not a {PAYLOAD_TYPE} signature envelope", _RESIGN
+        )
+    ours = [item for item in signatures if item.get("keyid") == wanted]
+    if not ours:
+        found = ", ".join(str(item.get("keyid"))[:12] for item in signatures) or "none"
+        raise ReprotrainError(
+            manifest_path,
+            "signature",
+            f"is signed by key {found}, not by {public_key_path} ({wanted[:12]})",
+            _RESIGN,
+        )
+    for item in ours:
+        try:
+            key.verify(
+                base64.b64decode(str(item.get("sig")), validate=True), pae(PAYLOAD_TYPE, payload)
+            )
+            return
+        except (InvalidSignature, binascii.Error, ValueError):
+            continue
+    raise ReprotrainError(
+        manifest_path,
+        "signature",
+        f"does not verify with {public_key_path}: the manifest was changed after it was "
+        "signed, by someone without the private key",
+        _RESIGN,
+    )
