@@ -29,7 +29,7 @@ def run(config: dict, rows: int, out: Path) -> dict:
     frame, _ = data.generate_synthetic(dataset, rows)
     data.validate_table(frame, dataset, "synthetic v1", "")
     target = dataset.schema.target
-    train, test = data.split(frame, target, config["split"]["test_fraction"], seed)
+    train, test = data.split(frame, target, config["split"]["test_fraction"], seed, "synthetic v1")
     del frame
     tables.write_table(train, out / "train.npy")
     tables.write_table(test, out / "test.npy")

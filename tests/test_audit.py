@@ -94,6 +94,31 @@ def test_new_data_version_is_classified_as_data(default_run, scratch_repo):
     assert not [d for d in report["differences"] if d["change"] != "changed"]
 
 
+@pytest.mark.parametrize("change", ["renamed", "moved"])
+def test_same_bytes_under_another_version_or_path_are_data_not_nondeterminism(
+    default_run, scratch_repo, change
+):
+    """The data record names the version and its source: renaming the version, or moving
+    the file, with the same bytes changes that record, and diff says data."""
+    registry = yaml.safe_load((scratch_repo / "config/datasets.yaml").read_text())
+    versions = registry["datasets"]["breast_cancer"]
+    args: list[str] = []
+    if change == "renamed":
+        versions["v1.0-renamed"] = versions.pop("v1.0")
+        args = config_override(scratch_repo, "renamed", {"dataset": {"version": "v1.0-renamed"}})
+    else:
+        moved = "data/breast_cancer/moved.csv"
+        shutil.copy(scratch_repo / RAW, scratch_repo / moved)
+        versions["v1.0"]["source"] = moved
+    (scratch_repo / "config/datasets.yaml").write_text(yaml.safe_dump(registry))
+    snakemake(scratch_repo, *args, "--", "results/manifest.json")
+    status, report = diff(default_run, scratch_repo)
+    assert status == audit.EXPLAINED, report
+    record = f"{DATA}/data.json".replace("/v1.0/", "/v1.0-renamed/" if args else "/v1.0/")
+    assert by_path(report)[record]["causes"] == ["data"]
+    assert all(item["root_causes"] == ["data"] for item in report["differences"])
+
+
 def test_hyperparameter_change_is_classified_as_params(default_run, scratch_repo):
     override = config_override(
         scratch_repo, "params", {"models": {"hist_gradient_boosting": {"max_iter": 50}}}

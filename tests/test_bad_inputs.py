@@ -168,38 +168,63 @@ def model_and_card_rewritten(repo: Path) -> list[str]:
     return []
 
 
+def one_row_per_class(raw: bytes) -> bytes:
+    header, *rows = raw.decode().splitlines()
+    firsts = [next(row for row in rows if row.endswith(f",{label}")) for label in (0, 1)]
+    return ("\n".join([header, *firsts]) + "\n").encode()
+
+
+def truncate(path: str, keep: int) -> Callable[[Path], list[str]]:
+    def setup(repo: Path) -> list[str]:
+        file = repo / path
+        file.write_bytes(file.read_bytes()[:keep])
+        return []
+
+    return setup
+
+
+def absolute_source(repo: Path) -> list[str]:
+    """A source given by its absolute path: it would read outside the repository, and the
+    path would enter the covered data record."""
+    registry_path = repo / "config/datasets.yaml"
+    text = registry_path.read_text()
+    registry_path.write_text(text.replace("source: data/", f"source: {repo}/data/", 1))
+    return []
+
+
+SHA256_LINE = re.compile(r"sha256: ([0-9a-f]{64})")
 DATA_RECORD = f"{DATA}/data.json"
 CASES = {
     # Config
-    "config-unknown-key": Case(override({"colour": "red"}), "config/config.yaml: colour", "remove"),
-    "config-wrong-type": Case(override({"seed": "42"}), "config/config.yaml: seed", "correct seed"),
-    "config-negative-seed": Case(override({"seed": -1}), "config/config.yaml: seed", "correct"),
+    "config-unknown-key": Case(override({"colour": "red"}), "config/bad.yaml: colour", "remove"),
+    "config-wrong-type": Case(override({"seed": "42"}), "config/bad.yaml: seed", "correct seed"),
+    "config-negative-seed": Case(override({"seed": -1}), "config/bad.yaml: seed", "correct"),
     "config-float-seed": Case(
-        override({"seed": 42.0}), "config/config.yaml: seed: 42.0 is not valid", "correct seed"
+        override({"seed": 42.0}), "config/bad.yaml: seed: 42.0 is not valid", "correct seed"
     ),
     "config-float-max-iter": Case(
         override({"models": {"hist_gradient_boosting": {"max_iter": 200.0}}}),
-        "config/config.yaml: models.hist_gradient_boosting.max_iter: 200.0 is not of type",
+        "config/bad.yaml: models.hist_gradient_boosting.max_iter: 200.0 is not of type",
         "correct",
     ),
     "config-expected-is-the-run-manifest": Case(
         override({"manifest": {"expected": "results/manifest.json"}}),
-        "config/config.yaml: manifest.expected: results/manifest.json is where runs write",
+        "config/bad.yaml: manifest.expected: results/manifest.json is where runs write",
         "config/manifest.json",
     ),
     "config-expected-outside-the-repository": Case(
         override({"manifest": {"expected": "../elsewhere/manifest.json"}}),
-        "config/config.yaml: manifest.expected: ../elsewhere/manifest.json is outside",
+        "config/bad.yaml: manifest.expected: ../elsewhere/manifest.json is outside",
         "in the repository",
     ),
     "config-dataset-name-escapes": Case(
         override({"dataset": {"name": ".."}}),
-        "config/config.yaml: dataset.name: '..' does not match",
+        "config/bad.yaml: dataset.name: '..' does not match",
         "a directory of the results",
     ),
     "config-dataset-version-escapes": Case(
         override({"dataset": {"version": ".."}}),
-        "config/config.yaml: dataset.version: '..' does not match",
+        "config/bad.yaml: dataset.version: '..' does not match",
         "a directory of the results",
     ),
     "registry-dataset-name-escapes": Case(
@@ -209,13 +234,13 @@ CASES = {
         "config/datasets.yaml: datasets: '..' does not match",
         "correct datasets",
     ),
-    "config-zero-threads": Case(override({"threads": 0}), "config/config.yaml: threads", "correct"),
+    "config-zero-threads": Case(override({"threads": 0}), "config/bad.yaml: threads", "correct"),
     "config-unknown-model": Case(
-        override({"model": "svm"}), "config/config.yaml: model", "correct model"
+        override({"model": "svm"}), "config/bad.yaml: model", "correct model"
     ),
     "config-threshold-range": Case(
         override({"thresholds": {"min_accuracy": 1.5}}),
-        "config/config.yaml: thresholds.min_accuracy",
+        "config/bad.yaml: thresholds.min_accuracy",
         "correct",
     ),
     "config-missing-version": Case(
@@ -235,7 +260,7 @@ CASES = {
     ),
     "config-unknown-hyperparameter": Case(
         override({"models": {"random_forest": {"n_jobs": 4}}}),
-        "config/config.yaml: models.random_forest.n_jobs",
+        "config/bad.yaml: models.random_forest.n_jobs",
         "remove",
     ),
     "config-alias-bomb": Case(
@@ -258,7 +283,92 @@ CASES = {
         "config/datasets.yaml: datasets.breast_cancer.v1.0: is given twice",
         "keep one of them",
     ),
+    "config-test-fraction-too-high": Case(
+        override({"split": {"test_fraction": 0.999}}),
+        "config/config.yaml: split.test_fraction: 0.999 of 569 rows leaves 0 for training",
+        "choose a test_fraction from",
+        DATA_RECORD,
+    ),
+    "config-test-fraction-too-low": Case(
+        override({"split": {"test_fraction": 0.001}}),
+        "config/config.yaml: split.test_fraction: 0.001 of 569 rows leaves 568 for training "
+        "and 1 for testing",
+        "choose a test_fraction from",
+        DATA_RECORD,
+    ),
+    "config-version-read-as-a-number": Case(
+        overlay_text("dataset:\n  name: breast_cancer\n  version: 1.10\n"),
+        "config/bad.yaml: dataset.version: 1.1 is not of type 'string' (written 1.10, which "
+        "YAML reads as the number 1.1)",
+        'quote it: "1.10"',
+    ),
+    "config-octal-seed": Case(
+        overlay_text("seed: 042\n"),
+        "config/bad.yaml: seed: 042 (line 1) is read by YAML as the number 34 (octal)",
+        'quote it ("042")',
+    ),
+    "config-results-is-a-file": Case(
+        override({"results": "README.md"}),
+        "config/bad.yaml: results: README.md is a file, not a directory",
+        "name a directory",
+    ),
+    "config-registry-outside-the-repository": Case(
+        override({"registry": "/tmp/datasets.yaml"}),
+        "config/bad.yaml: registry: /tmp/datasets.yaml is outside the repository",
+        "config/datasets.yaml",
+    ),
+    "config-public-key-outside-the-repository": Case(
+        override({"manifest": {"public_key": "../keys/record.pub"}}),
+        "config/bad.yaml: manifest.public_key: ../keys/record.pub is outside",
+        "in the repository",
+    ),
+    "registry-upper-case-sha256": Case(
+        mutate_file(
+            "config/datasets.yaml",
+            lambda t: SHA256_LINE.sub(lambda m: f"sha256: {m[1].upper()}", t, count=1),
+        ),
+        "config/datasets.yaml: datasets.breast_cancer.v1.0.sha256: '9B9E",
+        "64 lower-case hexadecimal digits",
+    ),
+    "registry-space-padded-sha256": Case(
+        mutate_file(
+            "config/datasets.yaml",
+            lambda t: SHA256_LINE.sub(lambda m: f'sha256: " {m[1]} "', t, count=1),
+        ),
+        "config/datasets.yaml: datasets.breast_cancer.v1.0.sha256: ' 9b9e",
+        "nothing else",
+    ),
+    "registry-absolute-source": Case(
+        absolute_source,
+        "config/datasets.yaml: datasets.breast_cancer.v1.0.source: /",
+        "under data/",
+    ),
+    "registry-source-leaves-the-repository": Case(
+        mutate_file(
+            "config/datasets.yaml", lambda t: t.replace("source: data/", "source: ../data/", 1)
+        ),
+        "config/datasets.yaml: datasets.breast_cancer.v1.0.source: ../data/breast_cancer",
+        "under data/",
+    ),
     # Data
+    "data-one-row-per-class": Case(
+        registered_raw(one_row_per_class),
+        f"{RAW}: target: class 0 has 1 row: a stratified split needs at least 2",
+        "add rows of that class",
+        DATA_RECORD,
+    ),
+    "data-duplicate-column": Case(
+        registered_raw(lambda raw: raw.replace(b"mean_texture", b"mean_radius", 1)),
+        f"{RAW}: mean_radius: the header names column 'mean_radius' twice (columns 1 and 2)",
+        "give each column its own name",
+        DATA_RECORD,
+    ),
+    "data-trailing-comma": Case(
+        registered_raw(rows(lambda t: [t[0], *([*row, ""] for row in t[1:])])),
+        f"{RAW}: its rows have one field more than its header (31 names)",
+        "remove the extra field",
+        DATA_RECORD,
+    ),
     "data-missing-file": Case(remove(RAW), f"{RAW}: the raw data file", "restore it"),
     "data-sha256-mismatch": Case(
         mutate_file(RAW, lambda text: text.replace("17.99", "17.98", 1)),
@@ -383,7 +493,30 @@ CASES = {
         "config/manifest.json: integrity",
         "restore it",
     ),
+    "manifest-nan": Case(
+        mutate_file(
+            "config/manifest.json", lambda t: re.sub(r"\"size\": \d+", '"size": NaN', t, count=1)
+        ),
+        "config/manifest.json: the recorded manifest is not valid JSON: NaN is not a JSON number",
+        "make record",
+    ),
+    "manifest-deep-nesting": Case(
+        mutate_file("config/manifest.json", lambda t: "[" * 100_000 + "]" * 100_000),
+        "config/manifest.json: the recorded manifest is not valid JSON: nested too deeply",
+        "make record",
+    ),
+    "manifest-provenance-of-the-wrong-type": Case(
+        edit_document("config/manifest.json", lambda d: d["provenance"].update(environment=5)),
+        "config/manifest.json: provenance.environment: is not an object",
+        "make record",
+    ),
     # Model
+    "card-truncated": Case(
+        killed_before_its_manifest(truncate(f"{MODEL}/model_card.json", 100)),
+        f"{MODEL}/model_card.json: is not a model card (not JSON",
+        "save makes both again",
+        after_run=True,
+    ),
     "model-and-card-rewritten": Case(
         killed_before_its_manifest(model_and_card_rewritten),
         f"{MODEL}/model.pkl: sha256: refused to unpickle: content does not match "

@@ -146,6 +146,42 @@ def test_full_disk_fails_clearly_and_leaves_no_half_written_record(small_results
     assert not list((workdir / "results").rglob(".*.tmp"))
 
 
+def mount_tmpfs(directory: Path, options: str) -> None:
+    directory.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    assert mounted.returncode == 0, f"mounting a tmpfs needs root: {mounted.stderr}"
+
+
+@pytest.mark.parametrize(
+    ("directory", "options", "message"),
+    [
+        ("results", "ro,size=1m", "results/: cannot be written (a read-only filesystem"),
+        (".snakemake", "size=4k", ".snakemake/reprotrain-run.lock: cannot be written: No space"),
+        ("logs", "size=4k", "packages.json: could not be written: No space left on device"),
+    ],
+    ids=["read-only-results", "full-snakemake-directory", "full-logs"],
+)
+def test_an_unwritable_directory_fails_with_one_message(tmp_path, directory, options, message):
+    workdir = copy_repo(tmp_path / "project")
+    target = workdir / directory
+    mount_tmpfs(target, options)
+    try:
+        if "ro" not in options.split(","):
+            (target / "filler").write_bytes(b"\0" * 3 * 1024)  # what is left is too little
+        run = snakemake(workdir, check=False)
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+    assert run.returncode != 0
+    assert message in run.output, run.output[-3000:]
+    assert "\n  fix: " in run.output[run.output.index(message) :]
+    assert "Traceback" not in run.output
+    assert "Logging error" not in run.output
+
+
 def processes_with(variable: str, value: str) -> list[int]:
     """Live processes whose environment holds ``variable=value`` (they inherited it)."""
     found = []

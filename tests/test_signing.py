@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, MODEL, copy_repo, snakemake
+from conftest import BIN, MODEL, snakemake
 
 from reprotrain import manifest, signing
 from reprotrain.errors import ReprotrainError
@@ -164,16 +164,3 @@ def test_signed_records_end_to_end(default_run, tmp_path):
         done = cli(*args)
         assert done.returncode == 2
         assert "signature: does not verify" in done.stderr
-
-
-def test_a_public_key_outside_the_repository_is_refused(tmp_path):
-    repo = copy_repo(tmp_path / "repo")
-    overlay = repo / "config/key.yaml"
-    overlay.write_text(yaml.safe_dump({"manifest": {"public_key": "results/key.pub"}}))
-    run = snakemake(
-        repo, "-n", "--configfile", "config/config.yaml", "config/key.yaml", check=False
-    )
-    assert run.returncode != 0
-    assert "config/config.yaml: manifest.public_key: results/key.pub is where runs write" in (
-        run.output
-    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,7 @@ def read_raw_table(
             f"decompress it; {fix}",
         )
     first_line = head.split(b"\n", 1)[0]
+    _check_header_names(first_line, path, fix)
     if b"," not in first_line and any(sep in first_line for sep in (b";", b"\t", b"|")):
         raise ReprotrainError(
             path,
@@ -140,8 +142,37 @@ def read_raw_table(
         raise ReprotrainError(path, None, f"is not valid CSV: {error}", fix) from None
     if frame.empty:
         raise ReprotrainError(path, None, "has a header but no rows", fix)
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas makes the first column the index when every row has one field more.
+        raise ReprotrainError(
+            path,
+            None,
+            f"its rows have one field more than its header ({len(frame.columns)} names): a "
+            "comma at the end of each row, or one inside an unquoted value",
+            f"remove the extra field (or quote the value); {fix}",
+        )
     validate_table(frame, dataset, path, fix)
     return frame
+
+
+def _check_header_names(first_line: bytes, path: str | Path, fix: str) -> None:
+    """A name given twice would be renamed by pandas (``x.1``) and reported as unknown."""
+    import csv
+
+    try:
+        names = next(csv.reader([first_line.decode("utf-8").rstrip("\r")]), [])
+    except UnicodeDecodeError:
+        return  # reported as not UTF-8 by the parse
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if name in seen:
+            raise ReprotrainError(
+                path,
+                name,
+                f"the header names column {name!r} twice (columns {seen[name]} and {number})",
+                f"give each column its own name; {fix}",
+            )
+        seen[name] = number
 
 
 def validate_table(frame: pd.DataFrame, dataset: Dataset, origin: str | Path, fix: str) -> None:
@@ -178,9 +209,33 @@ def generate_synthetic(dataset: Dataset, rows: int) -> tuple[pd.DataFrame, str]:
 
 
 def split(
-    frame: pd.DataFrame, target: str, test_fraction: float, seed: int
+    frame: pd.DataFrame, target: str, test_fraction: float, seed: int, origin: str | Path
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded, stratified train/test split that keeps the original row order inside each part."""
+    """A seeded, stratified train/test split that keeps the original row order inside each part.
+
+    ``origin`` names the table in errors. What scikit-learn needs is checked first: two
+    rows of each class, and a row of each class on both sides."""
+    counts = frame[target].value_counts(sort=False).sort_index()
+    scarce = counts[counts < 2]
+    if not scarce.empty:
+        raise ReprotrainError(
+            origin,
+            target,
+            f"class {scarce.index[0]} has {scarce.iloc[0]} row: a stratified split needs at "
+            "least 2 rows of every class, one for training and one for testing",
+            "add rows of that class, or remove the class from the table and its schema",
+        )
+    rows, classes = len(frame), len(counts)
+    testing = math.ceil(test_fraction * rows)
+    if testing < classes or rows - testing < classes:
+        raise ReprotrainError(
+            "config/config.yaml",
+            "split.test_fraction",
+            f"{test_fraction} of {rows} rows leaves {rows - testing} for training and "
+            f"{testing} for testing, but each needs a row of each of the {classes} classes",
+            f"choose a test_fraction from {classes / rows:.4g} to {1 - classes / rows:.4g}"
+            " (0.2 to 0.3 is usual)",
+        )
     train, test = train_test_split(
         frame, test_size=test_fraction, random_state=seed, stratify=frame[target]
     )

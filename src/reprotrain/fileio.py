@@ -24,9 +24,29 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         os.umask(umask)
         Path(tmp_name).chmod(0o666 & ~umask)
         Path(tmp_name).replace(target)
+    except OSError as error:
+        Path(tmp_name).unlink(missing_ok=True)
+        # Name the file the caller asked for, not the temporary one (or none at all).
+        raise OSError(error.errno, error.strerror, str(target)) from error
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def check_writable(directory: str | Path) -> None:
+    """Refuse, before any job, a directory the run writes to that cannot be written: a
+    read-only filesystem, or permissions (access(2) says so for root too, on a read-only
+    mount). Snakemake would otherwise fail on it with a traceback."""
+    from reprotrain.errors import ReprotrainError
+
+    path = Path(directory)
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise ReprotrainError(
+            f"{path}/",
+            None,
+            "cannot be written (a read-only filesystem, or its permissions)",
+            "make it writable (or mount it read-write) and rerun",
+        )
 
 
 def canonical_json(value: Any) -> str:

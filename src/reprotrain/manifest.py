@@ -51,6 +51,19 @@ def check_recorded_path(expected: str, results: str, file: str) -> None:
     )
 
 
+def check_results_directory(results: str, file: str) -> None:
+    """The results directory is a directory of the project, or does not exist yet."""
+    path = Path(results)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise ReprotrainError(
+            file,
+            "results",
+            f"{results} is {'a symbolic link' if path.is_symlink() else 'a file'}, not a "
+            "directory of the project",
+            "name a directory for the outputs (it is created), such as results",
+        )
+
+
 def check_repository_path(value: str, field: str, results: str, file: str, fix: str) -> None:
     """A record the repository holds (a manifest, a public key): a path inside it, not
     among the files runs write, where whoever can write results/ could replace it."""

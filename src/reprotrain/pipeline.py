@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reprotrain import evaluate, models, tables
+from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 from reprotrain.hashing import sha256_bytes
 from reprotrain.registry import Dataset, TableSchema
@@ -46,13 +47,14 @@ def preprocess(
         content = data.read_verified(raw, entry, registry)
         raw_sha256 = entry.sha256
         frame = data.read_raw_table(raw, entry, registry, content)
+        origin = raw
     else:
         # Generated in this step, not written and read back: the generator's spec is
         # the data version, and the record keeps the sha256 of what it generated.
         frame, raw_sha256 = data.generate_synthetic(entry, rows)
         origin = f"{registry}: datasets.{entry.name}.{entry.version}"
         data.validate_table(frame, entry, origin, data.schema_fix(entry, registry))
-    train_part, test_part = data.split(frame, entry.schema.target, test_fraction, seed)
+    train_part, test_part = data.split(frame, entry.schema.target, test_fraction, seed, origin)
     del frame
     tables.write_table(train_part, train)
     tables.write_table(test_part, test)
@@ -110,6 +112,28 @@ RECORDED_SOURCE = (
 )
 
 
+def _read_card(card: str) -> dict[str, Any]:
+    """The model card save wrote, refused (never half-used) when it is not one."""
+    fix = "delete it and the model beside it, and rerun: save makes both again"
+    try:
+        document = json.loads(Path(card).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ReprotrainError(card, None, f"is not a model card (not JSON: {error})", fix) from None
+    try:
+        fields = {
+            "model.sha256": document["model"]["sha256"],
+            "model.type": document["model"]["type"],
+            "model.random_state": document["model"]["random_state"],
+            "data.name": document["data"]["name"],
+            "data.version": document["data"]["version"],
+        }
+    except (KeyError, TypeError) as error:
+        raise ReprotrainError(card, None, f"is not a model card (no {error})", fix) from None
+    if not isinstance(fields["model.sha256"], str):
+        raise ReprotrainError(card, "model.sha256", "is not a sha256 digest", fix)
+    return document
+
+
 def validate(
     model: str,
     card: str,
@@ -126,7 +150,7 @@ def validate(
 ) -> None:
     from reprotrain import figures  # matplotlib only where the figures are drawn
 
-    model_card = json.loads(Path(card).read_text(encoding="utf-8"))
+    model_card = _read_card(card)
     # The recorded manifest, which the repository holds, first: a model and a card that
     # someone rewrote together in results/ still do not match it.
     recorded = [(recorded_sha256, RECORDED_SOURCE.format(record=record))] if recorded_sha256 else []

@@ -82,7 +82,25 @@ def resolve(registry: dict[str, Any], name: str, version: str, registry_path: st
                 "make generator.n_features equal the number of feature names",
             )
         return Dataset(name, version, "synthetic", schema, generator=dict(entry["generator"]))
-    return Dataset(name, version, "file", schema, source=entry["source"], sha256=entry["sha256"])
+    dataset = Dataset(name, version, "file", schema, source=entry["source"], sha256=entry["sha256"])
+    _check_source_is_confined(dataset, registry_path)
+    return dataset
+
+
+def _check_source_is_confined(dataset: Dataset, registry_path: str) -> None:
+    """A source is a URL or a file of the repository: an absolute path or one with ".."
+    would read outside it, and its path would enter the data record, which is covered."""
+    if dataset.is_url:
+        return
+    path = Path(dataset.source)
+    if path.is_absolute() or ".." in path.parts:
+        raise ReprotrainError(
+            registry_path,
+            f"datasets.{dataset.name}.{dataset.version}.source",
+            f"{dataset.source} is outside the repository",
+            "put the file (or a symbolic link to it: its bytes are pinned by the sha256 all "
+            "the same) under data/ and give that relative path, or serve it over http(s)",
+        )
 
 
 def check_rows(

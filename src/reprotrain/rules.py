@@ -19,13 +19,19 @@ WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
     """Run one step with its log in ``log_path``; a bad input exits 1 with one clear message."""
-    logging.basicConfig(
-        filename=log_path,
-        filemode="w",
-        level=logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    # A log that cannot be written (a full disk) must not turn the job's one message into a
+    # logging traceback: the message goes to stderr as well, which Snakemake shows.
+    logging.raiseExceptions = False
+    try:
+        logging.basicConfig(
+            filename=log_path,
+            filemode="w",
+            level=logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
+            force=True,
+        )
+    except OSError:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         # Every job checks that its own environment still matches the lock in force.
         drift.check_from_environment()

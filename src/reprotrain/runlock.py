@@ -22,8 +22,11 @@ def acquire(path: str | Path) -> None:
     if _held:
         return
     lock_path = Path(path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = lock_path.open("a+", encoding="utf-8")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a+", encoding="utf-8")
+    except OSError as error:
+        raise _unwritable(lock_path, error) from None
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -37,8 +40,20 @@ def acquire(path: str | Path) -> None:
             "wait for it to finish or stop it, then rerun; the lock is released as soon as "
             "that run ends, even if it is killed",
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
+    try:
+        # Unbuffered: nothing is left to flush (and fail again) when the handle closes.
+        os.ftruncate(handle.fileno(), 0)
+        os.pwrite(handle.fileno(), f"{os.getpid()}\n".encode(), 0)
+    except OSError as error:
+        handle.close()
+        raise _unwritable(lock_path, error) from None
     _held.append(handle)
+
+
+def _unwritable(lock_path: Path, error: OSError) -> ReprotrainError:
+    return ReprotrainError(
+        lock_path,
+        None,
+        f"cannot be written: {error.strerror}",
+        f"free space (or fix permissions) on the filesystem of {lock_path.parent}/ and rerun",
+    )

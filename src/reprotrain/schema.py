@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from reprotrain import yamlfile
 from reprotrain.errors import ReprotrainError
 
 
-def check(document: Any, schema_path: str | Path, file: str) -> None:
-    """Raise a ReprotrainError for the most relevant violation of the schema, if any."""
+def check(document: Any, schema_path: str | Path, file: str, sources: Sequence[str] = ()) -> None:
+    """Raise a ReprotrainError for the most relevant violation of the schema, if any.
+
+    ``sources``: the YAML files ``document`` was merged from (a config and its overlays);
+    the message then names the one that gave the field, and the value as it was written
+    when YAML read it as something else (``1.10`` is the number 1.1)."""
     # Imported here: a run whose checks are remembered (reprotrain.memo) never needs it.
     import jsonschema
     from jsonschema.exceptions import best_match
@@ -43,6 +49,14 @@ def check(document: Any, schema_path: str | Path, file: str) -> None:
         fix = f"correct {field} as {schema_path} allows"
         if described:
             fix += f": {' '.join(str(described).split())}"
+    if sources and (found := yamlfile.locate(sources, field)):
+        file, _, written = found
+        value = error.instance
+        if written and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if written != str(value):
+                problem += f" (written {written}, which YAML reads as the number {value})"
+            if error.validator == "type" and "string" in str(error.validator_value):
+                fix = f'quote it: "{written}"; ' + fix
     raise ReprotrainError(file, field, problem, fix)
 
 

@@ -6,11 +6,14 @@ anything walks the config (its digest, the schema check). And a second key silen
 replaces the first: a second ``v1.0:`` under a dataset replaces the reviewed entry, and
 the run trains on another file. Both are refused here before anything else reads the
 document, naming the key and the lines. Aliases themselves are fine (a registry entry may
-share another's schema) up to MAX_VALUES values once expanded.
+share another's schema) up to MAX_VALUES values once expanded. So are YAML 1.1's numbers
+nobody means: ``seed: 042`` is the octal 34 and ``1:20`` is 80 (base 60).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,10 @@ from reprotrain.errors import ReprotrainError
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Values a document may hold with its aliases expanded: the shipped config has about 150.
 MAX_VALUES = 100_000
+# Plain scalars YAML 1.1 reads as numbers in a base nobody writes by intent: a leading 0
+# (octal) or colons (sexagesimal).
+_SURPRISING_NUMBER = re.compile(r"[-+]?(0[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)")
+_NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
 
 def load(path: str | Path, what: str) -> Any:
@@ -103,4 +110,48 @@ def _walk(root: yaml.Node, file: str | Path) -> None:
                 children += [(key, [*path, str(name)]), (value, [*path, str(name)])]
         elif isinstance(node, yaml.SequenceNode):
             children = [(item, [*path, str(index)]) for index, item in enumerate(node.value)]
+        elif _is_surprising_number(node):
+            read_as = yaml.load(node.value, Loader=_LOADER)
+            raise ReprotrainError(
+                file,
+                ".".join(path) or "(top level)",
+                f"{node.value} (line {node.start_mark.line + 1}) is read by YAML as the "
+                f"number {read_as} ({'octal' if ':' not in node.value else 'base 60'})",
+                f"write the number you mean without a leading 0 or colon, or quote it "
+                f'("{node.value}") if it is text',
+            )
         pending += reversed(children)  # in document order, as the message names it
+
+
+def _is_surprising_number(node: yaml.Node) -> bool:
+    return (
+        isinstance(node, yaml.ScalarNode)
+        and not node.style  # plain: neither quoted nor a block
+        and node.tag in _NUMBER_TAGS
+        and _SURPRISING_NUMBER.fullmatch(node.value) is not None
+    )
+
+
+def locate(files: Sequence[str | Path], field: str) -> tuple[str, int, str] | None:
+    """Where a merged config's ``field`` (dotted, list items by index) was written: the
+    last of ``files`` that gives it (later files override earlier ones, as in Snakemake),
+    its line and, for a scalar, its text as written. None when no file gives it."""
+    parts = field.split(".")
+    for file in reversed(files):
+        try:
+            node = yaml.compose(Path(file).read_text(encoding="utf-8"), Loader=_LOADER)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        for part in parts:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit():
+                node = node.value[int(part)] if int(part) < len(node.value) else None
+            else:
+                node = None
+            if node is None:
+                break
+        if node is not None:
+            text = node.value if isinstance(node, yaml.ScalarNode) else ""
+            return str(file), node.start_mark.line + 1, text
+    return None

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import logging
 import os
 import re
 import sys
@@ -17,6 +18,9 @@ from snakemake.iocontainers import Wildcards
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 REPO = Path(workflow.basedir)
+# Snakemake logs to .snakemake/log/: on a full disk, our one message must not end in a
+# "Logging error" traceback of that handler.
+logging.raiseExceptions = False
 # The Snakefile and every rule job import the package from this checkout, whether
 # they run in the pip-locked venv or in a conda env built from envs/.
 sys.path.insert(0, str(REPO / "src"))
@@ -31,6 +35,7 @@ os.environ.update(
 from reprotrain import (
     audit,
     drift,
+    fileio,
     locks,
     manifest,
     memo,
@@ -79,6 +84,21 @@ class DataVersion:
             return self.dataset.sha256
         return digest_value(self.spec)
 
+    @property
+    def input_digest(self):
+        """The data version as an input of outputs: its content and what the data record
+        says of it, so that a version renamed or moved with the same bytes is a data
+        change to `reprotrain diff`, not nondeterminism."""
+        dataset = self.dataset
+        return digest_value(
+            {
+                "name": dataset.name,
+                "version": dataset.version,
+                "source": dataset.source,
+                "content": self.digest,
+            }
+        )
+
 
 # The code that makes the outputs, as one digest (recorded in the manifest).
 CODE_DIGEST = provenance.code_digest(REPO)
@@ -95,10 +115,16 @@ MEMO = memo.Memo(
 )
 
 
-def check_against_schema(document, schema_name, label):
+def check_against_schema(document, schema_name, label, sources=()):
     """reprotrain's one clear message first, then Snakemake's own validate()."""
-    schema.check(document, REPO / "workflow/schemas" / schema_name, label)
+    schema.check(document, REPO / "workflow/schemas" / schema_name, label, sources)
     validate(document, f"../schemas/{schema_name}")
+
+
+def config_file_of(field):
+    """The config file (the shipped one or an overlay) that gives ``field``, for messages."""
+    found = yamlfile.locate(CONFIG_FILES, field)
+    return found[0] if found else "config/config.yaml"
 
 
 # Every bad input stops the run here, before any job, with one message naming the
@@ -106,14 +132,33 @@ def check_against_schema(document, schema_name, label):
 try:
     # The config files, strictly, before anything walks the config they make (an alias
     # can stand for a tree of any size; a duplicate key hides the first).
-    for configfile in workflow.configfiles:
+    # In the order they override each other: the Snakefile's configfile, then --configfile.
+    CONFIG_FILES = []
+    overlays = list(workflow.config_settings.configfiles)
+    ordered = [f for f in workflow.configfiles if f not in overlays] + overlays
+    for configfile in dict.fromkeys(Path(f).resolve() for f in ordered):
         shown = (
             os.path.relpath(configfile)
             if Path(configfile).is_relative_to(Path.cwd())
             else configfile
         )
         MEMO(yamlfile.check_file, str(shown), "config file", files=[configfile])
-    MEMO(check_against_schema, config, "config.schema.yaml", "config/config.yaml")
+        CONFIG_FILES.append(str(shown))
+    MEMO(
+        check_against_schema,
+        config,
+        "config.schema.yaml",
+        "config/config.yaml",
+        CONFIG_FILES,
+        files=CONFIG_FILES,
+    )
+    manifest.check_repository_path(
+        config["registry"],
+        "registry",
+        config["results"],
+        config_file_of("registry"),
+        "point registry at the dataset registry in the repository (config/datasets.yaml)",
+    )
     REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
     MEMO(check_against_schema, REGISTRY, "datasets.schema.yaml", config["registry"])
     # (name, version) -> DataVersion, in config order.
@@ -128,13 +173,13 @@ try:
         key = (dataset.name, dataset.version)
         if key in DATA_VERSIONS:
             raise ReprotrainError(
-                "config/config.yaml",
+                config_file_of("dataset"),
                 field,
                 f"lists {dataset.name} {dataset.version} a second time",
                 "list each dataset version once",
             )
         rows = registry.check_rows(
-            dataset, entry.get("rows"), "config/config.yaml", field
+            dataset, entry.get("rows"), config_file_of("dataset"), field
         )
         registry.check_source_exists(dataset, config["registry"])
         DATA_VERSIONS[key] = DataVersion(dataset, rows)
@@ -152,8 +197,18 @@ try:
         ],
     )
     manifest.check_recorded_path(
-        config["manifest"]["expected"], config["results"], "config/config.yaml"
+        config["manifest"]["expected"],
+        config["results"],
+        config_file_of("manifest.expected"),
     )
+    manifest.check_results_directory(config["results"], config_file_of("results"))
+    for directory in (config["results"], "logs", ".snakemake"):
+        fileio.check_writable(directory)
+    # One run per directory, released by the kernel even when the run is killed -9. Taken
+    # before anything reads the outputs (a dry run too: it hashes them), so nothing ever
+    # sees a running job's half-made outputs.
+    if workflow.is_main_process:
+        runlock.acquire(".snakemake/reprotrain-run.lock")
     # With a public key, only a record signed by its private key is trusted (signing.py).
     PUBLIC_KEY = config["manifest"].get("public_key")
     if PUBLIC_KEY is not None:
@@ -161,7 +216,7 @@ try:
             PUBLIC_KEY,
             "manifest.public_key",
             config["results"],
-            "config/config.yaml",
+            config_file_of("manifest.public_key"),
             "point manifest.public_key at the public key, in the repository, that the "
             "records are signed for (`reprotrain keygen` makes a pair)",
         )
@@ -173,8 +228,8 @@ try:
     DRIFT_MODE = config["environment_drift"]
     # The numerics every job uses, checked against this CPU before any job (and again
     # on every SLURM node, where each job parses this file too).
-    NUMERICS = numerics.pin_from_config(config["numerics"], "config/config.yaml")
-    numerics.check_host(NUMERICS, "config/config.yaml")
+    NUMERICS = numerics.pin_from_config(config["numerics"], config_file_of("numerics"))
+    numerics.check_host(NUMERICS, config_file_of("numerics"))
     # Without conda the rules run in this very interpreter: check it now.
     if not USE_CONDA:
         locks.check_installed_from(
@@ -403,7 +458,7 @@ def _recipe(pattern, wildcards, producers):
     data_version = None
     if "dataset" in wildcards:
         data_version = data_version_of(Wildcards(fromdict=wildcards))
-        dataset_input = {"kind": "data", "sha256": data_version.digest}
+        dataset_input = {"kind": "data", "sha256": data_version.input_digest}
     raw = raw_data(Wildcards(fromdict=wildcards)) if data_version else None
     raw = str(raw) if raw else None
     # Params that stand for inputs: the data version and the installed software.
@@ -505,15 +560,10 @@ def output_recipes(wildcards):
 
 @functools.cache
 def _reconcile_last_run():
-    try:
-        executing = workflow.executor_plugin is not None and not workflow.dryrun
-        if executing:
-            runlock.acquire(RUN_LOCK)
-        stale = audit.reconcile(
-            OUT["manifest"], OUT["checksum"], RECORDED, config["manifest"]["expected"]
-        )
-    except ReprotrainError as error:
-        raise WorkflowError(error.message) from None
+    executing = workflow.executor_plugin is not None and not workflow.dryrun
+    stale = audit.reconcile(
+        OUT["manifest"], OUT["checksum"], RECORDED, config["manifest"]["expected"]
+    )
     for note in stale.notes:
         logger.warning(f"reprotrain: last run: {note}")
     for path in stale.remove:
@@ -525,23 +575,12 @@ def _reconcile_last_run():
 
 
 def last_run_checked(wildcards):
-    """An input function of the first jobs of a run (it adds no input): the last run's outputs are
-    checked by their bytes before Snakemake judges them by their mtimes. A covered output
-    that is missing or was changed is made again, and a verdict that no longer holds is
-    redone (reprotrain.audit.reconcile). It runs while Snakemake builds the DAG, when a
-    dry run is known to be one (it then only says), and in the driver alone, holding the
-    run lock so that a concurrent run never sees its outputs removed."""
+    """An input function of the first jobs of a run (it adds no input): the last run's
+    outputs are checked by their bytes before Snakemake judges them by their mtimes. A
+    covered output that is missing or was changed is made again, and a verdict that no
+    longer holds is redone (reprotrain.audit.reconcile). It runs while Snakemake builds
+    the DAG, when a dry run is known to be one (it then only says), and in the driver
+    alone, which holds the run lock."""
     if workflow.is_main_process:
         _reconcile_last_run()
     return []
-
-
-RUN_LOCK = ".snakemake/reprotrain-run.lock"
-
-
-onstart:
-    # One run per directory; released by the kernel even when the run is killed -9.
-    try:
-        runlock.acquire(RUN_LOCK)
-    except ReprotrainError as error:
-        raise WorkflowError(error.message) from None
