@@ -132,3 +132,11 @@ def plant(project: Path, relative: str, anchor: str, before: str = "", after: st
     text = source.read_text(encoding="utf-8")
     assert text.count(anchor) == 1, f"{relative} no longer holds {anchor!r} once"
     source.write_text(text.replace(anchor, before + anchor + after), encoding="utf-8")
+
+
+class HostilePickle:
+    """What an attacker with write access to results/ puts in model.pkl: a pickle that runs
+    a command when loaded (it leaves results/UNPICKLED behind)."""
+
+    def __reduce__(self):
+        return (os.system, ("touch results/UNPICKLED",))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import pickle
 import re
 import shutil
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATA, MODEL, config_override, copy_repo, snakemake
+from conftest import DATA, MODEL, HostilePickle, config_override, copy_repo, snakemake
 
 from reprotrain import memo
 
@@ -138,13 +137,6 @@ ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
 )
 
 
-class _Planted:
-    """A pickle that runs a command when loaded (what an attacker with results/ writes)."""
-
-    def __reduce__(self):
-        return (os.system, ("touch results/UNPICKLED",))
-
-
 def killed_before_its_manifest(setup: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
     """``setup`` on a run killed after save, before its manifest: no run manifest tells the
     next run which bytes its outputs had, so validate's own check is what stands."""
@@ -159,7 +151,7 @@ def killed_before_its_manifest(setup: Callable[[Path], list[str]]) -> Callable[[
 def model_and_card_rewritten(repo: Path) -> list[str]:
     """A hostile model.pkl, and its sha256 put into the card beside it: both are in the
     gitignored results/, so writing there is all it takes."""
-    blob = pickle.dumps(_Planted())
+    blob = pickle.dumps(HostilePickle())
     (repo / MODEL / "model.pkl").write_bytes(blob)
     card_path = repo / MODEL / "model_card.json"
     card = json.loads(card_path.read_text())

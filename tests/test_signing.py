@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, MODEL, snakemake
+from conftest import BIN, MODEL, HostilePickle, config_override, copy_repo, snakemake
 
 from reprotrain import manifest, signing
 from reprotrain.errors import ReprotrainError
@@ -164,3 +164,47 @@ def test_signed_records_end_to_end(default_run, tmp_path):
         done = cli(*args)
         assert done.returncode == 2
         assert "signature: does not verify" in done.stderr
+
+
+def test_a_seal_holds_only_for_the_bytes_sealed_with_this_directory_key(tmp_path):
+    key, sealed = tmp_path / ".snakemake/seal.key", tmp_path / "model.seal"
+    signing.make_seal_key(key)
+    assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32
+    signing.make_seal_key(key)  # kept, not replaced
+    signing.seal(b"model bytes", sealed, key)
+    signing.check_seal(b"model bytes", "model.pkl", sealed, key)
+    with pytest.raises(ReprotrainError, match="not the ones this directory's save job sealed"):
+        signing.check_seal(b"other bytes", "model.pkl", sealed, key)
+    with pytest.raises(ReprotrainError, match="no seal from this directory's save job"):
+        signing.check_seal(b"model bytes", "model.pkl", tmp_path / "absent.seal", key)
+    other = tmp_path / "other.key"
+    signing.make_seal_key(other)
+    with pytest.raises(ReprotrainError, match="not the ones"):
+        signing.check_seal(b"model bytes", "model.pkl", sealed, other)
+
+
+@pytest.mark.pipeline
+def test_without_a_record_only_the_sealed_model_is_unpickled(tmp_path):
+    """A recipe no manifest records (other hyperparameters): validate trusts the card only
+    with save's seal, so a model and card rewritten together are refused unloaded."""
+    import hashlib
+    import pickle
+
+    repo = copy_repo(tmp_path / "repo")
+    args = config_override(repo, "new", {"models": {"hist_gradient_boosting": {"max_iter": 40}}})
+    metrics = f"{MODEL}/metrics.json"
+    snakemake(repo, *args, "--", metrics)  # the sealed model validates
+    blob = pickle.dumps(HostilePickle())
+    (repo / MODEL / "model.pkl").write_bytes(blob)
+    card_path = repo / MODEL / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["model"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    card_path.write_text(json.dumps(card))
+    run = snakemake(repo, *args, "--", metrics, check=False)
+    assert run.returncode != 0
+    assert f"{MODEL}/model.pkl: seal: refused to unpickle: its bytes are not the ones" in (
+        run.output
+    )
+    assert "Traceback" not in run.output
+    assert not (repo / "results/UNPICKLED").exists()
+    assert not (repo / metrics).exists()

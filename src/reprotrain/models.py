@@ -141,15 +141,24 @@ def hyperparameters(estimator: BaseEstimator) -> dict[str, Any]:
 
 
 def load_verified(
-    model_path: str | Path, expected_sha256: str, card_path: str | Path, *also: tuple[str, str]
+    model_path: str | Path,
+    expected_sha256: str,
+    card_path: str | Path,
+    *also: tuple[str, str],
+    seal_path: str | Path | None = None,
 ) -> BaseEstimator:
     """Unpickle a model only after its bytes match the sha256 its model card recorded, and
-    each (sha256, source) of ``also`` (the recorded manifest's, first).
+    each (sha256, source) of ``also`` (the recorded manifest's, first); with ``seal_path``,
+    only when they also carry save's seal (reprotrain.signing).
 
-    The bytes hashed are the bytes unpickled: the file is read once."""
+    The bytes checked are the bytes unpickled: the file is read once."""
     data = Path(model_path).read_bytes()
     for expected, source in (*also, (expected_sha256, str(card_path))):
         _require_sha256(model_path, data, expected, source)
+    if seal_path is not None:
+        from reprotrain import signing
+
+        signing.check_seal(data, model_path, seal_path)
     return pickle.loads(data)
 
 

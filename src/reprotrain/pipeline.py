@@ -139,6 +139,7 @@ def validate(
     card: str,
     recorded_sha256: str | None,
     record: str,
+    seal_path: str,
     test_table: str,
     target: str,
     thresholds: dict[str, float],
@@ -153,8 +154,15 @@ def validate(
     model_card = _read_card(card)
     # The recorded manifest, which the repository holds, first: a model and a card that
     # someone rewrote together in results/ still do not match it.
+    # Without a record of this recipe, the seal save wrote stands in for it.
     recorded = [(recorded_sha256, RECORDED_SOURCE.format(record=record))] if recorded_sha256 else []
-    estimator = models.load_verified(model, model_card["model"]["sha256"], card, *recorded)
+    estimator = models.load_verified(
+        model,
+        model_card["model"]["sha256"],
+        card,
+        *recorded,
+        seal_path=None if recorded_sha256 else seal_path,
+    )
     features, labels = tables.read_table(test_table, target)
     probabilities = models.predict_proba(estimator, features, threads)
     metrics = evaluate.metrics_from_probabilities(labels, probabilities, estimator.classes_)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reprotrain import drift, manifest, numerics, provenance
+from reprotrain import drift, manifest, numerics, provenance, signing
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 from reprotrain.hashing import digest_value, sha256_bytes
@@ -55,8 +55,10 @@ def save(
     metrics_path: str,
     model_out: str,
     card_out: str,
+    seal_out: str,
 ) -> None:
-    """Publish model.pkl and its card; validate checks the card's sha256 before unpickling."""
+    """Publish model.pkl and its card, and seal the model (validate checks the seal, or the
+    recorded manifest, and the card's sha256 before unpickling)."""
     blob = Path(estimator).read_bytes()
     trained = _read_json(summary)
     if sha256_bytes(blob) != trained["sha256"]:
@@ -79,6 +81,7 @@ def save(
         "environment": _read_json(environment_record),
         "metrics": os.path.relpath(metrics_path, Path(card_out).parent),
     }
+    signing.seal(blob, seal_out)
     atomic_write_bytes(model_out, blob)
     write_json(card_out, card)
     log.info("published %s (sha256 %s) and %s", model_out, trained["sha256"], card_out)

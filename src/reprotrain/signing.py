@@ -11,14 +11,24 @@ public), readable by OpenSSL and every common library.
 
 cryptography is imported only here and only when a key is in use: the rule environment
 (the conda solve) does not hold it, so signatures are checked by the driver.
+
+Seals cover what no record covers yet: a model whose recipe has no recorded manifest. save
+writes an HMAC of model.pkl under a key private to the working directory
+(``SEAL_KEY``, 32 random bytes, mode 0600, made by the driver) into its log directory, and
+validate unpickles only bytes whose HMAC matches. Whoever can write results/ and logs/ but
+cannot read that key cannot make a model validate will load. The seal is random per
+working directory, so it lives with the logs, never in a covered output.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +41,77 @@ _RESIGN = (
     "restore the manifest and its signature (git checkout), or have the holder of the "
     "private key record and sign it again: `reprotrain record --sign <private key>`"
 )
+
+
+SEAL_KEY = ".snakemake/reprotrain-seal.key"
+_RESEAL = "delete the model and its card and rerun: save makes and seals them again"
+
+
+def make_seal_key(path: str | Path = SEAL_KEY) -> None:
+    """Create the working directory's sealing key once (the driver does, before any job)."""
+    file = Path(path)
+    if file.exists():
+        return
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another driver made it first
+    except OSError as error:
+        raise ReprotrainError(
+            file, None, f"cannot be written: {error.strerror}", "free space and rerun"
+        ) from None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    except OSError as error:
+        file.unlink(missing_ok=True)
+        raise ReprotrainError(
+            file, None, f"cannot be written: {error.strerror}", "free space and rerun"
+        ) from None
+
+
+def _seal_key(path: str | Path) -> bytes:
+    try:
+        key = Path(path).read_bytes()
+    except OSError as error:
+        raise ReprotrainError(
+            path, None, f"the sealing key cannot be read: {error.strerror}", _RESEAL
+        ) from None
+    if len(key) != 32:
+        raise ReprotrainError(path, None, "is not a sealing key (32 bytes)", _RESEAL)
+    return key
+
+
+def seal(data: bytes, seal_out: str | Path, key_path: str | Path = SEAL_KEY) -> None:
+    """Write the HMAC-SHA256 of ``data`` under the working directory's key."""
+    digest = hmac.new(_seal_key(key_path), data, hashlib.sha256).hexdigest()
+    atomic_write_bytes(seal_out, f"{digest}\n".encode("ascii"))
+
+
+def check_seal(
+    data: bytes, subject: str | Path, seal_path: str | Path, key_path: str | Path = SEAL_KEY
+) -> None:
+    """Refuse ``data`` (read once by the caller) unless its seal is the one save wrote."""
+    try:
+        recorded = Path(seal_path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        raise ReprotrainError(
+            subject,
+            "seal",
+            f"refused to unpickle: no seal from this directory's save job ({seal_path}), "
+            "and no recorded manifest records it",
+            _RESEAL,
+        ) from None
+    actual = hmac.new(_seal_key(key_path), data, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(actual, recorded):
+        raise ReprotrainError(
+            subject,
+            "seal",
+            f"refused to unpickle: its bytes are not the ones this directory's save job "
+            f"sealed ({seal_path}), and no recorded manifest records them",
+            _RESEAL,
+        )
 
 
 def signature_path(manifest_path: str | Path) -> Path:

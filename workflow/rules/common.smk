@@ -44,6 +44,7 @@ from reprotrain import (
     registry,
     runlock,
     schema,
+    signing,
     yamlfile,
 )  # noqa: E402
 from reprotrain.errors import ReprotrainError  # noqa: E402
@@ -209,6 +210,8 @@ try:
     # sees a running job's half-made outputs.
     if workflow.is_main_process:
         runlock.acquire(".snakemake/reprotrain-run.lock")
+        # The key save seals models with, private to this directory (signing.py).
+        signing.make_seal_key()
     # With a public key, only a record signed by its private key is trusted (signing.py).
     PUBLIC_KEY = config["manifest"].get("public_key")
     if PUBLIC_KEY is not None:
@@ -304,6 +307,9 @@ def benchmark_path(rule, wildcards=None):
         return f"{LOGS}/benchmarks/{rule}/{wildcards}.tsv"
     return f"{LOGS}/benchmarks/{rule}.tsv"
 
+
+# save's seal of model.pkl (signing.py): random per directory, so kept with the logs.
+SEAL = f"{LOGS}/save/{SPLIT_MODEL}.seal"
 
 SPLIT_OUTPUTS = ("train", "test", "data_record")
 MODEL_OUTPUTS = ("model", "card", "metrics", "roc", "confusion")

@@ -13,6 +13,8 @@ rule save:
         card=OUT["card"],
     log:
         log_path("save", SPLIT_MODEL),
+        # validate's proof, without a record, that model.pkl is what save wrote
+        seal=SEAL,
     benchmark:
         benchmark_path("save", SPLIT_MODEL)
     conda:

@@ -42,6 +42,7 @@ rule validate:
         # The model's sha256 in the recorded manifest, when the record is of this recipe.
         model_record=recorded_model_sha256,
         record_path=config["manifest"]["expected"],
+        seal_path=SEAL,
         code=rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"

@@ -14,4 +14,5 @@ run_step(
     metrics_path=snakemake.params.metrics_path,
     model_out=snakemake.output.model,
     card_out=snakemake.output.card,
+    seal_out=snakemake.log.seal,
 )

@@ -8,6 +8,7 @@ run_step(
     card=snakemake.input.card,
     recorded_sha256=snakemake.params.model_record,
     record=snakemake.params.record_path,
+    seal_path=snakemake.params.seal_path,
     test_table=snakemake.input.test,
     target=snakemake.params.target,
     thresholds=snakemake.params.thresholds,
