@@ -140,3 +140,17 @@ class HostilePickle:
 
     def __reduce__(self):
         return (os.system, ("touch results/UNPICKLED",))
+
+
+def rewrite_model_and_card(project: Path) -> None:
+    """A hostile model.pkl, and its sha256 put into the card beside it: both are in the
+    gitignored results/, so writing there is all it takes."""
+    import hashlib
+    import pickle
+
+    blob = pickle.dumps(HostilePickle())
+    (project / MODEL / "model.pkl").write_bytes(blob)
+    card_path = project / MODEL / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["model"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    card_path.write_text(json.dumps(card))

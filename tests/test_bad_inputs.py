@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import pickle
 import re
 import shutil
 from collections.abc import Callable
@@ -15,7 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATA, MODEL, HostilePickle, config_override, copy_repo, snakemake
+from conftest import (
+    DATA,
+    MODEL,
+    config_override,
+    copy_repo,
+    rewrite_model_and_card,
+    snakemake,
+)
 
 from reprotrain import memo
 
@@ -149,14 +155,7 @@ def killed_before_its_manifest(setup: Callable[[Path], list[str]]) -> Callable[[
 
 
 def model_and_card_rewritten(repo: Path) -> list[str]:
-    """A hostile model.pkl, and its sha256 put into the card beside it: both are in the
-    gitignored results/, so writing there is all it takes."""
-    blob = pickle.dumps(HostilePickle())
-    (repo / MODEL / "model.pkl").write_bytes(blob)
-    card_path = repo / MODEL / "model_card.json"
-    card = json.loads(card_path.read_text())
-    card["model"]["sha256"] = hashlib.sha256(blob).hexdigest()
-    card_path.write_text(json.dumps(card))
+    rewrite_model_and_card(repo)
     return []
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, MODEL, HostilePickle, config_override, copy_repo, snakemake
+from conftest import (
+    BIN,
+    MODEL,
+    config_override,
+    copy_repo,
+    rewrite_model_and_card,
+    snakemake,
+)
 
 from reprotrain import manifest, signing
 from reprotrain.errors import ReprotrainError
@@ -187,19 +194,11 @@ def test_a_seal_holds_only_for_the_bytes_sealed_with_this_directory_key(tmp_path
 def test_without_a_record_only_the_sealed_model_is_unpickled(tmp_path):
     """A recipe no manifest records (other hyperparameters): validate trusts the card only
     with save's seal, so a model and card rewritten together are refused unloaded."""
-    import hashlib
-    import pickle
-
     repo = copy_repo(tmp_path / "repo")
     args = config_override(repo, "new", {"models": {"hist_gradient_boosting": {"max_iter": 40}}})
     metrics = f"{MODEL}/metrics.json"
     snakemake(repo, *args, "--", metrics)  # the sealed model validates
-    blob = pickle.dumps(HostilePickle())
-    (repo / MODEL / "model.pkl").write_bytes(blob)
-    card_path = repo / MODEL / "model_card.json"
-    card = json.loads(card_path.read_text())
-    card["model"]["sha256"] = hashlib.sha256(blob).hexdigest()
-    card_path.write_text(json.dumps(card))
+    rewrite_model_and_card(repo)
     run = snakemake(repo, *args, "--", metrics, check=False)
     assert run.returncode != 0
     assert f"{MODEL}/model.pkl: seal: refused to unpickle: its bytes are not the ones" in (
