@@ -41,6 +41,8 @@ def _record(args: argparse.Namespace) -> None:
             f"records in {args.to} must be signed for {required}",
             "record with `--sign <private key>` (make record SIGNING_KEY=<private key>)",
         )
+    if args.sign:
+        signing.check_private_key(args.sign)
     recorded = manifest.record(args.run, args.to)
     print(f"recorded {len(recorded['files'])} files from {args.run} into {args.to}")
     stale = signing.signature_path(args.to)

@@ -192,6 +192,11 @@ def _load_key(path: str | Path, private: bool) -> Any:
     return key
 
 
+def check_private_key(private_key_path: str | Path) -> None:
+    """Refuse an unusable private key before anything is recorded with it."""
+    _load_key(private_key_path, private=True)
+
+
 def sign(manifest_path: str | Path, private_key_path: str | Path) -> Path:
     """Write the detached signature of the manifest's bytes beside it."""
     key = _load_key(private_key_path, private=True)
