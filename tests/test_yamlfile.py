@@ -62,3 +62,31 @@ def test_a_directory_is_named_as_such(tmp_path):
     (tmp_path / "c.yaml").mkdir()
     with pytest.raises(ReprotrainError, match="is a directory"):
         yamlfile.load(tmp_path / "c.yaml", "dataset registry")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("seed: 042\n", "042 (line 1) is read by YAML as the number 34 (octal)"),
+        ("seed: 1:20\n", "1:20 (line 1) is read by YAML as the number 80 (base 60)"),
+    ],
+)
+def test_numbers_in_a_base_nobody_means_are_refused(text, problem):
+    with pytest.raises(ReprotrainError) as error:
+        yamlfile.check_text(text, "config/bad.yaml", "config file")
+    assert error.value.field == "seed"
+    assert problem in error.value.problem
+
+
+@pytest.mark.parametrize("text", ['seed: "042"\n', "seed: 42\n", "rate: 0.10\n", "seed: 0\n"])
+def test_quoted_and_ordinary_numbers_pass(text):
+    yamlfile.check_text(text, "config/ok.yaml", "config file")
+
+
+def test_locate_names_the_last_file_that_gives_a_field(tmp_path):
+    base, overlay = tmp_path / "config.yaml", tmp_path / "bad.yaml"
+    base.write_text("dataset:\n  name: a\n  version: v1\n")
+    overlay.write_text("dataset:\n  version: 1.10\n")
+    assert yamlfile.locate([base, overlay], "dataset.version") == (str(overlay), 2, "1.10")
+    assert yamlfile.locate([base, overlay], "dataset.name") == (str(base), 2, "a")
+    assert yamlfile.locate([base, overlay], "seed") is None

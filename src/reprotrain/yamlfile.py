@@ -111,7 +111,7 @@ def _walk(root: yaml.Node, file: str | Path) -> None:
         elif isinstance(node, yaml.SequenceNode):
             children = [(item, [*path, str(index)]) for index, item in enumerate(node.value)]
         elif _is_surprising_number(node):
-            read_as = yaml.load(node.value, Loader=_LOADER)
+            read_as = yaml.safe_load(node.value)
             raise ReprotrainError(
                 file,
                 ".".join(path) or "(top level)",
