@@ -122,19 +122,28 @@ def check_against_schema(document, schema_name, label, sources=()):
     validate(document, f"../schemas/{schema_name}")
 
 
+CONFIG_LABEL = "config/config.yaml"
+
+
 def config_file_of(field):
-    """The config file (the shipped one or an overlay) that gives ``field``, for messages."""
-    found = yamlfile.locate(CONFIG_FILES, field)
-    return found[0] if found else "config/config.yaml"
+    """The config file (the shipped one or an overlay) that gives ``field`` or, when none
+    does (a missing key), its nearest parent: where a message about it should point.
+    Looked up only for a message, so a good run never parses the files again."""
+    parts = re.sub(r"\[(\d+)\]", r".\1", field).split(".")
+    for end in range(len(parts), 0, -1):
+        if found := yamlfile.locate(CONFIG_FILES, ".".join(parts[:end])):
+            return found[0]
+    return CONFIG_LABEL
 
 
+# The config files in the order they override each other: the Snakefile's configfile,
+# then each --configfile.
+CONFIG_FILES = []
 # Every bad input stops the run here, before any job, with one message naming the
 # file, the field and the fix.
 try:
     # The config files, strictly, before anything walks the config they make (an alias
     # can stand for a tree of any size; a duplicate key hides the first).
-    # In the order they override each other: the Snakefile's configfile, then --configfile.
-    CONFIG_FILES = []
     overlays = list(workflow.config_settings.configfiles)
     ordered = [f for f in workflow.configfiles if f not in overlays] + overlays
     for configfile in dict.fromkeys(Path(f).resolve() for f in ordered):
@@ -149,7 +158,7 @@ try:
         check_against_schema,
         config,
         "config.schema.yaml",
-        "config/config.yaml",
+        CONFIG_LABEL,
         CONFIG_FILES,
         files=CONFIG_FILES,
     )
@@ -157,7 +166,7 @@ try:
         config["registry"],
         "registry",
         config["results"],
-        config_file_of("registry"),
+        CONFIG_LABEL,
         "point registry at the dataset registry in the repository (config/datasets.yaml)",
     )
     REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
@@ -174,14 +183,12 @@ try:
         key = (dataset.name, dataset.version)
         if key in DATA_VERSIONS:
             raise ReprotrainError(
-                config_file_of("dataset"),
+                CONFIG_LABEL,
                 field,
                 f"lists {dataset.name} {dataset.version} a second time",
                 "list each dataset version once",
             )
-        rows = registry.check_rows(
-            dataset, entry.get("rows"), config_file_of("dataset"), field
-        )
+        rows = registry.check_rows(dataset, entry.get("rows"), CONFIG_LABEL, field)
         registry.check_source_exists(dataset, config["registry"])
         DATA_VERSIONS[key] = DataVersion(dataset, rows)
     MEMO(
@@ -200,9 +207,9 @@ try:
     manifest.check_recorded_path(
         config["manifest"]["expected"],
         config["results"],
-        config_file_of("manifest.expected"),
+        CONFIG_LABEL,
     )
-    manifest.check_results_directory(config["results"], config_file_of("results"))
+    manifest.check_results_directory(config["results"], CONFIG_LABEL)
     for directory in (config["results"], "logs", ".snakemake"):
         fileio.check_writable(directory)
     # One run per directory, released by the kernel even when the run is killed -9. Taken
@@ -219,7 +226,7 @@ try:
             PUBLIC_KEY,
             "manifest.public_key",
             config["results"],
-            config_file_of("manifest.public_key"),
+            CONFIG_LABEL,
             "point manifest.public_key at the public key, in the repository, that the "
             "records are signed for (`reprotrain keygen` makes a pair)",
         )
@@ -231,8 +238,8 @@ try:
     DRIFT_MODE = config["environment_drift"]
     # The numerics every job uses, checked against this CPU before any job (and again
     # on every SLURM node, where each job parses this file too).
-    NUMERICS = numerics.pin_from_config(config["numerics"], config_file_of("numerics"))
-    numerics.check_host(NUMERICS, config_file_of("numerics"))
+    NUMERICS = numerics.pin_from_config(config["numerics"], CONFIG_LABEL)
+    numerics.check_host(NUMERICS, CONFIG_LABEL)
     # Without conda the rules run in this very interpreter: check it now.
     if not USE_CONDA:
         locks.check_installed_from(
@@ -241,6 +248,9 @@ try:
         LOCKED_VERSIONS = drift.remembered_locked_versions(ACTIVE_LOCK)
         DRIFT_FOUND = drift.check(ACTIVE_LOCK, DRIFT_MODE, LOCKED_VERSIONS)
 except ReprotrainError as error:
+    # A config value may come from an overlay: name the file that gave it.
+    if error.file == CONFIG_LABEL and error.field:
+        error.file = config_file_of(error.field)
     raise WorkflowError(error.message) from None
 
 # Every job checks its own environment against ACTIVE_LOCK, and its numerics against the
