@@ -47,25 +47,28 @@ SEAL_KEY = ".snakemake/reprotrain-seal.key"
 _RESEAL = "delete the model and its card and rerun: save makes and seals them again"
 
 
+def _create_private(file: Path, data: bytes) -> None:
+    """Write a secret to a new file only its owner can read (never over an existing one)."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+    except OSError:
+        file.unlink(missing_ok=True)
+        raise
+
+
 def make_seal_key(path: str | Path = SEAL_KEY) -> None:
     """Create the working directory's sealing key once (the driver does, before any job)."""
     file = Path(path)
     if file.exists():
         return
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_private(file, secrets.token_bytes(32))
     except FileExistsError:
         return  # another driver made it first
     except OSError as error:
-        raise ReprotrainError(
-            file, None, f"cannot be written: {error.strerror}", "free space and rerun"
-        ) from None
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-    except OSError as error:
-        file.unlink(missing_ok=True)
         raise ReprotrainError(
             file, None, f"cannot be written: {error.strerror}", "free space and rerun"
         ) from None
@@ -83,10 +86,13 @@ def _seal_key(path: str | Path) -> bytes:
     return key
 
 
+def _seal_of(data: bytes, key_path: str | Path) -> str:
+    return hmac.new(_seal_key(key_path), data, hashlib.sha256).hexdigest()
+
+
 def seal(data: bytes, seal_out: str | Path, key_path: str | Path = SEAL_KEY) -> None:
     """Write the HMAC-SHA256 of ``data`` under the working directory's key."""
-    digest = hmac.new(_seal_key(key_path), data, hashlib.sha256).hexdigest()
-    atomic_write_bytes(seal_out, f"{digest}\n".encode("ascii"))
+    atomic_write_bytes(seal_out, f"{_seal_of(data, key_path)}\n".encode("ascii"))
 
 
 def check_seal(
@@ -103,8 +109,7 @@ def check_seal(
             "and no recorded manifest records it",
             _RESEAL,
         ) from None
-    actual = hmac.new(_seal_key(key_path), data, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(actual, recorded):
+    if not hmac.compare_digest(_seal_of(data, key_path), recorded):
         raise ReprotrainError(
             subject,
             "seal",
@@ -152,10 +157,7 @@ def generate(private_path: str | Path, public_path: str | Path) -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    private_file.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(private_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(private_pem)
+    _create_private(private_file, private_pem)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
