@@ -64,11 +64,18 @@ def check_results_directory(results: str, file: str) -> None:
         )
 
 
+def stays_inside(path: str | PurePosixPath) -> bool:
+    """Whether a path, joined to a directory, stays inside it (symlinks aside): relative,
+    with no ``..``."""
+    pure = PurePosixPath(path)
+    return not pure.is_absolute() and ".." not in pure.parts
+
+
 def check_repository_path(value: str, field: str, results: str, file: str, fix: str) -> None:
     """A record the repository holds (a manifest, a public key): a path inside it, not
     among the files runs write, where whoever can write results/ could replace it."""
     path = Path(value)
-    if path.is_absolute() or ".." in path.parts:
+    if not stays_inside(value):
         raise ReprotrainError(file, field, f"{value} is outside the repository", fix)
     if path.parts and path.parts[0] in {results, "logs", ".snakemake"}:
         raise ReprotrainError(
@@ -139,8 +146,7 @@ def _is_confined(name: Any) -> bool:
     """A path that, joined to the run's directory, cannot leave it (symlinks aside)."""
     if not isinstance(name, str) or not name or "\0" in name or "\\" in name:
         return False
-    path = PurePosixPath(name)
-    return not path.is_absolute() and ".." not in path.parts and path.parts[0] != "."
+    return stays_inside(name) and PurePosixPath(name).parts[0] != "."
 
 
 def _is_digest(value: Any) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprotrain import yamlfile
+from reprotrain import manifest, yamlfile
 from reprotrain.errors import ReprotrainError
 
 FEATURE_DTYPE = "float64"
@@ -90,10 +90,7 @@ def resolve(registry: dict[str, Any], name: str, version: str, registry_path: st
 def _check_source_is_confined(dataset: Dataset, registry_path: str) -> None:
     """A source is a URL or a file of the repository: an absolute path or one with ".."
     would read outside it, and its path would enter the data record, which is covered."""
-    if dataset.is_url:
-        return
-    path = Path(dataset.source)
-    if path.is_absolute() or ".." in path.parts:
+    if not dataset.is_url and not manifest.stays_inside(dataset.source):
         raise ReprotrainError(
             registry_path,
             f"datasets.{dataset.name}.{dataset.version}.source",
