@@ -13,6 +13,7 @@ from reprotrain import drift, numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # Errors of the file system, not of the code: reported as one message, no traceback.
 WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
@@ -24,14 +25,10 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
     logging.raiseExceptions = False
     try:
         logging.basicConfig(
-            filename=log_path,
-            filemode="w",
-            level=logging.INFO,
-            format="%(levelname)s %(name)s: %(message)s",
-            force=True,
+            filename=log_path, filemode="w", level=logging.INFO, format=LOG_FORMAT, force=True
         )
     except OSError:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         # Every job checks that its own environment still matches the lock in force.
         drift.check_from_environment()
