@@ -1,20 +1,22 @@
-"""One run per working directory, with a lock the kernel releases when its holder dies.
+"""One run per working directory, with a lock the operating system releases when its
+holder dies.
 
 Snakemake's own directory lock outlives a killed run (it must be cleared with
---unlock), so a `kill -9` would block the rerun that should repair it. An flock(2) on
-a file is released by the kernel however the process ends.
+--unlock), so a `kill -9` would block the rerun that should repair it. filelock holds an
+OS lock on an open file (flock on POSIX, msvcrt on Windows: every platform the conda
+lock covers), and the kernel drops it however the process ends.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
-from typing import IO
+
+from filelock import FileLock, Timeout
 
 from reprotrain.errors import ReprotrainError
 
-_held: list[IO[str]] = []  # keeps the lock's file open for the life of the process
+_held: list[FileLock] = []  # the lock stays held for the life of the process
 
 
 def acquire(path: str | Path) -> None:
@@ -22,32 +24,36 @@ def acquire(path: str | Path) -> None:
     if _held:
         return
     lock_path = Path(path)
+    # Not thread-local: the driver's scheduler threads all belong to the holder.
+    lock = FileLock(lock_path, timeout=0, thread_local=False)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = lock_path.open("a+", encoding="utf-8")
-    except OSError as error:
-        raise _unwritable(lock_path, error) from None
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
+        lock.acquire()
+    except Timeout:
         raise ReprotrainError(
             lock_path,
             None,
-            f"another run (pid {holder}) is working in this directory",
+            f"another run (pid {_holder(lock_path)}) is working in this directory",
             "wait for it to finish or stop it, then rerun; the lock is released as soon as "
             "that run ends, even if it is killed",
         ) from None
-    try:
-        # Unbuffered: nothing is left to flush (and fail again) when the handle closes.
-        os.ftruncate(handle.fileno(), 0)
-        os.pwrite(handle.fileno(), f"{os.getpid()}\n".encode(), 0)
     except OSError as error:
-        handle.close()
         raise _unwritable(lock_path, error) from None
-    _held.append(handle)
+    try:
+        # The holder's pid, for the message a second run prints; written unbuffered into
+        # the locked file (filelock emptied it), so nothing is left to flush at exit.
+        os.pwrite(lock._context.lock_file_fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as error:
+        lock.release()
+        raise _unwritable(lock_path, error) from None
+    _held.append(lock)
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        return lock_path.read_text(encoding="utf-8").strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def _unwritable(lock_path: Path, error: OSError) -> ReprotrainError:
