@@ -78,12 +78,12 @@ check: setup
 ## lint: snakemake --lint, snakefmt, ruff
 lint: setup
 	$(BIN)/snakemake --lint
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 format: setup
-	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/snakefmt Snakefile workflow/Snakefile workflow/rules
 	$(BIN)/ruff format .
 
 ## lock: regenerate conda-lock.yml, the pin files and the pip lock (needs conda-forge)

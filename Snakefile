@@ -1,30 +1,16 @@
-# reprotrain: preprocess -> train -> save -> validate -> checksum, bit-for-bit reproducible.
-# Configuration lives in config/, the rules in workflow/rules/, the logic in src/reprotrain/.
-# workflow/rules/common.smk validates the config, the dataset registry, the locks and
-# the recorded manifest before any job runs.
-
-from snakemake.utils import min_version, validate
-
-min_version("9.0")
+# The entry point from this repository (`make run`, or `snakemake` here). It uses the
+# workflow, workflow/Snakefile, as a module, just as any other workflow would
+# (docs/module.md): what runs here is what a host workflow runs.
 
 
 configfile: "config/config.yaml"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/preprocess.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/environment.smk"
-include: "workflow/rules/save.smk"
-include: "workflow/rules/validate.smk"
-include: "workflow/rules/checksum.smk"
+module reprotrain:
+    snakefile:
+        "workflow/Snakefile"
+    config:
+        config
 
 
-report: "workflow/report/workflow.rst"
-
-
-rule all:
-    default_target: True
-    input:
-        last_run_checked,
-        OUT["checksum"],
+use rule * from reprotrain

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from conftest import REPO, copy_repo
 
 from reprotrain import provenance
@@ -28,7 +29,9 @@ def test_code_digest_changes_with_an_uncommitted_edit(tmp_path):
 
 def test_code_files_cover_the_workflow_and_the_package():
     files = provenance.code_files(REPO)
-    assert "Snakefile" in files
+    assert "workflow/Snakefile" in files
+    # The top-level Snakefile only uses the workflow as a module: no code of its own.
+    assert "Snakefile" not in files
     assert "workflow/rules/train.smk" in files
     assert "workflow/scripts/train.py" in files
     assert "src/reprotrain/models.py" in files
@@ -85,3 +88,138 @@ def test_rule_code_digest_changes_only_for_rules_that_import_the_edit(tmp_path):
     after = {name: provenance.rule_code_digest(repo, *files) for name, files in args.items()}
     assert after["train"] != before["train"]
     assert after["save"] == before["save"]
+
+
+# Recipes from declarations, on hand-made rules: what a param's declaration says decides
+# where it goes, never its name.
+
+SPLIT = "results/runs/d/v/seed-1"
+TRAIN_TABLE = f"{SPLIT}/train.npy"
+
+
+def view_of(rules):
+    def view(name, wildcards):
+        return rules[name]
+
+    return view
+
+
+def rule(name, declaration, outputs, inputs=(), **params):
+    return provenance.RuleView(
+        name=name,
+        declaration=declaration,
+        outputs=outputs,
+        inputs=tuple(inputs),
+        params=params,
+        packages_record=f"logs/{name}.packages.json",
+    )
+
+
+def test_a_recipe_follows_uncovered_intermediates_and_sorts_params_by_declaration():
+    fit = rule(
+        "fit",
+        provenance.Declaration(params=("alpha",), code=("source",), hardware="pin"),
+        {"tmp/fitted.pkl": "fitted"},
+        [provenance.RuleInput("table", TRAIN_TABLE, (TRAIN_TABLE,))],
+        alpha=0.5,
+        source="digest-of-fit",
+        pin="x86-64-v3",
+    )
+    publish = rule(
+        "publish",
+        provenance.Declaration(
+            params=("seed",),
+            code=("code", "fit_code"),
+            not_provenance=("report_path",),
+            made_from={"model": ("fitted",)},
+        ),
+        {"out/model.pkl": "model", "out/card.json": "card"},
+        [
+            provenance.RuleInput("fitted", "tmp/fitted.pkl", ("tmp/fitted.pkl",)),
+            provenance.RuleInput("notes", "notes.txt", ("notes.txt",)),
+            provenance.RuleInput("lock", None, ("/abs/checkout/envs/requirements.lock",)),
+        ],
+        seed=7,
+        code="digest-of-publish",
+        fit_code="digest-of-fit",
+        report_path="out/report.html",
+    )
+    rules = {"fit": fit, "publish": publish}
+    producers = {"tmp/fitted.pkl": "fit", "out/model.pkl": "publish", "out/card.json": "publish"}
+    context = provenance.RecipeContext(
+        covered=frozenset({TRAIN_TABLE, "out/model.pkl"}),
+        locks={"/abs/checkout/envs/requirements.lock": "envs/requirements.lock"},
+    )
+
+    model = provenance.recipe("out/model.pkl", {}, view_of(rules), producers, context)
+    assert model["rule"] == "publish"
+    assert model["params"] == {"publish": {"seed": 7}, "fit": {"alpha": 0.5}}
+    assert model["code"] == {
+        "publish.code": "digest-of-publish",
+        "publish.fit_code": "digest-of-fit",
+        "fit.source": "digest-of-fit",
+    }
+    # Made from the fitted pickle only: through it, the covered table and the pin.
+    assert set(model["inputs"]) == {
+        "packages used by publish",
+        "packages used by fit",
+        "hardware",
+        TRAIN_TABLE,
+    }
+
+    card = provenance.recipe("out/card.json", {}, view_of(rules), producers, context)
+    # A lock is named by its repository path wherever it was read; a plain file by itself.
+    assert card["inputs"]["envs/requirements.lock"] == {"kind": "environment"}
+    assert card["inputs"]["notes.txt"] == {"kind": "file"}
+    assert "report_path" not in card["params"]["publish"]
+
+
+def test_the_data_version_and_installed_software_are_inputs_not_params():
+    prepare = rule(
+        "prepare",
+        provenance.Declaration(params=("seed",), data="dataset", environment="installed"),
+        {f"{SPLIT}/train.npy": "train"},
+        [provenance.RuleInput("raw", "data/raw.csv", ("data/raw.csv",))],
+        seed=1,
+        dataset={"name": "d"},
+        installed="digest-of-venv",
+    )
+    data_input = {"kind": "data", "sha256": "digest-of-data"}
+    context = provenance.RecipeContext(
+        covered=frozenset(), locks={}, raw="data/raw.csv", data_input=data_input
+    )
+    producers = {f"{SPLIT}/train.npy": "prepare"}
+    made = provenance.recipe(
+        f"{SPLIT}/train.npy", {}, view_of({"prepare": prepare}), producers, context
+    )
+    assert made["params"] == {"prepare": {"seed": 1}}
+    assert made["inputs"]["dataset"] == data_input
+    assert made["inputs"]["installed packages"] == {
+        "kind": "environment",
+        "sha256": "digest-of-venv",
+    }
+    assert "data/raw.csv" not in made["inputs"]
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        (provenance.Declaration(params=("seed",)), "does not declare its params code"),
+        (
+            provenance.Declaration(params=("seed", "code", "renamed")),
+            "declares params it does not have: renamed",
+        ),
+        (
+            provenance.Declaration(params=("seed",), code=("code", "seed")),
+            "declares seed more than once",
+        ),
+        (
+            provenance.Declaration(params=("seed",), code=("code",), made_from={"m": ("x",)}),
+            "makes m from inputs it does not have: x",
+        ),
+    ],
+    ids=["undeclared", "renamed", "twice", "made-from-unknown"],
+)
+def test_a_declaration_must_name_every_param_once(declaration, message):
+    with pytest.raises(ValueError, match=message):
+        declaration.check("train", ["seed", "code"], ["train"])

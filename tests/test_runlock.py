@@ -10,7 +10,9 @@ import pytest
 from reprotrain import runlock
 from reprotrain.errors import ReprotrainError
 
-HOLD = "from reprotrain import runlock; runlock.acquire({path!r}); print('held', flush=True); input()"
+HOLD = (
+    "from reprotrain import runlock; runlock.acquire({path!r}); print('held', flush=True); input()"
+)
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid_until_it_is_killed(

@@ -17,7 +17,7 @@ def run(*command, **kwargs):
     "command",
     [
         ("snakemake", "--lint"),
-        ("snakefmt", "--check", "Snakefile", "workflow/rules"),
+        ("snakefmt", "--check", "Snakefile", "workflow/Snakefile", "workflow/rules"),
         ("ruff", "check", "."),
         ("ruff", "format", "--check", "."),
     ],

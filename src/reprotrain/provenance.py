@@ -12,6 +12,8 @@ import platform
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from reprotrain.hashing import digest_tree, sha256_file
 # The code that can change an output: the workflow, its rule scripts and schemas, and
 # the package. Tests, docs and the recorded manifest are not part of it.
 CODE_GLOBS = (
-    "Snakefile",
+    "workflow/Snakefile",
     "workflow/rules/*.smk",
     "workflow/scripts/*.py",
     "workflow/schemas/*.yaml",
@@ -69,9 +71,14 @@ def package_closure(root: str | Path, script: str) -> list[str]:
 def rule_code_digest(root: str | Path, rules_file: str, script: str) -> str:
     """Digest of the code one rule runs: its rules file, its script and the modules it imports.
 
-    The Snakefile and common.smk are included because they shape every rule.
+    The workflow's Snakefile and common.smk are included because they shape every rule.
     """
-    files = ["Snakefile", "workflow/rules/common.smk", rules_file, *package_closure(root, script)]
+    files = [
+        "workflow/Snakefile",
+        "workflow/rules/common.smk",
+        rules_file,
+        *package_closure(root, script),
+    ]
     return digest_tree(root, files)
 
 
@@ -116,16 +123,153 @@ def installed_versions(distributions: list[str]) -> dict[str, str | None]:
     return versions
 
 
-def environment_fingerprint(lock_path: str, distributions: list[str]) -> dict[str, Any]:
+def environment_fingerprint(
+    lock_path: str, distributions: list[str], lock_name: str | None = None
+) -> dict[str, Any]:
     """What ran the rules: the lock in force, the interpreter, the platform, what is installed.
 
     Called from inside a rule, so it describes the rule environment (conda env or
     venv), not the Snakemake driver's.
     """
     return {
-        "lock": {"path": lock_path, "sha256": sha256_file(lock_path)},
+        "lock": {"path": lock_name or lock_path, "sha256": sha256_file(lock_path)},
         "platform": sysconfig.get_platform(),
         "python": platform.python_version(),
         "implementation": sys.implementation.name,
         "packages": installed_versions(distributions),
     }
+
+
+# What each output was made from: every rule states, beside itself, what each of its params
+# means, and the recipe of an output follows its inputs back through uncovered intermediates.
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a rule's params and inputs mean to the provenance of its outputs.
+
+    Every param is named once: `params` change output bytes (the params digest); `code`
+    ones carry code digests; `data`, `environment` and `hardware` name the param that stands
+    for the data version, the installed software or the numerics pin; `not_provenance` ones
+    (paths, what a record says) change no bytes. `made_from` names, for an output made from
+    only some of the rule's inputs, which ones.
+    """
+
+    params: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
+    data: str | None = None
+    environment: str | None = None
+    hardware: str | None = None
+    not_provenance: tuple[str, ...] = ()
+    made_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def named(self) -> list[str]:
+        singles = [name for name in (self.data, self.environment, self.hardware) if name]
+        return [*self.params, *self.code, *singles, *self.not_provenance]
+
+    def check(self, rule: str, param_names: Iterable[str], input_names: Iterable[str]) -> None:
+        """Every param declared exactly once, nothing declared that the rule lacks: renaming
+        a param must fail here, not silently change what its value means."""
+        named = self.named()
+        problems = []
+        if twice := sorted({name for name in named if named.count(name) > 1}):
+            problems.append(f"declares {', '.join(twice)} more than once")
+        if undeclared := sorted(set(param_names) - set(named)):
+            problems.append(f"does not declare its params {', '.join(undeclared)}")
+        if unknown := sorted(set(named) - set(param_names)):
+            problems.append(f"declares params it does not have: {', '.join(unknown)}")
+        inputs = set(input_names)
+        for output, sources in self.made_from.items():
+            if missing := sorted(set(sources) - inputs):
+                problems.append(
+                    f"makes {output} from inputs it does not have: {', '.join(missing)}"
+                )
+        if problems:
+            raise ValueError(f"the provenance declaration of rule {rule} " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    """One input item of a rule for concrete wildcards: its name, the pattern it was given
+    as (None for an input function), and the files it names."""
+
+    name: str | None
+    pattern: str | None
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleView:
+    """A rule for concrete wildcards, as the recipe needs it (built from Snakemake's rule by
+    the workflow, or by hand in tests)."""
+
+    name: str
+    declaration: Declaration
+    outputs: Mapping[str, str | None]  # output pattern -> its name in the rule (if named)
+    inputs: tuple[RuleInput, ...]
+    params: Mapping[str, Any]
+    packages_record: str  # where the job records the packages it imported
+
+
+@dataclass(frozen=True)
+class RecipeContext:
+    """What the recipe needs to know of the run beyond the rules."""
+
+    covered: frozenset[str]  # paths the manifest pins: an input that is one is an output
+    locks: Mapping[str, str]  # a lock file's location -> its repository path (its name)
+    raw: str | None = None  # the raw data file of the data version, when it is a file
+    data_input: Mapping[str, Any] | None = None  # the data version as an input
+
+
+def recipe(
+    pattern: str,
+    wildcards: Mapping[str, Any],
+    view: Callable[[str, Mapping[str, Any]], RuleView],
+    producers: Mapping[str, str],
+    context: RecipeContext,
+) -> dict[str, Any]:
+    """Rule, inputs, params and code of one output, looking through uncovered intermediates.
+
+    `producers` maps an output pattern to the rule that makes it; `view` gives that rule for
+    the wildcards. Returns {"rule", "inputs", "params": {rule: {...}}, "code": {...}}.
+    """
+    rule = view(producers[pattern], wildcards)
+    declared = rule.declaration
+    params = rule.params
+    code = {f"{rule.name}.{key}": params[key] for key in declared.code}
+    inputs: dict[str, dict[str, Any]] = {}
+    if declared.data is not None and params[declared.data] is not None:
+        inputs["dataset"] = dict(context.data_input or {})
+    if declared.environment is not None and params[declared.environment] is not None:
+        inputs["installed packages"] = {
+            "kind": "environment",
+            "sha256": params[declared.environment],
+        }
+    # The numerics the job ran with; the manifest job fills in their digest.
+    if declared.hardware is not None and params[declared.hardware] is not None:
+        inputs["hardware"] = {"kind": "hardware"}
+    # The software the job used; the manifest job reads its record (drift.packages_used).
+    inputs[f"packages used by {rule.name}"] = {
+        "kind": "environment",
+        "record": rule.packages_record,
+    }
+    made = {rule.name: {key: params[key] for key in declared.params}}
+    made_from = declared.made_from.get(rule.outputs[pattern] or "")
+    for item in rule.inputs:
+        if made_from is not None and item.name not in made_from:
+            continue
+        for file in item.files:
+            if file in context.covered:
+                inputs[file] = {"kind": "output"}
+            elif item.pattern is not None and item.pattern in producers:
+                upstream = recipe(item.pattern, wildcards, view, producers, context)
+                inputs |= upstream["inputs"]
+                made |= upstream["params"]
+                code |= upstream["code"]
+            elif file in context.locks:
+                inputs[context.locks[file]] = {"kind": "environment"}
+            elif file == context.raw:
+                inputs["dataset"] = dict(context.data_input or {})
+            else:
+                inputs[file] = {"kind": "file"}
+    return {"rule": rule.name, "inputs": inputs, "params": made, "code": code}

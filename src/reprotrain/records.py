@@ -27,12 +27,13 @@ def _read_json(path: str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def environment(lock: str, conda_lock: str, pip_lock: str, out: str) -> None:
-    """Fingerprint the rule environment from inside it; tolerated drift is recorded too."""
+def environment(lock: str, lock_name: str, conda_lock: str, pip_lock: str, out: str) -> None:
+    """Fingerprint the rule environment from inside it; tolerated drift is recorded too.
+    `lock_name` is the lock's repository path, which the record gives wherever it was read."""
     names = shared_packages(
         conda_python_packages(load_conda_lock(conda_lock)), load_pip_lock(pip_lock)
     )
-    fingerprint = provenance.environment_fingerprint(lock, names)
+    fingerprint = provenance.environment_fingerprint(lock, names, lock_name)
     fingerprint["hardware"] = numerics.fingerprint(numerics.pin_from_environment())
     # The mode comes from the config through the job's environment (drift.MODE_VARIABLE);
     # in "error" mode a drifted job never gets here.
@@ -95,10 +96,9 @@ def write_manifest(
     code_digest: str,
     params_digest: str,
     config_digest: str,
-    root: str,
+    code_version: dict[str, Any],
     out: str,
 ) -> None:
-    git = provenance.git_state(root)
     environment_fingerprint = _read_json(environment_record)
     # Every job that computed floats ran with the numerics the environment job recorded.
     hardware = digest_value(environment_fingerprint["hardware"])
@@ -116,7 +116,11 @@ def write_manifest(
                 )
     record = {
         "data": data,
-        "code": {"digest": code_digest, "git_commit": git["commit"], "git_dirty": git["dirty"]},
+        "code": {
+            "digest": code_digest,
+            "git_commit": code_version["commit"],
+            "git_dirty": code_version["dirty"],
+        },
         "params_digest": params_digest,
         "config_digest": config_digest,
         "environment": environment_fingerprint,

@@ -124,13 +124,25 @@ def check_rows(
     return rows
 
 
-def check_source_exists(dataset: Dataset, registry_path: str) -> None:
-    """A repository-path source must exist before the run starts (URLs are fetched later)."""
-    if dataset.kind == "file" and not dataset.is_url and not Path(dataset.source).is_file():
-        raise ReprotrainError(
-            dataset.source,
-            None,
-            f"the raw data file of {dataset.name} {dataset.version} does not exist",
-            f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
-            f"in {registry_path}",
-        )
+def source_location(dataset: Dataset, workflow_root: Path, registry_path: str) -> str | None:
+    """Where the raw table of a dataset is read: a URL as it is; a repository path from the
+    working directory (the project's own data) or, when not there, from the workflow's
+    source tree (the data it embeds, when used as a module); None for a generator.
+
+    Either way the bytes must have the sha256 the registry pins (preprocess checks), so
+    where they are found changes nothing they can be.
+    """
+    if dataset.kind != "file":
+        return None
+    if dataset.is_url or Path(dataset.source).is_file():
+        return dataset.source
+    embedded = workflow_root / dataset.source
+    if embedded.is_file():
+        return str(embedded)
+    raise ReprotrainError(
+        dataset.source,
+        None,
+        f"the raw data file of {dataset.name} {dataset.version} does not exist",
+        f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
+        f"in {registry_path}",
+    )

@@ -90,6 +90,7 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
         ["platform", environment["platform"]],
     ]
     locked = drift.remembered_locked_versions(lock)
+    lock_name = environment["lock"]["path"]
     installed = environment["packages"]
     software_rows = [
         [name, version, installed.get(name, "")] for name, version in sorted(locked.items())
@@ -104,7 +105,7 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
         + table(["", "value"], code_rows)
         + "<h2>Environment</h2>"
         + table(["", "value"], environment_rows)
-        + f"<h2>Locked software ({len(locked)} packages in {html.escape(lock)})</h2>"
+        + f"<h2>Locked software ({len(locked)} packages in {html.escape(lock_name)})</h2>"
         + table(["package", "locked version", "in the environment fingerprint"], software_rows)
         + "<h2>Covered outputs</h2>"
         + table(["output", "rule", "sha256"], outputs)

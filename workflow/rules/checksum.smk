@@ -17,14 +17,30 @@ rule manifest:
         ENV_FILE
     params:
         recipes=output_recipes,
-        uncovered=UNCOVERED,
+        uncovered=LAYOUT.uncovered,
         data=DATA_PROVENANCE,
         code_digest=CODE_DIGEST,
         params_digest=PARAMS_DIGEST,
         config_digest=CONFIG_DIGEST,
+        code_version=CODE_VERSION,
         code=rule_code("checksum.smk", "manifest.py"),
     script:
         "../scripts/manifest.py"
+
+
+declare_provenance(
+    "manifest",
+    code=("code",),
+    not_provenance=(
+        "recipes",
+        "uncovered",
+        "data",
+        "code_digest",
+        "params_digest",
+        "config_digest",
+        "code_version",
+    ),
+)
 
 
 rule checksum:
@@ -33,7 +49,7 @@ rule checksum:
     input:
         run=OUT["manifest"],
         recorded=recorded_manifest,
-        lock=ACTIVE_LOCK,
+        lock=in_source(ACTIVE_LOCK),
     output:
         verdict=OUT["checksum"],
         provenance=report(
@@ -55,3 +71,10 @@ rule checksum:
         code=rule_code("checksum.smk", "checksum.py"),
     script:
         "../scripts/checksum.py"
+
+
+declare_provenance(
+    "checksum",
+    code=("code",),
+    not_provenance=("expected", "recorded_integrity"),
+)

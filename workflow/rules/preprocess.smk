@@ -25,3 +25,12 @@ rule preprocess:
         code=rule_code("preprocess.smk", "preprocess.py"),
     script:
         "../scripts/preprocess.py"
+
+
+declare_provenance(
+    "preprocess",
+    params=("registry", "test_fraction", "seed"),
+    data="dataset",
+    hardware="numerics",
+    code=("code",),
+)

@@ -14,7 +14,7 @@ rule save:
     log:
         log_path("save", SPLIT_MODEL),
         # validate's proof, without a record, that model.pkl is what save wrote
-        seal=SEAL,
+        seal=LAYOUT.seal,
     benchmark:
         benchmark_path("save", SPLIT_MODEL)
     conda:
@@ -27,3 +27,13 @@ rule save:
         metrics_path=OUT["metrics"],
     script:
         "../scripts/save.py"
+
+
+declare_provenance(
+    "save",
+    params=("seed", "params_digest"),
+    code=("code", "model_code"),
+    not_provenance=("metrics_path",),
+    # model.pkl is the trained pickle byte for byte; the records go into the card alone.
+    made_from={"model": ("estimator",)},
+)

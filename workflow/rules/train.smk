@@ -24,3 +24,11 @@ rule train:
         code=rule_code("train.smk", "train.py"),
     script:
         "../scripts/train.py"
+
+
+declare_provenance(
+    "train",
+    params=("target", "model", "hyperparameters", "seed"),
+    hardware="numerics",
+    code=("code",),
+)

@@ -42,10 +42,20 @@ rule validate:
         # The model's sha256 in the recorded manifest, when the record is of this recipe.
         model_record=recorded_model_sha256,
         record_path=config["manifest"]["expected"],
-        seal_path=SEAL,
+        seal_path=LAYOUT.seal,
         code=rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"
+
+
+declare_provenance(
+    "validate",
+    params=("target", "thresholds"),
+    hardware="numerics",
+    code=("code",),
+    # What the record and the seal say is checked by the job; it changes no bytes.
+    not_provenance=("model_record", "record_path", "seal_path"),
+)
 
 
 rule summarize:
@@ -78,3 +88,12 @@ rule summarize:
         code=rule_code("validate.smk", "summarize.py"),
     script:
         "../scripts/summarize.py"
+
+
+declare_provenance(
+    "summarize",
+    hardware="numerics",
+    code=("code",),
+    # The runs' wildcards; the metrics files they name are its inputs.
+    not_provenance=("run_wildcards",),
+)

@@ -5,6 +5,7 @@ run_step(
     snakemake.log[0],
     environment,
     lock=snakemake.input.lock,
+    lock_name=snakemake.params.lock_name,
     conda_lock=snakemake.input.conda_lock,
     pip_lock=snakemake.input.pip_lock,
     out=snakemake.output[0],

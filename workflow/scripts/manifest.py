@@ -11,6 +11,6 @@ run_step(
     code_digest=snakemake.params.code_digest,
     params_digest=snakemake.params.params_digest,
     config_digest=snakemake.params.config_digest,
-    root=".",
+    code_version=snakemake.params.code_version,
     out=snakemake.output[0],
 )

@@ -1,0 +1,286 @@
+# The run: its layout (reprotrain.layout), the input functions of its rules, and each
+# covered output's recipe, built from the provenance each rule declares beside itself.
+
+import functools
+
+from snakemake.io import apply_wildcards
+from snakemake.iocontainers import Wildcards
+
+from reprotrain import layout
+
+SEEDS = as_list(config["seed"])
+MODELS = as_list(config["model"])
+
+
+# Wildcards take only the configured values, so a path outside the run is no target.
+wildcard_constraints:
+    dataset="|".join(sorted({re.escape(name) for name, _ in DATA_VERSIONS})),
+    version="|".join(sorted({re.escape(version) for _, version in DATA_VERSIONS})),
+    seed="|".join(str(seed) for seed in SEEDS),
+    model="|".join(MODELS),
+
+
+# Everything a run makes goes under config `results`; logs and benchmarks under logs/.
+LAYOUT = layout.Layout(
+    config["results"], tuple(layout.combinations(DATA_VERSIONS, SEEDS, MODELS))
+)
+OUT = LAYOUT.out
+SPLIT, SPLIT_MODEL = layout.SPLIT, layout.SPLIT_MODEL
+log_path, benchmark_path = LAYOUT.log, LAYOUT.benchmark
+# Outputs whose bytes the manifest pins, each with its key and wildcards. Logs and
+# benchmarks are kept, not covered.
+COVERED_WILDCARDS = LAYOUT.covered
+COVERED = list(COVERED_WILDCARDS)
+ALL_RUNS = LAYOUT.runs
+ALL_METRICS = LAYOUT.paths_of("metrics")
+
+
+def data_version_of(wildcards):
+    return DATA_VERSIONS[(wildcards.dataset, wildcards.version)]
+
+
+def target_of(wildcards):
+    return data_version_of(wildcards).dataset.schema.target
+
+
+def hyperparameters_of(wildcards):
+    return config["models"].get(wildcards.model, {})
+
+
+def params_digest(wildcards):
+    """Every parameter that can change one model's bytes; not the data version (that is
+    data, recorded on its own), not threads or thresholds (they change no bytes)."""
+    return digest_value(
+        {
+            "seed": int(wildcards.seed),
+            "split": config["split"],
+            "model": wildcards.model,
+            "hyperparameters": hyperparameters_of(wildcards),
+        }
+    )
+
+
+# The run's provenance: every data version, the whole sweep's parameters and code.
+DATA_PROVENANCE = {
+    f"{name}/{version}": {
+        "kind": data_version.dataset.kind,
+        "source": data_version.dataset.source,
+        "rows": data_version.rows,
+        "sha256": data_version.digest,
+    }
+    for (name, version), data_version in DATA_VERSIONS.items()
+}
+# Everything the driver computes params from besides the code: a param that changes while
+# this and the code stay the same was computed nondeterministically (reprotrain diff).
+CONFIG_DIGEST = digest_value({"config": config, "registry": REGISTRY})
+PARAMS_DIGEST = digest_value(
+    {
+        "seeds": SEEDS,
+        "split": config["split"],
+        "models": {model: config["models"].get(model, {}) for model in MODELS},
+    }
+)
+# The code's version for the manifest: the commit of the workflow's source tree.
+if (REPO / ".reprotrain-commit").is_file():
+    CODE_VERSION = {
+        "commit": (REPO / ".reprotrain-commit").read_text(encoding="utf-8").strip(),
+        "dirty": False,
+    }
+else:
+    CODE_VERSION = provenance.git_state(REPO)
+
+
+def rule_code(rules_file, script):
+    """A rule's `code` param: editing its rules file, script or imported modules reruns it.
+
+    Remembered per CODE_DIGEST, which covers every file the digest can read."""
+    return MEMO(
+        provenance.rule_code_digest,
+        str(REPO),
+        f"workflow/rules/{rules_file}",
+        f"workflow/scripts/{script}",
+    )
+
+
+def raw_data(wildcards):
+    """The raw table file of a file dataset; a synthetic one is generated in preprocess."""
+    data_version = data_version_of(wildcards)
+    if data_version.location is None:
+        return []
+    if data_version.dataset.is_url:
+        return storage.http(data_version.location)
+    return data_version.location
+
+
+def recorded_manifest(wildcards):
+    """The recorded manifest as an input when it exists, so recording reruns checksum."""
+    expected = config["manifest"]["expected"]
+    return [expected] if Path(expected).is_file() else []
+
+
+# What each rule's params mean to its outputs' provenance, declared beside each rule.
+DECLARATIONS = {}
+
+
+def declare_provenance(rule_name, **meaning):
+    """Declare what each param of a rule (named as this workflow names it, whatever prefix
+    a host workflow gives it) means to provenance (reprotrain.provenance.Declaration).
+    """
+    declaration = provenance.Declaration(**meaning)
+    proxy = getattr(rules, rule_name)
+    declaration.check(rule_name, proxy.params.keys(), proxy.input.keys())
+    DECLARATIONS[rule_name] = declaration
+
+
+def _evaluate(item, wildcards):
+    """A rule's input or param item for concrete wildcards, as Snakemake would see it."""
+    if callable(item):
+        return item(Wildcards(fromdict=wildcards))
+    if isinstance(item, str):
+        return apply_wildcards(item, wildcards)
+    return item
+
+
+def _rule_view(name, wildcards):
+    proxy = getattr(rules, name)
+    declaration = DECLARATIONS[name]
+    output_names = {str(output): key for key, output in proxy.output.items()}
+    inputs = []
+    for input_name, item in proxy.input.items():
+        for each in list(item) if isinstance(item, list) else [item]:
+            value = _evaluate(each, wildcards)
+            files = [value] if isinstance(value, str) else value
+            pattern = str(each) if isinstance(each, str) else None
+            inputs.append(
+                provenance.RuleInput(input_name, pattern, tuple(map(str, files)))
+            )
+    return provenance.RuleView(
+        name=name,
+        declaration=declaration,
+        outputs={str(output): output_names.get(str(output)) for output in proxy.output},
+        inputs=tuple(inputs),
+        # What is no provenance is not evaluated (it may need the job's input or a record).
+        params={
+            key: _evaluate(value, wildcards)
+            for key, value in proxy.params.items()
+            if key not in declaration.not_provenance
+        },
+        packages_record=drift.packages_record_path(_evaluate(proxy.log[0], wildcards)),
+    )
+
+
+@functools.cache
+def _producers():
+    return {
+        str(output): name
+        for name in DECLARATIONS
+        for output in getattr(rules, name).output
+    }
+
+
+def _recipe(pattern, wildcards):
+    context = provenance.RecipeContext(covered=frozenset(COVERED), locks=LOCKS)
+    if "dataset" in wildcards:
+        data_version = data_version_of(Wildcards(fromdict=wildcards))
+        context = provenance.RecipeContext(
+            covered=context.covered,
+            locks=LOCKS,
+            raw=data_version.location and str(raw_data(Wildcards(fromdict=wildcards))),
+            data_input={"kind": "data", "sha256": data_version.input_digest},
+        )
+    return provenance.recipe(pattern, wildcards, _rule_view, _producers(), context)
+
+
+@functools.cache
+def _active_lock_sha256():
+    return sha256_file(in_source(ACTIVE_LOCK))
+
+
+def recorded_model_sha256(wildcards):
+    """model.pkl's sha256 in the recorded manifest when that record is of this very recipe:
+    the same params, code and data, the same lock with no drift, the same pinned numerics.
+    validate then unpickles those bytes and no others; None when no record applies."""
+    if RECORDED is None or NUMERICS is None or (not USE_CONDA and DRIFT_FOUND):
+        return None
+    values = dict(wildcards.items())
+    entry = RECORDED["files"].get(apply_wildcards(OUT["model"], values))
+    environment = RECORDED["provenance"].get("environment") or {}
+    hardware = environment.get("hardware") or {}
+    pinned = {"blas_kernel": NUMERICS.blas_kernel, "simd": NUMERICS.simd}
+    if (
+        entry is None
+        or environment.get("drift")
+        or environment.get("lock")
+        != {"path": ACTIVE_LOCK, "sha256": _active_lock_sha256()}
+        or hardware.get("machine") != NUMERICS.machine
+        or hardware.get("pin") != pinned
+    ):
+        return None
+    recipe = _recipe(OUT["model"], values)
+    if (
+        digest_value(recipe["params"]) != entry["params_digest"]
+        or digest_value(recipe["code"]) != entry["code_digest"]
+    ):
+        return None
+    for name, item in recipe["inputs"].items():
+        if (
+            item["kind"] == "data"
+            and entry["inputs"].get(name, {}).get("sha256") != item["sha256"]
+        ):
+            return None
+    return entry["sha256"]
+
+
+def output_recipes(wildcards):
+    """For each covered output: the rule that made it and what it was made from."""
+    recipes = {}
+    for path, (key, output_wildcards) in COVERED_WILDCARDS.items():
+        recipe = _recipe(OUT[key], output_wildcards)
+        recipes[path] = {
+            "rule": recipe["rule"],
+            "pattern": OUT[key],
+            "inputs": recipe["inputs"],
+            "params_digest": digest_value(recipe["params"]),
+            "code_digest": digest_value(recipe["code"]),
+        }
+    return recipes
+
+
+def check_provenance_declared():
+    """Each producer of files in this workflow declares its provenance: an undeclared
+    one would silently turn into a plain input file."""
+    declared = {getattr(rules, name).rule for name in DECLARATIONS}
+    for each in workflow.rules:
+        if each.module_globals is globals() and each.output and each not in declared:
+            raise WorkflowError(
+                f"{each.name} does not declare its provenance (reprotrain.provenance."
+                "Declaration): add a declare_provenance() call beside it"
+            )
+
+
+@functools.cache
+def _reconcile_last_run():
+    executing = workflow.executor_plugin is not None and not workflow.dryrun
+    stale = audit.reconcile(
+        OUT["manifest"], OUT["checksum"], RECORDED, config["manifest"]["expected"]
+    )
+    for note in stale.notes:
+        logger.warning(f"reprotrain: last run: {note}")
+    for path in stale.remove:
+        if executing:
+            Path(path).unlink()
+            logger.warning(f"reprotrain: removed {path}: it is made again")
+        else:
+            logger.warning(f"reprotrain: a run would remove {path} and make it again")
+
+
+def last_run_checked(wildcards):
+    """An input function of the first jobs of a run (it adds no input): the last run's
+    outputs are checked by their bytes before Snakemake judges them by their mtimes. A
+    covered output that is missing or was changed is made again, and a verdict that no
+    longer holds is redone (reprotrain.audit.reconcile). It runs while Snakemake builds
+    the DAG, when a dry run is known to be one (it then only says), and in the driver
+    alone, which holds the run lock."""
+    if workflow.is_main_process:
+        _reconcile_last_run()
+    return []
