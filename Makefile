@@ -5,9 +5,9 @@ CORES ?= 2
 # The Snakemake process computes params too: its str hashing (set order) is pinned as the
 # jobs' is (workflow/rules/common.smk pins theirs; `reprotrain hunt` varies it).
 export PYTHONHASHSEED := 0
-SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
+SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run sweep report report-sweep test bench bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report report-sweep test test-fast bench bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -17,16 +17,14 @@ setup:
 run: setup
 	$(SNAKEMAKE)
 	@echo
-	@echo "model:    results/runs/breast_cancer/v1.0/seed-42/hist_gradient_boosting/model.pkl"
-	@echo "metrics:  results/runs/breast_cancer/v1.0/seed-42/hist_gradient_boosting/metrics.json"
-	@echo "manifest: results/manifest.json (matches config/manifest.json)"
+	@$(BIN)/reprotrain check --list
 
 ## sweep: the 2-model x 2-seed sweep of config/sweep.yaml, jobs in parallel (CORES=2)
 SWEEP := --configfile config/config.yaml config/sweep.yaml
 sweep: setup
 	$(SNAKEMAKE) $(SWEEP)
 	@echo
-	@echo "summary:  results-sweep/summary/metrics.csv (plot: results-sweep/summary/comparison.svg)"
+	@$(BIN)/reprotrain check --run results-sweep/manifest.json --expected config/sweep-manifest.json
 
 ## report / report-sweep: the self-contained HTML report of the last run / sweep
 report: setup
@@ -39,6 +37,10 @@ test: setup
 	@tools/install-system-deps.sh
 	$(BIN)/pytest
 
+## test-fast: the unit tests only (no pipeline runs, no SLURM): well under 2 minutes
+test-fast: setup
+	$(BIN)/pytest -m "not pipeline and not slurm"
+
 ## slurm-up / slurm-down: a single-node SLURM test cluster on loopback (root; see README)
 SLURM_STATE ?= /tmp/reprotrain-slurm
 slurm-up:
@@ -47,9 +49,9 @@ slurm-up:
 slurm-down:
 	tools/slurm-cluster.sh stop $(SLURM_STATE)
 
-## run-slurm: the pipeline with every rule submitted to SLURM (workflow/profiles/slurm)
+## run-slurm: the pipeline with every rule submitted to SLURM (profiles/slurm)
 run-slurm: setup
-	$(BIN)/snakemake --profile workflow/profiles/slurm
+	$(BIN)/snakemake --profile profiles/slurm
 
 ## bench: the benchmark suite against the plain-script floor (about 40 min at 2 cores);
 ## writes benchmarks/RESULTS.md. Not part of `make test`. BENCH_ARGS="--sizes 10000" for a quick one.

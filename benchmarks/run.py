@@ -93,7 +93,7 @@ def snakemake_command(*extra: str) -> list[str]:
     return [
         str(BIN / "snakemake"),
         "--workflow-profile",
-        "workflow/profiles/default",
+        "profiles/default",
         "--cores",
         str(os.cpu_count()),
         *extra,

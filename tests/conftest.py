@@ -1,98 +1,11 @@
-"""Shared fixtures: scratch copies of the repository and a Snakemake runner."""
+"""Fixtures: one shared default run, and a scratch copy of the repository per test."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
-
-from reprotrain.hunt import source_files
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-# Where the default run (breast_cancer v1.0, seed 42, hist_gradient_boosting) puts things.
-RUN = "results/runs/breast_cancer/v1.0/seed-42"
-DATA = f"{RUN}/data"
-MODEL = f"{RUN}/hist_gradient_boosting"
-LOGS_OF_RUN = {
-    "preprocess": "logs/preprocess/breast_cancer/v1.0/seed-42.log",
-    "train": "logs/train/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log",
-}
-COVERED_DEFAULT = (
-    f"{DATA}/train.npy",
-    f"{DATA}/test.npy",
-    f"{DATA}/data.json",
-    "results/environment.json",
-    f"{MODEL}/model.pkl",
-    f"{MODEL}/model_card.json",
-    f"{MODEL}/metrics.json",
-    f"{MODEL}/roc.svg",
-    f"{MODEL}/confusion.svg",
-)
-
-
-def copy_repo(destination: Path) -> Path:
-    """A fresh copy of the working tree (uncommitted edits included) at ``destination``."""
-    for name in source_files(REPO):
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    return destination
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def snakemake(workdir: Path, *args: str, cores: int = 2, check: bool = True) -> Run:
-    command = [
-        str(BIN / "snakemake"),
-        "--workflow-profile",
-        "workflow/profiles/default",
-        "--cores",
-        str(cores),
-        *args,
-    ]
-    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=os.environ)
-    run = Run(done.returncode, done.stdout, done.stderr)
-    if check and run.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed in {workdir}:\n{run.output[-6000:]}")
-    return run
-
-
-def config_override(workdir: Path, name: str, values: dict) -> list[str]:
-    """Snakemake arguments that layer ``values`` over config/config.yaml (nested merge)."""
-    path = workdir / "config" / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(values), encoding="utf-8")
-    return ["--configfile", "config/config.yaml", f"config/{name}.yaml"]
-
-
-def covered_bytes(workdir: Path, paths=COVERED_DEFAULT) -> dict[str, bytes]:
-    return {path: (workdir / path).read_bytes() for path in paths}
-
-
-def assert_same_manifest(workdir: Path, reference: Path) -> None:
-    """The run in ``workdir`` left the very bytes of ``reference``'s run manifest."""
-    expected = (reference / "results/manifest.json").read_bytes()
-    assert (workdir / "results/manifest.json").read_bytes() == expected
-
-
-def read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))
+from helpers import copy_repo, snakemake
 
 
 @pytest.fixture(scope="session")
@@ -106,51 +19,3 @@ def default_run(tmp_path_factory) -> Path:
 @pytest.fixture
 def scratch_repo(tmp_path) -> Path:
     return copy_repo(tmp_path / "reprotrain")
-
-
-def run_hunt(root: Path, out: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """`reprotrain hunt` on the project at ``root``; its exit and its report.json."""
-    done = subprocess.run(
-        [str(BIN / "reprotrain"), "hunt", "--root", str(root), "--out", str(out), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert (out / "report.md").is_file(), done.stdout + done.stderr
-    return done, read_json(out / "report.json")
-
-
-# Where the tests plant faults in a copy of the project: the training call, and an
-# unseeded draw stored on the fitted model.
-FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
-UNSEEDED_DRAW = "    estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n"
-
-
-def plant(project: Path, relative: str, anchor: str, before: str = "", after: str = "") -> None:
-    """Put ``before`` and ``after`` around the one ``anchor`` line of a project file."""
-    source = project / relative
-    text = source.read_text(encoding="utf-8")
-    assert text.count(anchor) == 1, f"{relative} no longer holds {anchor!r} once"
-    source.write_text(text.replace(anchor, before + anchor + after), encoding="utf-8")
-
-
-class HostilePickle:
-    """What an attacker with write access to results/ puts in model.pkl: a pickle that runs
-    a command when loaded (it leaves results/UNPICKLED behind)."""
-
-    def __reduce__(self):
-        return (os.system, ("touch results/UNPICKLED",))
-
-
-def rewrite_model_and_card(project: Path) -> None:
-    """A hostile model.pkl, and its sha256 put into the card beside it: both are in the
-    gitignored results/, so writing there is all it takes."""
-    import hashlib
-    import pickle
-
-    blob = pickle.dumps(HostilePickle())
-    (project / MODEL / "model.pkl").write_bytes(blob)
-    card_path = project / MODEL / "model_card.json"
-    card = json.loads(card_path.read_text())
-    card["model"]["sha256"] = hashlib.sha256(blob).hexdigest()
-    card_path.write_text(json.dumps(card))

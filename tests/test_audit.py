@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     BIN,
     COVERED_DEFAULT,
     DATA,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     DATA,
     MODEL,
     config_override,

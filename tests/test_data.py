@@ -7,7 +7,7 @@ import copy
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 from reprotrain import data, tables
 from reprotrain.errors import ReprotrainError

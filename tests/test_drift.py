@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from reprotrain import drift, memo
 from reprotrain.errors import ReprotrainError

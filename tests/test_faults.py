@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, MODEL, assert_same_manifest, config_override, copy_repo, snakemake
+from helpers import BIN, MODEL, assert_same_manifest, config_override, copy_repo, snakemake
 
 pytestmark = pytest.mark.pipeline
 
@@ -32,7 +32,7 @@ def start(workdir: Path, cores: int = 1) -> subprocess.Popen:
         [
             str(BIN / "snakemake"),
             "--workflow-profile",
-            "workflow/profiles/default",
+            "profiles/default",
             "-c",
             str(cores),
         ],
@@ -205,7 +205,7 @@ def test_jobs_leave_no_worker_processes_behind(tmp_path, monkeypatch):
     marker = f"run-{os.getpid()}-{time.monotonic_ns()}"
     monkeypatch.setenv("REPROTRAIN_TEST_RUN", marker)
     args = config_override(workdir, "lr", {"model": "logistic_regression"})
-    command = [str(BIN / "snakemake"), "--workflow-profile", "workflow/profiles/default"]
+    command = [str(BIN / "snakemake"), "--workflow-profile", "profiles/default"]
     # Both pipes are read to EOF: a worker that kept them open would keep this waiting
     # (loky's idle workers live 300 s), which the timeout turns into a failure.
     done = subprocess.run(

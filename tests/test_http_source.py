@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATA, config_override, read_json, snakemake
+from helpers import DATA, config_override, read_json, snakemake
 
 # Where the split of the HTTP-fetched version goes.
 HTTP_DATA = DATA.replace("/v1.0/", "/v1.0-http/")

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, FIT_LINE, MODEL, config_override, copy_repo, plant, run_hunt
+from helpers import BIN, FIT_LINE, MODEL, config_override, copy_repo, plant, run_hunt
 
 from reprotrain import hunt
 

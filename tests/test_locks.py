@@ -13,7 +13,7 @@ from conda_lock.lockfile import parse_conda_lock_file
 from conda_lock.lookup import DEFAULT_MAPPING_URL
 from conda_lock.src_parser import make_lock_spec
 from conda_lock.virtual_package import default_virtual_package_repodata
-from conftest import BIN, REPO
+from helpers import BIN, REPO
 
 from reprotrain import locks
 from reprotrain.errors import ReprotrainError

@@ -105,7 +105,7 @@ def test_the_store_keeps_the_newest_entries(tmp_path, check, monkeypatch):
 
 def test_the_schemas_set_no_defaults_that_a_remembered_check_would_skip():
     # Snakemake's validate() fills in schema defaults; a remembered check does not call it.
-    from conftest import REPO
+    from helpers import REPO
 
     for schema in (REPO / "workflow/schemas").glob("*.yaml"):
         assert "default:" not in schema.read_text(), schema

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 from reprotrain import models
 from reprotrain.errors import ReprotrainError

@@ -7,7 +7,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import BIN, config_override, copy_repo, read_json, snakemake
+from helpers import BIN, config_override, copy_repo, read_json, snakemake
 
 from reprotrain import audit, numerics
 from reprotrain.errors import ReprotrainError
@@ -70,7 +70,7 @@ def test_a_library_on_another_kernel_fails_the_check():
 def snakemake_with_kernel(workdir, kernel: str, *args: str) -> None:
     """A run whose shell exports OPENBLAS_CORETYPE=kernel, as another CPU would pick."""
     done = subprocess.run(
-        [str(BIN / "snakemake"), "--workflow-profile", "workflow/profiles/default", *args],
+        [str(BIN / "snakemake"), "--workflow-profile", "profiles/default", *args],
         cwd=workdir,
         env=os.environ | {numerics.KERNEL_VARIABLE: kernel},
         capture_output=True,

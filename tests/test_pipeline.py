@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import (
+from helpers import (
     COVERED_DEFAULT,
     DATA,
     LOGS_OF_RUN,

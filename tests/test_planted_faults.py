@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, FIT_LINE, MODEL, UNSEEDED_DRAW, copy_repo, plant, run_hunt
+from helpers import BIN, FIT_LINE, MODEL, UNSEEDED_DRAW, copy_repo, plant, run_hunt
 
 from reprotrain import audit, hunt
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import REPO, copy_repo
+from helpers import REPO, copy_repo
 
 from reprotrain import provenance
 
@@ -169,7 +169,10 @@ def test_a_recipe_follows_uncovered_intermediates_and_sorts_params_by_declaratio
 
     card = provenance.recipe("out/card.json", {}, view_of(rules), producers, context)
     # A lock is named by its repository path wherever it was read; a plain file by itself.
-    assert card["inputs"]["envs/requirements.lock"] == {"kind": "environment"}
+    assert card["inputs"]["envs/requirements.lock"] == {
+        "kind": "environment",
+        "file": "/abs/checkout/envs/requirements.lock",
+    }
     assert card["inputs"]["notes.txt"] == {"kind": "file"}
     assert "report_path" not in card["params"]["publish"]
 

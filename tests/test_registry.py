@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 

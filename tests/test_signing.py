@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     BIN,
     MODEL,
     config_override,

@@ -10,11 +10,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import MODEL, REPO, config_override, copy_repo, snakemake
+from helpers import MODEL, REPO, config_override, copy_repo, snakemake
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slurm]
 
-SLURM_PROFILES = ("--profile", "workflow/profiles/slurm", "--profile", "tests/slurm")
+SLURM_PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm")
 # SLURM job comments: rule_<name>, plus _wildcards_<values> for rules with wildcards.
 JOBS = {
     "rule_environment",

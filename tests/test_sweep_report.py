@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MODEL, RUN, copy_repo, read_json, snakemake
+from helpers import MODEL, RUN, copy_repo, read_json, snakemake
 
 pytestmark = pytest.mark.pipeline
 

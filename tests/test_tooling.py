@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import BIN, REPO
+from helpers import BIN, REPO
 
 
 def run(*command, **kwargs):

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, MODEL, assert_same_manifest, covered_bytes, snakemake
+from helpers import BIN, MODEL, assert_same_manifest, covered_bytes, snakemake
 
 from reprotrain import manifest
 from reprotrain.hashing import sha256_file

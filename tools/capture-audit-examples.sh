@@ -15,7 +15,7 @@ run() {  # run NAME [snakemake args...]: pipeline up to the run manifest
     local name="$1"
     shift
     (cd "$scratch/$name" && "$bin/snakemake" --cores 2 --quiet all \
-        --workflow-profile workflow/profiles/default results/manifest.json "$@" >/dev/null 2>&1)
+        --workflow-profile profiles/default results/manifest.json "$@" >/dev/null 2>&1)
 }
 capture() {  # capture TITLE COMMAND-DESCRIPTION NAME
     local status=0 report

@@ -91,9 +91,14 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     # The run's files are hashed first: a manifest says nothing of files changed since.
-    manifest.verify_on_disk(manifest.load(args.run, "run manifest"), args.run)
+    run = manifest.load(args.run, "run manifest")
+    manifest.verify_on_disk(run, args.run)
     manifest.load(args.expected, "recorded manifest", public_key=_public_key(args, args.expected))
-    return _compare(args.expected, args.run, as_json=False)[0]
+    status = _compare(args.expected, args.run, as_json=False)[0]
+    if args.list:
+        for path in sorted(run["files"]):
+            print(f"  {path}")
+    return status
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -208,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
         help="the manifest must be signed for this public key (default: the config's "
         "manifest.public_key, for its recorded manifest)",
     )
+    check.add_argument("--list", action="store_true", help="then list the run's covered outputs")
     check.set_defaults(handler=_check)
 
     hunting = commands.add_parser(

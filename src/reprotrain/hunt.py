@@ -415,7 +415,7 @@ class Hunt:
             *conditions.command_prefix(),
             *self._snakemake(),
             "--workflow-profile",
-            "workflow/profiles/default",
+            "profiles/default",
             "--cores",
             str(conditions.threads),
             *self.snakemake_args,

@@ -98,18 +98,24 @@ def build(
     uncovered: list[str],
 ) -> dict[str, Any]:
     """Hash the covered outputs (and the files they were made from) into a manifest."""
+    # An input is hashed where it is (`file`: a lock of the workflow's own tree when it runs
+    # as a module) and named as recorded; the dataset, installed packages and hardware come
+    # with their digests.
     hashed_inputs = [
-        name
+        item.get("file", name)
         for recipe in recipes.values()
         for name, item in recipe["inputs"].items()
-        if "sha256" not in item  # the dataset, installed packages and hardware come with theirs
+        if "sha256" not in item
     ]
     digests = sha256_files([*covered, *hashed_inputs])
     files = {}
     for path in covered:
         recipe = recipes[path]
         inputs = {
-            name: {"kind": item["kind"], "sha256": item.get("sha256") or digests[name]}
+            name: {
+                "kind": item["kind"],
+                "sha256": item.get("sha256") or digests[item.get("file", name)],
+            }
             for name, item in recipe["inputs"].items()
         }
         files[path] = {

@@ -267,7 +267,7 @@ def recipe(
                 made |= upstream["params"]
                 code |= upstream["code"]
             elif file in context.locks:
-                inputs[context.locks[file]] = {"kind": "environment"}
+                inputs[context.locks[file]] = {"kind": "environment", "file": file}
             elif file == context.raw:
                 inputs["dataset"] = dict(context.data_input or {})
             else:
