@@ -1,0 +1,144 @@
+"""audit.classify on hand-built manifests: why each differing output changed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from reprotrain import audit
+
+SPLIT = "results/runs/d/v1/seed-1"
+TRAIN = f"{SPLIT}/data/train.npy"
+MODEL = f"{SPLIT}/m/model.pkl"
+METRICS = f"{SPLIT}/m/metrics.json"
+
+
+def entry(sha, rule, inputs, params="p", code="c", pattern=None):
+    return {
+        "sha256": sha,
+        "rule": rule,
+        "pattern": pattern or rule,
+        "inputs": {
+            name: {"kind": kind, "sha256": digest} for name, (kind, digest) in inputs.items()
+        },
+        "params_digest": params,
+        "code_digest": code,
+    }
+
+
+def manifest():
+    """preprocess -> train/save (model.pkl) -> validate (metrics.json), one run."""
+    return {
+        "files": {
+            TRAIN: entry(
+                "t1", "preprocess", {"dataset": ("data", "d1"), "hardware": ("hardware", "h1")}
+            ),
+            MODEL: entry("m1", "save", {TRAIN: ("output", "t1"), "hardware": ("hardware", "h1")}),
+            METRICS: entry("x1", "validate", {MODEL: ("output", "m1")}),
+        },
+        "provenance": {
+            "data": {"d/v1": {"sha256": "d1"}},
+            "params_digest": "run-params",
+            "config_digest": "config",
+            "code": {"digest": "code"},
+            "environment": {"packages": {"numpy": "2.3.5"}, "hardware": {"simd": "x86-64-v3"}},
+        },
+    }
+
+
+def by_path(differences):
+    return {d.path: d for d in differences}
+
+
+def test_identical_manifests_have_no_difference():
+    assert audit.classify(manifest(), manifest()) == []
+    assert audit.status([]) == audit.IDENTICAL
+
+
+def test_new_data_explains_its_split_and_everything_downstream():
+    before, after = manifest(), manifest()
+    after["files"][TRAIN] |= {"sha256": "t2"}
+    after["files"][TRAIN]["inputs"]["dataset"]["sha256"] = "d2"
+    after["files"][MODEL] |= {"sha256": "m2"}
+    after["files"][MODEL]["inputs"][TRAIN]["sha256"] = "t2"
+    after["provenance"]["data"] = {"d/v1": {"sha256": "d2"}}
+    after["provenance"]["config_digest"] = "config-2"
+
+    found = by_path(audit.classify(before, after))
+
+    assert found[TRAIN].causes == [audit.DATA]
+    assert found[MODEL].causes == [audit.UPSTREAM]
+    assert found[MODEL].upstream == [TRAIN]
+    assert found[MODEL].root_causes == [audit.DATA]
+    assert METRICS not in found  # same bytes: nothing to explain
+    assert audit.status(list(found.values())) == audit.EXPLAINED
+
+
+def test_a_changed_hyperparameter_is_params_and_a_changed_kernel_is_hardware():
+    before, after = manifest(), manifest()
+    after["files"][MODEL] |= {"sha256": "m2", "params_digest": "p2"}
+    after["provenance"]["config_digest"] = "config-2"
+    assert by_path(audit.classify(before, after))[MODEL].causes == [audit.PARAMS]
+
+    after = manifest()
+    after["files"][MODEL] |= {"sha256": "m2"}
+    after["files"][MODEL]["inputs"]["hardware"]["sha256"] = "h2"
+    assert by_path(audit.classify(before, after))[MODEL].causes == [audit.HARDWARE]
+
+
+def test_other_bytes_with_nothing_changed_are_nondeterminism():
+    before, after = manifest(), manifest()
+    after["files"][METRICS] |= {"sha256": "x2"}
+
+    (difference,) = audit.classify(before, after)
+
+    assert difference.unexplained
+    assert difference.causes == [audit.NONDETERMINISM]
+    assert audit.status([difference]) == audit.UNEXPLAINED
+
+
+def test_params_that_changed_with_the_same_config_and_code_point_at_the_driver():
+    before, after = manifest(), manifest()
+    after["files"][MODEL] |= {"sha256": "m2", "params_digest": "p2"}
+
+    (difference,) = audit.classify(before, after)
+
+    assert difference.causes == [audit.NONDETERMINISM]
+    assert difference.note == audit.DRIVER_PARAMS
+
+
+def test_a_moved_output_is_paired_by_its_pattern_and_the_run_inputs_explain_the_rest():
+    before, after = manifest(), manifest()
+    # Another seed: every path moves; paired by pattern, the split's data input changed.
+    moved = {
+        path.replace("seed-1", "seed-2"): copy.deepcopy(e) for path, e in after["files"].items()
+    }
+    moved[TRAIN.replace("seed-1", "seed-2")] |= {"sha256": "t2", "params_digest": "p2"}
+    after["files"] = moved
+    after["provenance"]["config_digest"] = "config-2"
+
+    found = by_path(audit.classify(before, after))
+
+    train = found[TRAIN.replace("seed-1", "seed-2")]
+    assert train.path_in_a == TRAIN
+    assert train.causes == [audit.PARAMS]
+
+
+@pytest.mark.parametrize(
+    ("change", "cause"),
+    [
+        (lambda p: p["environment"]["packages"].update(numpy="2.4.0"), audit.ENVIRONMENT),
+        (lambda p: p["code"].update(digest="code-2"), audit.CODE),
+    ],
+    ids=["environment", "code"],
+)
+def test_an_output_only_one_run_made_is_explained_by_what_changed_for_the_whole_run(change, cause):
+    before, after = manifest(), manifest()
+    after["files"][f"{SPLIT}/m/extra.svg"] = entry("e1", "validate", {})
+    change(after["provenance"])
+
+    (difference,) = audit.classify(before, after)
+
+    assert difference.change == "only in B"
+    assert difference.causes == [cause]
