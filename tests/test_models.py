@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import pickle
 
 import numpy as np
@@ -10,11 +12,11 @@ import pytest
 import yaml
 from helpers import REPO
 
-from reprotrain import models
+from reprotrain import estimators, models
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
 
-MODEL_TYPES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+MODEL_TYPES = tuple(estimators.MODEL_TYPES)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,35 @@ def hyperparameters():
 
 def train_bytes(model_type, hyperparameters, training_data, threads, seed=42):
     features, target = training_data
-    estimator = models.build_estimator(model_type, hyperparameters[model_type], seed)
+    estimator = models.build_estimator(model_type, hyperparameters.get(model_type, {}), seed)
     return models.model_bytes(models.fit(estimator, features, target, threads))
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_each_registered_type_builds_its_estimator_with_every_declared_hyperparameter(
+    model_type,
+):
+    spec = estimators.MODEL_TYPES[model_type]
+    module, _, name = spec.estimator.partition(":")
+    accepted = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    assert "random_state" in accepted
+    assert set(spec.hyperparameters) <= set(accepted), set(spec.hyperparameters) - set(accepted)
+    built = models.build_estimator(model_type, {}, seed=3)
+    assert models._steps(built)[-1].random_state == 3
+
+
+def test_the_config_schema_takes_exactly_the_registered_types_and_their_hyperparameters():
+    base = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = estimators.config_schema(base)
+    assert schema["$defs"]["model"]["enum"] == list(MODEL_TYPES)
+    entry = schema["properties"]["models"]["properties"]["logistic_regression"]
+    assert entry["additionalProperties"] is False
+    assert "standardize" in entry["properties"]
+    assert (
+        "standardize"
+        not in schema["properties"]["models"]["properties"]["random_forest"]["properties"]
+    )
+    assert "enum" not in base["$defs"]["model"]  # the file leaves the list to the registry
 
 
 @pytest.mark.parametrize("model_type", MODEL_TYPES)

@@ -1,6 +1,6 @@
 """Run manifests: every covered output's sha256 and what it was made from, in one JSON file.
 
-Schema version 5 (documented in the README, "Recording and checking the manifest"):
+Schema version 5 (documented in docs/auditing.md, "Recording and checking the manifest"):
 
     {"schema_version": 5,
      "files": {"<path relative to the workdir>": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import pickle
@@ -11,12 +12,11 @@ from typing import Any
 import numpy as np
 from joblib import parallel_config
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from reprotrain import estimators
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
 
@@ -31,16 +31,14 @@ def build_estimator(model_type: str, params: dict[str, Any], seed: int) -> BaseE
     n_jobs is left at None on purpose: the thread count comes from the rule's
     `threads` through joblib's context (see fit), so it never enters the pickle.
     """
+    if model_type not in estimators.MODEL_TYPES:
+        raise ValueError(f"unknown model type {model_type!r}")
+    spec = estimators.MODEL_TYPES[model_type]
     params = dict(params)
-    if model_type == "logistic_regression":
-        standardize = params.pop("standardize", True)
-        estimator = LogisticRegression(random_state=seed, **params)
-        return make_pipeline(StandardScaler(), estimator) if standardize else estimator
-    if model_type == "random_forest":
-        return RandomForestClassifier(random_state=seed, **params)
-    if model_type == "hist_gradient_boosting":
-        return HistGradientBoostingClassifier(random_state=seed, **params)
-    raise ValueError(f"unknown model type {model_type!r}")
+    standardize = params.pop("standardize", True) if spec.standardize else False
+    module, _, name = spec.estimator.partition(":")
+    estimator = getattr(importlib.import_module(module), name)(random_state=seed, **params)
+    return make_pipeline(StandardScaler(), estimator) if standardize else estimator
 
 
 def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimator:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +12,26 @@ from reprotrain import yamlfile
 from reprotrain.errors import ReprotrainError
 
 
-def check(document: Any, schema_path: str | Path, file: str, sources: Sequence[str] = ()) -> None:
+def check(
+    document: Any,
+    schema_path: str | Path,
+    file: str,
+    sources: Sequence[str] = (),
+    complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
     """Raise a ReprotrainError for the most relevant violation of the schema, if any.
 
     ``sources``: the YAML files ``document`` was merged from (a config and its overlays);
     the message then names the one that gave the field, and the value as it was written
-    when YAML read it as something else (``1.10`` is the number 1.1)."""
+    when YAML read it as something else (``1.10`` is the number 1.1). ``complete`` fills in
+    what the schema file leaves to code (the model registry)."""
     # Imported here: a run whose checks are remembered (reprotrain.memo) never needs it.
     import jsonschema
     from jsonschema.exceptions import best_match
 
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    if complete is not None:
+        schema = complete(schema)
     # Messages name the schema as the repository does, not by this machine's path.
     if Path(schema_path).is_absolute() and Path(schema_path).is_relative_to(Path.cwd()):
         schema_path = Path(schema_path).relative_to(Path.cwd())

@@ -65,6 +65,7 @@ os.environ.update(
 from reprotrain import (
     audit,
     drift,
+    estimators,
     fileio,
     locks,
     manifest,
@@ -158,9 +159,19 @@ MEMO = memo.Memo(
 )
 
 
+# What the schema files leave to code: the config's model types come from the registry.
+SCHEMA_COMPLETIONS = {"config.schema.yaml": estimators.config_schema}
+
+
 def check_against_schema(document, schema_name, label, sources=()):
     """reprotrain's one clear message first, then Snakemake's own validate()."""
-    schema.check(document, REPO / "workflow/schemas" / schema_name, label, sources)
+    schema.check(
+        document,
+        REPO / "workflow/schemas" / schema_name,
+        label,
+        sources,
+        SCHEMA_COMPLETIONS.get(schema_name),
+    )
     validate(document, f"../schemas/{schema_name}")
 
 
