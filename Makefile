@@ -41,7 +41,7 @@ test: setup
 test-fast: setup
 	$(BIN)/pytest -m "not pipeline and not slurm"
 
-## slurm-up / slurm-down: a single-node SLURM test cluster on loopback (root; see README)
+## slurm-up / slurm-down: a single-node SLURM test cluster on loopback (root; see docs/slurm.md)
 SLURM_STATE ?= /tmp/reprotrain-slurm
 slurm-up:
 	@tools/install-system-deps.sh
@@ -96,7 +96,7 @@ lock: setup
 pip-lock: setup
 	VENV=$(VENV) tools/lock.sh pip
 
-## dag: print the rule graph as a Mermaid flowchart (as shown in the README)
+## dag: print the rule graph as a Mermaid flowchart (the README shows a simpler one)
 dag: setup
 	@$(BIN)/snakemake --rulegraph mermaid-js
 

@@ -1,0 +1,120 @@
+"""The docs cannot go stale: every command they show exists and parses, every file they
+link exists, and the README's console example is what a run prints."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import BIN, REPO
+
+from reprotrain import cli
+
+DOCS = sorted(
+    {
+        REPO / "README.md",
+        REPO / "config/README.md",
+        REPO / "profiles/README.md",
+        REPO / "benchmarks/README.md",
+        *(REPO / "docs").glob("*.md"),
+    }
+)
+FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
+SHELLS = {"sh", "bash", "console"}
+
+
+def shown_commands(doc: Path) -> list[str]:
+    """The command lines of a page's sh and console blocks (`$ ` lines of a console block),
+    with continuations joined and comments dropped."""
+    found = []
+    for language, body in FENCE.findall(doc.read_text(encoding="utf-8")):
+        if language not in SHELLS:
+            continue
+        lines = body.replace("\\\n", " ").splitlines()
+        if language == "console":
+            lines = [line[2:] for line in lines if line.startswith("$ ")]
+        for line in lines:
+            command = line.split(" #")[0].strip()
+            if command and not command.startswith("#"):
+                found.append(command)
+    return found
+
+
+COMMANDS = [(doc, command) for doc in DOCS for command in shown_commands(doc)]
+MAKE_TARGETS = set(
+    re.findall(r"^([A-Za-z][\w-]*):", (REPO / "Makefile").read_text(encoding="utf-8"), re.M)
+)
+
+
+def parses(parser, arguments: list[str]) -> None:
+    try:
+        parser.parse_args(arguments)
+    except SystemExit as exit_:
+        pytest.fail(f"does not parse ({exit_.code}): {arguments}")
+
+
+@pytest.mark.parametrize(
+    ("doc", "command"),
+    COMMANDS,
+    ids=[f"{doc.relative_to(REPO)}: {command}" for doc, command in COMMANDS],
+)
+def test_each_command_the_docs_show_exists_and_parses(doc, command):
+    program, *arguments = shlex.split(command)
+    name = Path(program).name
+    if name == "make":
+        targets = [argument for argument in arguments if "=" not in argument]
+        assert set(targets) <= MAKE_TARGETS, set(targets) - MAKE_TARGETS
+    elif name == "reprotrain":
+        parses(cli.parser(), arguments)
+    elif name == "snakemake":
+        from snakemake.cli import get_argument_parser
+
+        parses(get_argument_parser(), arguments)
+        for flag, value in itertools.pairwise(arguments):
+            if flag in ("--profile", "--workflow-profile"):
+                assert (REPO / value / "config.yaml").is_file(), value
+    elif name == "snakedeploy":
+        from snakedeploy.client import get_parser
+
+        parses(get_parser(), arguments)
+    else:
+        assert name in ("cd", "echo"), f"a command the docs test does not know: {command}"
+
+
+def test_the_docs_show_commands():
+    # The extraction above finds something to check in each kind of page.
+    assert {doc.name for doc, _ in COMMANDS} >= {"README.md", "auditing.md", "slurm.md"}
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[str(doc.relative_to(REPO)) for doc in DOCS])
+def test_every_file_the_docs_link_exists(doc):
+    for target in LINK.findall(doc.read_text(encoding="utf-8")):
+        if "://" not in target:
+            assert (doc.parent / target).exists(), f"{doc.relative_to(REPO)} links {target}"
+
+
+def test_the_readme_is_short():
+    assert len((REPO / "README.md").read_text(encoding="utf-8").splitlines()) <= 150
+
+
+@pytest.mark.pipeline
+def test_the_readme_console_example_is_what_the_run_prints(default_run):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (block,) = [body for language, body in FENCE.findall(readme) if language == "console"]
+    command, *shown = block.rstrip("\n").splitlines()
+    argv = shlex.split(command.removeprefix("$ "))
+    done = subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]],
+        cwd=default_run,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == shown
