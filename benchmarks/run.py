@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "src"))
 
+from reprotrain import hunt  # noqa: E402
 from reprotrain.hashing import sha256_file, sha256_files  # noqa: E402
-from reprotrain.hunt import source_files  # noqa: E402
 
 RESULTS_JSON = REPO / "benchmarks/results.json"
 RESULTS_MD = REPO / "benchmarks/RESULTS.md"
@@ -77,11 +77,7 @@ def run_timed(command: list[str], cwd: Path, log: Path, env: dict | None = None)
 
 def copy_project(destination: Path) -> Path:
     """What a clone holds, as the hunt copies it."""
-    for name in source_files(REPO):
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    return destination
+    return hunt.copy_project(REPO, destination)
 
 
 def clean(workdir: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from reprotrain import layout
-from reprotrain.hunt import source_files
+from reprotrain.hunt import copy_project
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,11 +37,7 @@ COVERED_DEFAULT = tuple(
 
 def copy_repo(destination: Path) -> Path:
     """A fresh copy of the working tree (uncommitted edits included) at ``destination``."""
-    for name in source_files(REPO):
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    return destination
+    return copy_project(REPO, destination)
 
 
 @dataclass

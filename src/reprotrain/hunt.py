@@ -327,6 +327,16 @@ def conditions_for(control: Conditions, variations: Iterable[Variation]) -> Cond
     return conditions
 
 
+def copy_project(root: Path, destination: Path, files: Iterable[str] | None = None) -> Path:
+    """A copy of the project's files (``files``, or all of them: source_files) at
+    ``destination``, as a clone would hold them plus uncommitted edits."""
+    for name in source_files(root) if files is None else files:
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target)
+    return destination
+
+
 def source_files(root: Path, exclude: Iterable[Path] = ()) -> list[str]:
     """The project's files: git's view (tracked and new, not ignored) or, outside git, the tree
     without outputs of earlier runs."""
@@ -407,10 +417,7 @@ class Hunt:
         directory = self.work / Path(*conditions.path)
         if directory.exists():
             shutil.rmtree(directory)
-        for name in self.files:
-            target = directory / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(self.root / name, target)
+        copy_project(self.root, directory, self.files)
         command = [
             *conditions.command_prefix(),
             *self._snakemake(),
