@@ -22,7 +22,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 def workflow_source_root(rules_dir):
     """The workflow's own source tree (its package, locks, schemas and embedded data):
-    the repository this file is in, or, for a module fetched from a git host, a read-only
+    the repository this file is in, or, for a module fetched from a git host, an
     export of the fetched commit under .snakemake/ (Snakemake keeps only a bare clone).
     """
     if isinstance(rules_dir, LocalSourceFile):
