@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 from helpers import REPO
@@ -97,3 +99,37 @@ def test_broken_yaml_is_reported_with_its_file(tmp_path):
         registry.load_yaml(path, "dataset registry")
     assert str(path) in error.value.message
     assert "not valid YAML" in error.value.message
+
+
+def breast_cancer(datasets, **changes):
+    dataset = registry.resolve(datasets, "breast_cancer", "v1.0", "config/datasets.yaml")
+    return dataclasses.replace(dataset, **changes)
+
+
+def test_a_data_version_renamed_or_moved_with_the_same_bytes_is_another_input(datasets):
+    original = registry.DataVersion(breast_cancer(datasets), None, "data/x.csv")
+    same = registry.DataVersion(breast_cancer(datasets), None, "/elsewhere/x.csv")
+    renamed = registry.DataVersion(breast_cancer(datasets, version="v1.1"), None, None)
+    moved = registry.DataVersion(breast_cancer(datasets, source="data/y.csv"), None, None)
+    # Where the bytes were found is not what they are.
+    assert same.input_digest == original.input_digest
+    assert original.digest == renamed.digest == moved.digest == original.dataset.sha256
+    assert len({original.input_digest, renamed.input_digest, moved.input_digest}) == 3
+
+
+def test_a_registry_path_is_found_in_the_project_then_in_the_workflows_tree(
+    datasets, tmp_path, monkeypatch
+):
+    dataset = breast_cancer(datasets)
+    monkeypatch.chdir(tmp_path)
+    # Not in the project (the working directory): the workflow's embedded copy.
+    assert registry.source_location(dataset, REPO, "config/datasets.yaml") == str(
+        REPO / dataset.source
+    )
+    own = tmp_path / dataset.source
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"the project's own copy")
+    assert registry.source_location(dataset, REPO, "config/datasets.yaml") == dataset.source
+    own.unlink()
+    with pytest.raises(ReprotrainError, match="does not exist"):
+        registry.source_location(dataset, tmp_path / "nowhere", "config/datasets.yaml")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reprotrain import manifest, yamlfile
 from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import digest_value
 
 FEATURE_DTYPE = "float64"
 TARGET_DTYPE = "int64"
@@ -146,3 +147,40 @@ def source_location(dataset: Dataset, workflow_root: Path, registry_path: str) -
         f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
         f"in {registry_path}",
     )
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """One dataset version of the run: the registry entry and, if synthetic, its rows."""
+
+    dataset: Dataset
+    rows: int | None
+    # Where its raw table is read (None for a generator): registry.source_location.
+    location: str | None
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What the rules get: the registry entry (plus rows for a generator)."""
+        return asdict(self.dataset) | ({"rows": self.rows} if self.rows else {})
+
+    @property
+    def digest(self) -> str:
+        """The data version as one input: a file's pinned sha256, or the generator's spec."""
+        if self.dataset.kind == "file":
+            return self.dataset.sha256
+        return digest_value(self.spec)
+
+    @property
+    def input_digest(self) -> str:
+        """The data version as an input of outputs: its content and what the data record
+        says of it, so that a version renamed or moved with the same bytes is a data
+        change to `reprotrain diff`, not nondeterminism."""
+        dataset = self.dataset
+        return digest_value(
+            {
+                "name": dataset.name,
+                "version": dataset.version,
+                "source": dataset.source,
+                "content": self.digest,
+            }
+        )

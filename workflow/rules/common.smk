@@ -9,7 +9,6 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
-from dataclasses import asdict, dataclass
 from io import BytesIO
 from pathlib import Path
 
@@ -105,43 +104,6 @@ LOCKS = {in_source(name): name for name in (ACTIVE_LOCK, CONDA_LOCK, PIP_LOCK)}
 def as_list(value):
     """A config value that may be one item or a list of them (a sweep)."""
     return value if isinstance(value, list) else [value]
-
-
-@dataclass(frozen=True)
-class DataVersion:
-    """One dataset version of the run: the registry entry and, if synthetic, its rows."""
-
-    dataset: registry.Dataset
-    rows: int | None
-    # Where its raw table is read (None for a generator): registry.source_location.
-    location: str | None
-
-    @property
-    def spec(self):
-        """What the rules get: the registry entry (plus rows for a generator)."""
-        return asdict(self.dataset) | ({"rows": self.rows} if self.rows else {})
-
-    @property
-    def digest(self):
-        """The data version as one input: a file's pinned sha256, or the generator's spec."""
-        if self.dataset.kind == "file":
-            return self.dataset.sha256
-        return digest_value(self.spec)
-
-    @property
-    def input_digest(self):
-        """The data version as an input of outputs: its content and what the data record
-        says of it, so that a version renamed or moved with the same bytes is a data
-        change to `reprotrain diff`, not nondeterminism."""
-        dataset = self.dataset
-        return digest_value(
-            {
-                "name": dataset.name,
-                "version": dataset.version,
-                "source": dataset.source,
-                "content": self.digest,
-            }
-        )
 
 
 # The code that makes the outputs, as one digest (recorded in the manifest).
@@ -243,7 +205,7 @@ try:
             )
         rows = registry.check_rows(dataset, entry.get("rows"), CONFIG_LABEL, field)
         location = registry.source_location(dataset, REPO, config["registry"])
-        DATA_VERSIONS[key] = DataVersion(dataset, rows, location)
+        DATA_VERSIONS[key] = registry.DataVersion(dataset, rows, location)
     MEMO(
         locks.check_locks,
         in_source(CONDA_SPEC),
