@@ -106,7 +106,7 @@ def test_set_order_param_in_the_snakemake_process_is_nondeterminism(tmp_path):
     project = copy_repo(tmp_path / "project")
     plant(
         project,
-        "workflow/rules/common.smk",
+        "workflow/rules/run.smk",
         '    return config["models"].get(wildcards.model, {})\n',
         before=(
             "    order = list({'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'})\n"
