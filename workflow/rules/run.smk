@@ -31,6 +31,7 @@ log_path, benchmark_path = LAYOUT.log, LAYOUT.benchmark
 # benchmarks are kept, not covered.
 COVERED_WILDCARDS = LAYOUT.covered
 COVERED = list(COVERED_WILDCARDS)
+COVERED_SET = frozenset(COVERED)
 ALL_RUNS = LAYOUT.runs
 ALL_METRICS = LAYOUT.paths_of("metrics")
 
@@ -128,7 +129,10 @@ def declare_provenance(rule_name, **meaning):
     """
     declaration = provenance.Declaration(**meaning)
     proxy = getattr(rules, rule_name)
-    declaration.check(rule_name, proxy.params.keys(), proxy.input.keys())
+    try:
+        declaration.check(rule_name, proxy.params.keys(), proxy.input.keys())
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None
     DECLARATIONS[rule_name] = declaration
 
 
@@ -179,15 +183,13 @@ def _producers():
 
 
 def _recipe(pattern, wildcards):
-    context = provenance.RecipeContext(covered=frozenset(COVERED), locks=LOCKS)
+    raw, data_input = None, None
     if "dataset" in wildcards:
-        data_version = data_version_of(Wildcards(fromdict=wildcards))
-        context = provenance.RecipeContext(
-            covered=context.covered,
-            locks=LOCKS,
-            raw=data_version.location and str(raw_data(Wildcards(fromdict=wildcards))),
-            data_input={"kind": "data", "sha256": data_version.input_digest},
-        )
+        values = Wildcards(fromdict=wildcards)
+        data_version = data_version_of(values)
+        raw = data_version.location and str(raw_data(values))
+        data_input = {"kind": "data", "sha256": data_version.input_digest}
+    context = provenance.RecipeContext(COVERED_SET, LOCKS, raw, data_input)
     return provenance.recipe(pattern, wildcards, _rule_view, _producers(), context)
 
 
