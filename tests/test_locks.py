@@ -143,3 +143,62 @@ def test_conda_subdir_names_the_pin_file_snakemake_uses(monkeypatch, system, mac
     assert locks.conda_subdir() == subdir
     if subdir in locks.CONDA_PLATFORMS:
         assert Path(ENVS / f"environment.{subdir}.pin.txt").is_file()
+
+
+def test_the_conda_lock_is_closed_on_every_platform(conda_lock):
+    assert locks.closure_problems(conda_lock) == []
+    # Not vacuous: every platform's packages have dependencies that were checked.
+    depending = {e["platform"] for e in conda_lock["package"] if e["dependencies"]}
+    assert depending == {"linux-64", "osx-64", "osx-arm64", "win-64"}
+
+
+def broken_copy(tmp_path, edit) -> Path:
+    """The shipped conda lock with one entry edited by hand, written where the CLI reads it."""
+    lock = yaml.safe_load((ENVS / "conda-lock.yml").read_text())
+    edit(lock["package"])
+    path = tmp_path / "conda-lock.yml"
+    path.write_text(yaml.safe_dump(lock))
+    return path
+
+
+def entry(packages, name, platform="linux-64"):
+    (found,) = [p for p in packages if p["name"] == name and p["platform"] == platform]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("edit", "unmet"),
+    [
+        # A dependency tightened beyond what is locked (scikit-learn wanting numpy 2.4).
+        (
+            lambda packages: entry(packages, "scikit-learn")["dependencies"].update(numpy=">=2.4"),
+            "linux-64: scikit-learn=1.7.2=",
+        ),
+        # A native package at an older version than what depends on it needs.
+        (
+            lambda packages: entry(packages, "libgcc").update(
+                url=entry(packages, "libgcc")["url"].replace("libgcc-15.2.0", "libgcc-13.2.0")
+            ),
+            "needs libgcc >=14, the lock has 13.2.0=he0feb66_16",
+        ),
+        # A dependency left out of the lock altogether.
+        (
+            lambda packages: packages.remove(entry(packages, "libgfortran5", "linux-64")),
+            "needs libgfortran5 ",
+        ),
+    ],
+    ids=["tightened", "older-native", "missing"],
+)
+def test_a_hand_broken_lock_copy_is_refused_naming_what_is_unmet(tmp_path, edit, unmet):
+    path = broken_copy(tmp_path, edit)
+    problems = [str(problem) for problem in locks.closure_problems(locks.load_conda_lock(path))]
+    assert any(unmet in problem for problem in problems), problems
+    done = subprocess.run(
+        [str(BIN / "reprotrain"), "check-locks", "--conda-lock", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert unmet in done.stderr
+    assert "dependencies of locked packages are not satisfied by the lock" in done.stderr

@@ -138,7 +138,19 @@ def _lock_constraints(args: argparse.Namespace) -> None:
 
 
 def _check_locks(args: argparse.Namespace) -> None:
-    conda = locks.conda_python_packages(locks.load_conda_lock(args.conda_lock))
+    conda_lock = locks.load_conda_lock(args.conda_lock)
+    unmet = locks.closure_problems(conda_lock)
+    for problem in unmet:
+        print(problem, file=sys.stderr)
+    if unmet:
+        raise ReprotrainError(
+            args.conda_lock,
+            "package",
+            f"{len(unmet)} dependencies of locked packages are not satisfied by the lock "
+            "(see above): an environment built from it would not be the one solved",
+            "relock with `make lock` (it needs conda-forge); never edit the lock by hand",
+        )
+    conda = locks.conda_python_packages(conda_lock)
     pip = locks.load_pip_lock(args.pip_lock)
     mismatches = locks.version_mismatches(conda, pip)
     unhashed = sorted(name for name, pin in pip.items() if not pin.hashes)
@@ -153,7 +165,12 @@ def _check_locks(args: argparse.Namespace) -> None:
             "does not agree with the conda lock (see above)",
             "regenerate it with `make pip-lock`",
         )
-    print(f"{len(locks.shared_packages(conda, pip))} shared packages agree; all pins hashed")
+    platforms = len({entry["platform"] for entry in conda_lock["package"]})
+    print(
+        f"conda lock closed: every dependency of every locked package is locked "
+        f"({platforms} platforms); {len(locks.shared_packages(conda, pip))} shared packages "
+        "agree; all pins hashed"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -245,7 +262,9 @@ def parser() -> argparse.ArgumentParser:
     constraints.set_defaults(handler=_lock_constraints)
 
     check_locks = commands.add_parser(
-        "check-locks", help="check that the pip lock pins the conda lock's versions, with hashes"
+        "check-locks",
+        help="check that the conda lock is dependency-closed and that the pip lock pins its "
+        "versions, with hashes",
     )
     check_locks.add_argument("--conda-lock", default="envs/conda-lock.yml")
     check_locks.add_argument("--pip-lock", default="envs/requirements.lock")

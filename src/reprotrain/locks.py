@@ -81,6 +81,61 @@ def conda_python_packages(lock: dict, platform: str = "linux-64") -> dict[str, s
     return packages
 
 
+@dataclass(frozen=True)
+class Unmet:
+    """A dependency of a locked package that no package locked for its platform satisfies."""
+
+    platform: str
+    package: str  # name=version=build of the package that depends
+    dependency: str  # its MatchSpec, as the lock states it
+    locked: str | None  # version=build locked under that name, or None when none is
+
+    def __str__(self) -> str:
+        found = f"the lock has {self.locked}" if self.locked else "the lock has no such package"
+        return f"{self.platform}: {self.package} needs {self.dependency}, {found}"
+
+
+def closure_problems(lock: dict) -> list[Unmet]:
+    """Every dependency of every locked conda package that the packages locked for the same
+    platform do not satisfy, checked with conda's own MatchSpec (py-rattler). Virtual
+    packages (__glibc, __osx, ...) are the machine's, not the lock's, and are skipped."""
+    from rattler import MatchSpec, PackageRecord  # driver tooling only, not in the conda env
+    from rattler.package.build_string import BuildString
+
+    by_platform: dict[str, dict[str, tuple[dict, PackageRecord]]] = {}
+    for entry in lock["package"]:
+        if entry["manager"] != "conda":
+            continue
+        name, version, build = _split_conda_url(entry["url"])
+        number = build.rsplit("_", 1)[-1]
+        record = PackageRecord(
+            name,
+            version,
+            BuildString(build),
+            int(number) if number.isdigit() else 0,
+            entry["platform"],
+        )
+        by_platform.setdefault(entry["platform"], {})[name] = (entry, record)
+    problems = []
+    for platform, packages in sorted(by_platform.items()):
+        for name, (entry, record) in sorted(packages.items()):
+            for dependency, constraint in sorted(entry["dependencies"].items()):
+                if dependency.startswith("__"):
+                    continue
+                spec = f"{dependency} {constraint}".strip()
+                locked = packages.get(dependency)
+                if locked is None or not MatchSpec(spec).matches(locked[1]):
+                    problems.append(
+                        Unmet(
+                            platform,
+                            f"{name}={record.version}={record.build}",
+                            spec,
+                            locked and f"{locked[1].version}={locked[1].build}",
+                        )
+                    )
+    return problems
+
+
 def explicit_python_packages(pin_path: str | Path) -> dict[str, str]:
     """PyPI name -> version of the Python packages in an @EXPLICIT pin file."""
     packages = {}
