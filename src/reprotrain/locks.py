@@ -323,3 +323,30 @@ def check_installed_from(pip_lock_path: str | Path, stamp_path: str | Path) -> N
             f"{installed_from}, now {current}): the venv may not hold what the lock pins",
             "run `make setup` to reinstall the venv from the lock (pip --require-hashes)",
         )
+
+
+def check_deployment(
+    spec_path: str, use_conda: bool, containerize: bool, conda: str | None, min_conda: str
+) -> None:
+    """Refuse, before any job, a way of running the rules that cannot give the locked
+    environment: --use-conda without conda, and Snakemake's --containerize (its Dockerfile
+    solves environment.yaml afresh instead of installing the pin file, and leaves Snakemake
+    and reprotrain out of the image)."""
+    if containerize:
+        raise ReprotrainError(
+            spec_path,
+            None,
+            "--containerize would write a Dockerfile that solves this spec afresh instead of "
+            "installing its pin file, with neither Snakemake nor reprotrain in the image",
+            "build the image from envs/environment.<platform>.pin.txt (`conda create --file`) "
+            "with this repository in it, or run here with --use-conda or `make run`",
+        )
+    if use_conda and conda is None:
+        raise ReprotrainError(
+            spec_path,
+            None,
+            f"--use-conda builds the rules' environment from its pin file with conda "
+            f"{min_conda} or later, and there is no `conda` on PATH",
+            f"install conda >= {min_conda} (Miniforge), or run without --use-conda: `make run` "
+            "installs the same versions from envs/requirements.lock into .venv",
+        )

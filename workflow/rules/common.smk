@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,6 +14,7 @@ from io import BytesIO
 from pathlib import Path
 
 from snakemake import __version__ as snakemake_version
+from snakemake.deployment.conda import MIN_CONDA_VER
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.sourcecache import LocalSourceFile
@@ -157,6 +159,15 @@ CONFIG_FILES = []
 # Every bad input stops the run here, before any job, with one message naming the
 # file, the field and the fix.
 try:
+    # Only ways of running that give the locked environment (--containerize is a Snakemake
+    # mode the workflow only sees on the command line).
+    locks.check_deployment(
+        in_source(CONDA_SPEC),
+        USE_CONDA,
+        "--containerize" in sys.argv,
+        shutil.which("conda"),
+        MIN_CONDA_VER,
+    )
     # The config files, strictly, before anything walks the config they make (an alias
     # can stand for a tree of any size; a duplicate key hides the first).
     overlays = list(workflow.config_settings.configfiles)
