@@ -136,3 +136,112 @@ def test_working_out_the_locked_versions_imports_nothing_into_the_job(tmp_path):
     assert (tmp_path / memo.STORE).is_file()
     expected = len(drift.locked_versions(str(lock)))
     assert seen == [[False, expected], [False, expected]]
+
+
+# Under conda every job compares its environment with the platform's pin file, native
+# packages included. No conda environment can be created here, so the environment is a
+# prefix holding the records conda writes for each package it installs (conda-meta/*.json),
+# made from the locked packages' own metadata in the conda lock.
+
+
+def conda_record(entry: dict) -> dict:
+    """The conda-meta record conda writes for one installed package (its repodata fields,
+    where it came from, and what it installed)."""
+    filename = entry["url"].rsplit("/", 1)[-1]
+    name, version, build = drift.split_conda_url(entry["url"])
+    number = build.rsplit("_", 1)[-1]
+    return {
+        "name": name,
+        "version": version,
+        "build": build,
+        "build_number": int(number) if number.isdigit() else 0,
+        "channel": entry["url"].rsplit("/", 2)[0],
+        "subdir": entry["url"].rsplit("/", 2)[1],
+        "fn": filename,
+        "url": entry["url"],
+        "md5": entry["hash"]["md5"],
+        "sha256": entry["hash"]["sha256"],
+        "depends": [f"{dep} {spec}".strip() for dep, spec in entry["dependencies"].items()],
+        "files": [],
+        "paths_data": {"paths": [], "paths_version": 1},
+        "requested_spec": "",
+    }
+
+
+@pytest.fixture
+def conda_prefix(tmp_path):
+    """A conda environment's prefix as conda leaves it after installing the linux-64 pins."""
+    from reprotrain import locks
+
+    meta = tmp_path / "env" / "conda-meta"
+    meta.mkdir(parents=True)
+    lock = locks.load_conda_lock(REPO / "envs/conda-lock.yml")
+    for entry in lock["package"]:
+        if entry["platform"] == "linux-64" and entry["manager"] == "conda":
+            record = conda_record(entry)
+            stem = f"{record['name']}-{record['version']}-{record['build']}"
+            (meta / f"{stem}.json").write_text(json.dumps(record), encoding="utf-8")
+    (meta / "history").write_text("==> 2026-12-02 <==\n", encoding="utf-8")
+    return tmp_path / "env"
+
+
+def replace_record(prefix: Path, name: str, **changes) -> None:
+    (path,) = (prefix / "conda-meta").glob(f"{name}-[0-9]*.json")
+    record = json.loads(path.read_text()) | changes
+    path.unlink()
+    stem = f"{record['name']}-{record['version']}-{record['build']}"
+    (prefix / "conda-meta" / f"{stem}.json").write_text(json.dumps(record))
+
+
+def test_an_environment_installed_from_the_pin_file_has_no_drift(conda_prefix):
+    assert len(list((conda_prefix / "conda-meta").glob("*.json"))) == 92
+    assert drift.find_conda_drift(PIN, conda_prefix) == []
+
+
+def test_a_native_package_at_another_build_is_drift(conda_prefix):
+    (libopenblas,) = [
+        line for line in Path(PIN).read_text().splitlines() if "/libopenblas-" in line
+    ]
+    _, version, build = drift.split_conda_url(libopenblas.partition("#")[0])
+    replace_record(conda_prefix, "libopenblas", build="openmp_h0000000_0", md5="0" * 32)
+
+    found = drift.find_conda_drift(PIN, conda_prefix)
+
+    assert found == [
+        drift.Drift("libopenblas (conda)", f"{version}={build}", f"{version}=openmp_h0000000_0")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # What a fallback solve from environment.yaml leaves: another python, an extra package.
+        (
+            lambda prefix: replace_record(prefix, "python", version="3.12.13"),
+            "python (conda): locked 3.12.12=",
+        ),
+        (
+            lambda prefix: (prefix / "conda-meta" / "mkl-2025.3.0-h0_0.json").write_text(
+                json.dumps({"name": "mkl", "version": "2025.3.0", "build": "h0_0"})
+            ),
+            "mkl (conda): not in the lock, found 2025.3.0=h0_0",
+        ),
+        (
+            lambda prefix: next((prefix / "conda-meta").glob("libgcc-[0-9]*.json")).unlink(),
+            "libgcc (conda): locked 15.2.0=he0feb66_16, found not installed",
+        ),
+        (
+            lambda prefix: replace_record(prefix, "openssl", md5="f" * 32),
+            f"found md5 {'f' * 32}",
+        ),
+    ],
+    ids=["other-python", "extra-package", "missing-native", "other-bytes"],
+)
+def test_the_job_check_fails_on_any_difference_from_the_pin_file(
+    conda_prefix, monkeypatch, change, expected
+):
+    change(conda_prefix)
+    monkeypatch.setattr(drift, "installed_versions", lambda: dict(drift.locked_versions(PIN)))
+    with pytest.raises(ReprotrainError) as refused:
+        drift.check(PIN, "error", prefix=conda_prefix)
+    assert expected in refused.value.message

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 from reprotrain import memo
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_tree, digest_value
-from reprotrain.locks import explicit_python_packages, load_pip_lock, normalize
+from reprotrain.locks import (
+    explicit_python_packages,
+    load_pip_lock,
+    normalize,
+    split_conda_url,
+)
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -35,11 +40,12 @@ MODE_VARIABLE = "REPROTRAIN_DRIFT"
 @dataclass(frozen=True)
 class Drift:
     package: str
-    locked: str
+    locked: str | None  # None: installed, but not in the lock (a fallback solve added it)
     found: str | None  # None: not installed
 
     def describe(self) -> str:
-        return f"{self.package}: locked {self.locked}, found {self.found or 'not installed'}"
+        locked = f"locked {self.locked}" if self.locked else "not in the lock"
+        return f"{self.package}: {locked}, found {self.found or 'not installed'}"
 
 
 def locked_versions(lock_path: str) -> dict[str, str]:
@@ -179,19 +185,65 @@ def _name_and_version(distribution: importlib.metadata.Distribution) -> tuple[st
     return fields.get("Name", ""), fields.get("Version", "")
 
 
-def find_drift(lock_path: str, locked: Mapping[str, str] | None = None) -> list[Drift]:
+def find_drift(
+    lock_path: str, locked: Mapping[str, str] | None = None, prefix: str | Path = sys.prefix
+) -> list[Drift]:
     """Locked packages installed at another version or not at all.
 
-    ``locked`` is ``locked_versions(lock_path)`` when the caller already has it.
+    ``locked`` is ``locked_versions(lock_path)`` when the caller already has it. In a conda
+    environment (``prefix`` has conda-meta/) checked against a pin file, every package the
+    pin file lists is compared too, native ones (python, libopenblas, libgcc, ...) included.
     """
     installed = installed_versions()
     if locked is None:
         locked = locked_versions(lock_path)
-    return [
+    drift = [
         Drift(name, version, installed.get(name))
         for name, version in sorted(locked.items())
         if installed.get(name) != version
     ]
+    if lock_path.endswith(".pin.txt") and (Path(prefix) / "conda-meta").is_dir():
+        drift += find_conda_drift(lock_path, prefix)
+    return drift
+
+
+def pinned_conda_packages(pin_path: str | Path) -> dict[str, tuple[str, str]]:
+    """conda name -> ("version=build", md5) of every package an @EXPLICIT pin file lists."""
+    pinned = {}
+    for line in Path(pin_path).read_text(encoding="utf-8").splitlines():
+        if line.startswith(("http://", "https://", "file://")):
+            url, _, md5 = line.partition("#")
+            name, version, build = split_conda_url(url)
+            pinned[name] = (f"{version}={build}", md5)
+    return pinned
+
+
+def conda_env_packages(prefix: str | Path) -> dict[str, tuple[str, str | None]]:
+    """conda name -> ("version=build", md5) of every package conda installed in ``prefix``,
+    from the records conda writes for each (conda-meta/<name>-<version>-<build>.json)."""
+    import json
+
+    found = {}
+    for record_path in sorted((Path(prefix) / "conda-meta").glob("*.json")):
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        found[record["name"]] = (f"{record['version']}={record['build']}", record.get("md5"))
+    return found
+
+
+def find_conda_drift(pin_path: str | Path, prefix: str | Path) -> list[Drift]:
+    """Every difference between a conda environment and its pin file: a package at another
+    version or build (or other bytes: its md5), missing, or installed without being pinned
+    (what Snakemake's fallback solve from environment.yaml would leave)."""
+    pinned = pinned_conda_packages(pin_path)
+    installed = conda_env_packages(prefix)
+    drift = []
+    for name in sorted(pinned.keys() | installed.keys()):
+        want, have = pinned.get(name), installed.get(name)
+        if want is None or have is None or want[0] != have[0]:
+            drift.append(Drift(f"{name} (conda)", want and want[0], have and have[0]))
+        elif have[1] and have[1] != want[1]:  # same name, version and build; other bytes
+            drift.append(Drift(f"{name} (conda)", f"{want[0]} md5 {want[1]}", f"md5 {have[1]}"))
+    return drift
 
 
 def installed_digest(lock_path: str, locked: Mapping[str, str] | None = None) -> str:
@@ -202,9 +254,14 @@ def installed_digest(lock_path: str, locked: Mapping[str, str] | None = None) ->
     return digest_value({name: installed.get(name) for name in sorted(locked)})
 
 
-def check(lock_path: str, mode: str, locked: Mapping[str, str] | None = None) -> list[Drift]:
+def check(
+    lock_path: str,
+    mode: str,
+    locked: Mapping[str, str] | None = None,
+    prefix: str | Path = sys.prefix,
+) -> list[Drift]:
     """Fail (mode "error") or warn (mode "warn") when the environment differs from its lock."""
-    drift = find_drift(lock_path, locked)
+    drift = find_drift(lock_path, locked, prefix)
     if not drift:
         return []
     listing = "; ".join(item.describe() for item in drift)

@@ -75,7 +75,7 @@ def conda_python_packages(lock: dict, platform: str = "linux-64") -> dict[str, s
     packages = {}
     for entry in lock["package"]:
         if entry["platform"] == platform and entry["manager"] == "conda":
-            python_name = _python_package(*_split_conda_url(entry["url"]))
+            python_name = _python_package(*split_conda_url(entry["url"]))
             if python_name is not None:
                 packages[python_name] = entry["version"]
     return packages
@@ -106,7 +106,7 @@ def closure_problems(lock: dict) -> list[Unmet]:
     for entry in lock["package"]:
         if entry["manager"] != "conda":
             continue
-        name, version, build = _split_conda_url(entry["url"])
+        name, version, build = split_conda_url(entry["url"])
         number = build.rsplit("_", 1)[-1]
         record = PackageRecord(
             name,
@@ -141,14 +141,14 @@ def explicit_python_packages(pin_path: str | Path) -> dict[str, str]:
     packages = {}
     for line in Path(pin_path).read_text(encoding="utf-8").splitlines():
         if line.startswith(("http://", "https://", "file://")):
-            name, version, build = _split_conda_url(line.split("#", 1)[0])
+            name, version, build = split_conda_url(line.split("#", 1)[0])
             python_name = _python_package(name, version, build)
             if python_name is not None:
                 packages[python_name] = version
     return packages
 
 
-def _split_conda_url(url: str) -> tuple[str, str, str]:
+def split_conda_url(url: str) -> tuple[str, str, str]:
     """name, version, build of a conda package URL (…/numpy-2.3.5-py312h33ff503_0.conda)."""
     filename = url.rsplit("/", 1)[-1].removesuffix(".conda").removesuffix(".tar.bz2")
     name, version, build = filename.rsplit("-", 2)
