@@ -8,3 +8,10 @@ the modules that run inside rules (``data``, ``models``, ``evaluate``).
 """
 
 __version__ = "0.1.0"
+
+import sys
+
+# The modules loaded before this package: in a rule job, Snakemake's script preamble (its
+# own packages, which it may take from the driver's environment). Every module a job loads
+# after them must come from the job's own environment (reprotrain.hermetic).
+LOADED_BEFORE = frozenset(sys.modules)

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from reprotrain import drift, numerics
+import reprotrain
+from reprotrain import drift, hermetic, numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 
@@ -34,6 +35,8 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         drift.check_from_environment()
         step(**arguments)
         _check_numerics()
+        # Every module the step loaded came from this job's own environment.
+        hermetic.check(reprotrain.LOADED_BEFORE)
         # The manifest attributes an environment change only to outputs whose jobs used it.
         write_json(drift.packages_record_path(log_path), drift.packages_used())
         _leave_without_teardown()
