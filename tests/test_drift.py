@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
-from reprotrain import drift, memo
+from reprotrain import drift, locks, memo
 from reprotrain.errors import ReprotrainError
 from reprotrain.locks import normalize
 
@@ -148,7 +148,7 @@ def conda_record(entry: dict) -> dict:
     """The conda-meta record conda writes for one installed package (its repodata fields,
     where it came from, and what it installed)."""
     filename = entry["url"].rsplit("/", 1)[-1]
-    name, version, build = drift.split_conda_url(entry["url"])
+    name, version, build = locks.split_conda_url(entry["url"])
     number = build.rsplit("_", 1)[-1]
     return {
         "name": name,
@@ -171,7 +171,6 @@ def conda_record(entry: dict) -> dict:
 @pytest.fixture
 def conda_prefix(tmp_path):
     """A conda environment's prefix as conda leaves it after installing the linux-64 pins."""
-    from reprotrain import locks
 
     meta = tmp_path / "env" / "conda-meta"
     meta.mkdir(parents=True)
@@ -202,7 +201,7 @@ def test_a_native_package_at_another_build_is_drift(conda_prefix):
     (libopenblas,) = [
         line for line in Path(PIN).read_text().splitlines() if "/libopenblas-" in line
     ]
-    _, version, build = drift.split_conda_url(libopenblas.partition("#")[0])
+    _, version, build = locks.split_conda_url(libopenblas.partition("#")[0])
     replace_record(conda_prefix, "libopenblas", build="openmp_h0000000_0", md5="0" * 32)
 
     found = drift.find_conda_drift(PIN, conda_prefix)

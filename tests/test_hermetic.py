@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,9 @@ def test_in_a_venv_the_base_interpreters_site_packages_are_not_the_environment()
 
 
 @pytest.mark.pipeline
-def test_a_job_that_imports_a_module_from_outside_its_environment_fails(scratch_repo, tmp_path):
+def test_a_job_that_imports_a_module_from_outside_its_environment_fails(
+    scratch_repo, tmp_path, monkeypatch
+):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "handy_helper.py").write_text("VALUE = 1\n")
@@ -58,17 +59,8 @@ def test_a_job_that_imports_a_module_from_outside_its_environment_fails(scratch_
         "def preprocess(\n",
         before="import handy_helper  # noqa: F401\n\n\n",
     )
-    env = {"PYTHONPATH": str(outside)}
-    previous = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        run = snakemake(scratch_repo, check=False)
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    monkeypatch.setenv("PYTHONPATH", str(outside))
+    run = snakemake(scratch_repo, check=False)
     assert run.returncode != 0
     assert (
         f"{outside / 'handy_helper.py'}: the job imported handy_helper from outside the "

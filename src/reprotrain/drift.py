@@ -20,10 +20,10 @@ from reprotrain import memo
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_tree, digest_value
 from reprotrain.locks import (
+    explicit_packages,
     explicit_python_packages,
     load_pip_lock,
     normalize,
-    split_conda_url,
 )
 
 if TYPE_CHECKING:
@@ -209,13 +209,10 @@ def find_drift(
 
 def pinned_conda_packages(pin_path: str | Path) -> dict[str, tuple[str, str]]:
     """conda name -> ("version=build", md5) of every package an @EXPLICIT pin file lists."""
-    pinned = {}
-    for line in Path(pin_path).read_text(encoding="utf-8").splitlines():
-        if line.startswith(("http://", "https://", "file://")):
-            url, _, md5 = line.partition("#")
-            name, version, build = split_conda_url(url)
-            pinned[name] = (f"{version}={build}", md5)
-    return pinned
+    return {
+        name: (f"{version}={build}", md5)
+        for name, version, build, md5 in explicit_packages(pin_path)
+    }
 
 
 def conda_env_packages(prefix: str | Path) -> dict[str, tuple[str, str | None]]:

@@ -163,21 +163,12 @@ class Layout:
 
     @property
     def covered(self) -> dict[str, tuple[str, dict[str, object]]]:
-        """Each output whose bytes the manifest pins, with its key and wildcards, grouped
-        by split then by model run (the manifest sorts them anyway)."""
-        found = {}
-        for combination in self.combinations:
-            for output in self._of_scope("split"):
-                found[self._path(output, combination.split)] = (output.key, combination.split)
-            for run in combination.runs:
-                for output in self._of_scope("model"):
-                    found[self._path(output, run)] = (output.key, run)
-        for output in self._of_scope("run"):
-            found[self._path(output, {})] = (output.key, {})
-        return found
-
-    def _of_scope(self, scope: Scope) -> list[Output]:
-        return [o for o in self.outputs if o.scope == scope and self._is_covered(o)]
+        """Each output whose bytes the manifest pins, with its key and wildcards."""
+        return {
+            self._path(output, wildcards): (output.key, wildcards)
+            for output, wildcards in self._instances()
+            if self._is_covered(output)
+        }
 
     def _path(self, output: Output, wildcards: dict[str, object]) -> str:
         return f"{self.results}/{output.pattern}".format(**wildcards)

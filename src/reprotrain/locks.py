@@ -136,15 +136,23 @@ def closure_problems(lock: dict) -> list[Unmet]:
     return problems
 
 
+def explicit_packages(pin_path: str | Path) -> list[tuple[str, str, str, str]]:
+    """name, version, build and md5 of every package an @EXPLICIT pin file lists."""
+    packages = []
+    for line in Path(pin_path).read_text(encoding="utf-8").splitlines():
+        if line.startswith(("http://", "https://", "file://")):
+            url, _, md5 = line.partition("#")
+            packages.append((*split_conda_url(url), md5))
+    return packages
+
+
 def explicit_python_packages(pin_path: str | Path) -> dict[str, str]:
     """PyPI name -> version of the Python packages in an @EXPLICIT pin file."""
     packages = {}
-    for line in Path(pin_path).read_text(encoding="utf-8").splitlines():
-        if line.startswith(("http://", "https://", "file://")):
-            name, version, build = split_conda_url(line.split("#", 1)[0])
-            python_name = _python_package(name, version, build)
-            if python_name is not None:
-                packages[python_name] = version
+    for name, version, build, _ in explicit_packages(pin_path):
+        python_name = _python_package(name, version, build)
+        if python_name is not None:
+            packages[python_name] = version
     return packages
 
 

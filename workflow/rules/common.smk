@@ -20,6 +20,9 @@ from snakemake.logging import logger
 from snakemake.sourcecache import LocalSourceFile
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
+# In an exported module tree: the commit it was exported from (git has no other record there).
+SOURCE_COMMIT_FILE = ".reprotrain-commit"
+
 
 def workflow_source_root(rules_dir):
     """The workflow's own source tree (its package, locks, schemas and embedded data):
@@ -41,7 +44,7 @@ def workflow_source_root(rules_dir):
         staging = tempfile.mkdtemp(dir=root.parent)
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(staging, filter="data")
-        Path(staging, ".reprotrain-commit").write_text(f"{commit}\n", encoding="utf-8")
+        Path(staging, SOURCE_COMMIT_FILE).write_text(f"{commit}\n", encoding="utf-8")
         os.replace(staging, root)
     return root
 

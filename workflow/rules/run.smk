@@ -82,9 +82,9 @@ PARAMS_DIGEST = digest_value(
     }
 )
 # The code's version for the manifest: the commit of the workflow's source tree.
-if (REPO / ".reprotrain-commit").is_file():
+if (REPO / SOURCE_COMMIT_FILE).is_file():
     CODE_VERSION = {
-        "commit": (REPO / ".reprotrain-commit").read_text(encoding="utf-8").strip(),
+        "commit": (REPO / SOURCE_COMMIT_FILE).read_text(encoding="utf-8").strip(),
         "dirty": False,
     }
 else:
