@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from reprotrain import audit, hunt, locks, manifest, signing, yamlfile
+from reprotrain import attestation, audit, hunt, locks, manifest, signing, yamlfile
 from reprotrain.errors import ReprotrainError
 
 RUN_MANIFEST = "results/manifest.json"
@@ -41,17 +41,29 @@ def _record(args: argparse.Namespace) -> None:
             f"records in {args.to} must be signed for {required}",
             "record with `--sign <private key>` (make record SIGNING_KEY=<private key>)",
         )
+    if args.attest and not args.sign:
+        raise ReprotrainError(
+            args.to,
+            "--attest",
+            "an attestation is signed with the record's key, and no key was given",
+            "add `--sign <private key>` (make record SIGNING_KEY=<private key>)",
+        )
     if args.sign:
         signing.check_private_key(args.sign)
     recorded = manifest.record(args.run, args.to)
     print(f"recorded {len(recorded['files'])} files from {args.run} into {args.to}")
-    stale = signing.signature_path(args.to)
     if args.sign:
         print(f"signed: {signing.sign(args.to, args.sign)}")
-    elif stale.exists():
-        # It signed the record this one replaces.
-        stale.unlink()
-        print(f"removed {stale}: it signed the previous record")
+    if args.attest:
+        print(f"attested: {attestation.attest(recorded, args.to, args.sign)}")
+    # What signed or attested the record this one replaces no longer describes it.
+    for stale, replaced in (
+        (signing.signature_path(args.to), args.sign),
+        (attestation.attestation_path(args.to), args.attest),
+    ):
+        if not replaced and stale.exists():
+            stale.unlink()
+            print(f"removed {stale}: it was made for the previous record")
 
 
 def _keygen(args: argparse.Namespace) -> None:
@@ -102,13 +114,26 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = audit.verify(args.manifest, args.root, _public_key(args, args.manifest))
-    for problem in report.problems:
+    public_key = _public_key(args, args.manifest)
+    if args.attestation and not public_key:
+        raise ReprotrainError(
+            args.attestation,
+            None,
+            "an attestation is only as good as its signature, and no public key was given",
+            "add `--public-key <the record's public key>`",
+        )
+    report = audit.verify(args.manifest, args.root, public_key)
+    problems = list(report.problems)
+    if args.attestation:
+        problems += attestation.verify(args.attestation, public_key, args.root, args.manifest)
+    for problem in problems:
         print(problem)
-    if report.ok:
+    if not problems:
         print(f"verified: {report.checked} files under {args.root} match {args.manifest}")
+        if args.attestation:
+            print(f"verified: {args.attestation} is signed for {public_key} and attests them")
         return 0
-    print(f"{len(report.problems)} problem(s) in {args.root} against {args.manifest}")
+    print(f"{len(problems)} problem(s) in {args.root} against {args.manifest}")
     return 1
 
 
@@ -185,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--sign", metavar="PRIVATE_KEY", help="sign the record with this ed25519 key (keygen)"
     )
+    record.add_argument(
+        "--attest",
+        action="store_true",
+        help="also write a signed in-toto/SLSA provenance attestation beside the record "
+        "(<record>.intoto.jsonl; needs --sign)",
+    )
     record.set_defaults(handler=_record)
 
     keygen = commands.add_parser(
@@ -216,6 +247,11 @@ def parser() -> argparse.ArgumentParser:
         "--public-key",
         help="the manifest must be signed for this public key (default: the config's "
         "manifest.public_key, for its recorded manifest)",
+    )
+    verify.add_argument(
+        "--attestation",
+        help="also check this signed in-toto attestation (record --attest): its signature, "
+        "its subjects on disk and the manifest it names",
     )
     verify.set_defaults(handler=_verify)
 

@@ -165,7 +165,7 @@ def generate(private_path: str | Path, public_path: str | Path) -> str:
     return key_id(key.public_key())
 
 
-def _load_key(path: str | Path, private: bool) -> Any:
+def load_key(path: str | Path, private: bool) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -196,12 +196,12 @@ def _load_key(path: str | Path, private: bool) -> Any:
 
 def check_private_key(private_key_path: str | Path) -> None:
     """Refuse an unusable private key before anything is recorded with it."""
-    _load_key(private_key_path, private=True)
+    load_key(private_key_path, private=True)
 
 
 def sign(manifest_path: str | Path, private_key_path: str | Path) -> Path:
     """Write the detached signature of the manifest's bytes beside it."""
-    key = _load_key(private_key_path, private=True)
+    key = load_key(private_key_path, private=True)
     payload = Path(manifest_path).read_bytes()
     envelope = {
         "payloadType": PAYLOAD_TYPE,
@@ -223,7 +223,7 @@ def verify(manifest_path: str | Path, payload: bytes, public_key_path: str | Pat
     signature beside the manifest verifies with the configured public key."""
     from cryptography.exceptions import InvalidSignature
 
-    key = _load_key(public_key_path, private=False)
+    key = load_key(public_key_path, private=False)
     wanted = key_id(key)
     sig_file = signature_path(manifest_path)
     try:
