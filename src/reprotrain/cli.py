@@ -157,6 +157,15 @@ def _hunt(args: argparse.Namespace) -> int:
     return report["status"]
 
 
+def _export_mlflow(args: argparse.Namespace) -> None:
+    from reprotrain import mlflow_export
+
+    ids = mlflow_export.export(args.run, args.tracking_uri, args.experiment, args.artifact_location)
+    print(
+        f"{len(ids)} run(s) of {args.run} in experiment {args.experiment!r} at {args.tracking_uri}"
+    )
+
+
 def _lock_constraints(args: argparse.Namespace) -> None:
     conda = locks.conda_python_packages(locks.load_conda_lock(args.conda_lock), args.platform)
     sys.stdout.write(locks.pip_constraints(conda))
@@ -289,6 +298,27 @@ def parser() -> argparse.ArgumentParser:
         "snakemake_args", nargs="*", help="after --: extra Snakemake arguments (e.g. --configfile)"
     )
     hunting.set_defaults(handler=_hunt)
+
+    exporting = commands.add_parser(
+        "export", help="export a checked run to another tool's store"
+    ).add_subparsers(dest="target", required=True)
+    mlflow = exporting.add_parser(
+        "mlflow",
+        help="log each model run (params, metrics, card, figures, model, manifest, digests "
+        "as tags) to an MLflow tracking store; exporting again adds nothing",
+    )
+    mlflow.add_argument(
+        "--tracking-uri",
+        required=True,
+        help="an MLflow tracking server (http://host:5000) or store (sqlite:///mlflow.db)",
+    )
+    mlflow.add_argument("--run", default=RUN_MANIFEST, help="the run manifest to export")
+    mlflow.add_argument("--experiment", default="reprotrain")
+    mlflow.add_argument(
+        "--artifact-location",
+        help="where a new experiment keeps artifacts (default: beside a SQLite store)",
+    )
+    mlflow.set_defaults(handler=_export_mlflow)
 
     constraints = commands.add_parser(
         "lock-constraints", help="pip constraints holding Python packages at conda-lock versions"

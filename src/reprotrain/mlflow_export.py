@@ -1,0 +1,203 @@
+"""Export a checked run to an MLflow tracking store: one MLflow run per model run, with
+its parameters, metrics, model card, figures, model file and manifest, tagged with the
+data, code, environment and record digests.
+
+A driver-side tool (MLflow is not in the rule environment): it reads a run only after
+hashing every file its manifest covers, and writes nothing into the results directory.
+Exporting the same run again adds nothing: MLflow runs are keyed by the model run and the
+manifest's integrity digest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from reprotrain import manifest
+from reprotrain.errors import ReprotrainError
+from reprotrain.layout import OUTPUTS
+
+TAG = "reprotrain"
+_CARD = next(output.path for output in OUTPUTS if output.key == "card")
+# Besides the card: what each model run's MLflow run carries as artifacts.
+_ARTIFACTS = tuple(
+    output.path for output in OUTPUTS if output.key in {"metrics", "roc", "confusion", "model"}
+)
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model run of a results directory, as MLflow will show it."""
+
+    key: str  # dataset/version/seed-N/model
+    directory: Path
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        flat: dict[str, str] = {}
+        for key, item in sorted(value.items()):
+            flat |= _flatten(f"{prefix}.{key}" if prefix else key, item)
+        return flat
+    return {prefix: str(value)}
+
+
+def _read_json(path: Path) -> Any:
+    # Only files the manifest covers, after verify_on_disk hashed them.
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def model_runs(run_manifest: str | Path) -> tuple[dict[str, Any], list[ModelRun]]:
+    """Every model run a run manifest covers, read only after its files are hashed."""
+    document = manifest.load(run_manifest, "run manifest")
+    manifest.verify_on_disk(document, run_manifest)
+    provenance = document["provenance"]
+    code = provenance["code"]
+    lock = provenance["environment"].get("lock") or {}
+    runs = []
+    for path in sorted(p for p in document["files"] if p.endswith(f"/{_CARD}")):
+        card = _read_json(Path(path))
+        data, model = card["data"], card["model"]
+        key = f"{data['name']}/{data['version']}/seed-{data['split']['seed']}/{model['type']}"
+        metrics = _read_json(Path(path).parent / card["metrics"])
+        params = {
+            "dataset": data["name"],
+            "data_version": data["version"],
+            "seed": str(data["split"]["seed"]),
+            "test_fraction": str(data["split"]["test_fraction"]),
+            "model": model["type"],
+            "estimator": model["estimator"],
+        } | _flatten("model", model["hyperparameters"])
+        tags = {
+            f"{TAG}.run": key,
+            f"{TAG}.manifest_integrity": document["integrity"],
+            f"{TAG}.data_sha256": str(data.get("sha256")),
+            f"{TAG}.model_sha256": model["sha256"],
+            f"{TAG}.params_digest": card["params_digest"],
+            f"{TAG}.code_digest": code["digest"],
+            f"{TAG}.code_dirty": str(code.get("git_dirty")),
+            f"{TAG}.environment_lock": str(lock.get("path")),
+            f"{TAG}.environment_lock_sha256": str(lock.get("sha256")),
+            f"{TAG}.numerics": ",".join(
+                f"{k}={v}"
+                for k, v in sorted(
+                    ((provenance["environment"].get("hardware") or {}).get("pin") or {}).items()
+                )
+            ),
+            "mlflow.runName": key,
+        }
+        if code.get("git_commit"):
+            tags["mlflow.source.git.commit"] = code["git_commit"]
+        runs.append(
+            ModelRun(
+                key=key,
+                directory=Path(path).parent,
+                params=params,
+                metrics={
+                    name: float(value)
+                    for name, value in sorted(metrics.items())
+                    if isinstance(value, int | float) and not isinstance(value, bool)
+                },
+                tags=tags,
+            )
+        )
+    return document, runs
+
+
+def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Beside a SQLite store (MLflow would otherwise put artifacts under the working
+    directory); a tracking server chooses its own."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme != "sqlite":
+        return None
+    database = Path(parsed.path[1:] if parsed.path.startswith("//") else parsed.path)
+    return (database.resolve().parent / "mlartifacts" / experiment).as_uri()
+
+
+def export(
+    run_manifest: str | Path,
+    tracking_uri: str,
+    experiment: str = "reprotrain",
+    artifact_location: str | None = None,
+    progress: Callable[[str], None] = print,
+) -> list[str]:
+    """Log every model run of a checked run; returns the MLflow run ids, new or existing."""
+    document, runs = model_runs(run_manifest)
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    # MLflow configures its loggers on import: quiet its table-creation notes after that.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    try:
+        client = MlflowClient(tracking_uri=tracking_uri)
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = (
+            found.experiment_id
+            if found
+            else client.create_experiment(
+                experiment,
+                artifact_location=artifact_location
+                or _default_artifact_location(tracking_uri, experiment),
+            )
+        )
+        ids = []
+        for run in runs:
+            existing = client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.`{TAG}.run` = '{run.key}' and "
+                f"tags.`{TAG}.manifest_integrity` = '{document['integrity']}'",
+            )
+            if existing:
+                progress(f"{run.key}: already exported as MLflow run {existing[0].info.run_id}")
+                ids.append(existing[0].info.run_id)
+                continue
+            created = client.create_run(experiment_id, tags=run.tags, run_name=run.key)
+            run_id = created.info.run_id
+            client.log_batch(
+                run_id,
+                params=[_param(name, value) for name, value in run.params.items()],
+                metrics=[_metric(name, value) for name, value in run.metrics.items()],
+            )
+            client.log_artifact(run_id, str(run.directory / _CARD))
+            for artifact in _ARTIFACTS:
+                if (run.directory / artifact).is_file():
+                    client.log_artifact(run_id, str(run.directory / artifact))
+            client.log_artifact(run_id, str(run_manifest), artifact_path="provenance")
+            for path in document["files"]:
+                if path.endswith("/environment.json"):
+                    client.log_artifact(run_id, path, artifact_path="provenance")
+            client.set_terminated(run_id)
+            progress(f"{run.key}: exported as MLflow run {run_id}")
+            ids.append(run_id)
+    except MlflowException as error:
+        raise ReprotrainError(
+            tracking_uri,
+            "--tracking-uri",
+            f"MLflow refused the export: {error.message}",
+            "give a reachable tracking server (http://host:5000) or a SQLite store "
+            "(sqlite:///path/mlflow.db)",
+        ) from None
+    return ids
+
+
+def _param(name: str, value: str) -> Any:
+    from mlflow.entities import Param
+
+    return Param(name, value)
+
+
+def _metric(name: str, value: float) -> Any:
+    from mlflow.entities import Metric
+
+    # A fixed timestamp: the value is a property of the run, not of the export.
+    return Metric(name, value, timestamp=0, step=0)
