@@ -157,6 +157,27 @@ def _hunt(args: argparse.Namespace) -> int:
     return report["status"]
 
 
+def _crate(args: argparse.Namespace) -> int:
+    from reprotrain import crate
+
+    results = Path(args.run).parent
+    out = Path(args.out) if args.out else results / "crate.zip"
+    checksum = Path(args.checksum) if args.checksum else results / "checksum.json"
+    source = Path(args.source) if args.source else crate.package_source_root()
+    written = crate.build(args.run, out, source, checksum if checksum.is_file() else None)
+    print(f"crate: {written}")
+    if not args.validate:
+        return 0
+    problems = crate.validate(written)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} check(s) of {crate.PROFILE} failed (rocrate-validator)")
+        return 1
+    print(f"valid: {crate.PROFILE} and the profiles it builds on (rocrate-validator, REQUIRED)")
+    return 0
+
+
 def _export_mlflow(args: argparse.Namespace) -> None:
     from reprotrain import mlflow_export
 
@@ -298,6 +319,27 @@ def parser() -> argparse.ArgumentParser:
         "snakemake_args", nargs="*", help="after --: extra Snakemake arguments (e.g. --configfile)"
     )
     hunting.set_defaults(handler=_hunt)
+
+    crating = commands.add_parser(
+        "crate",
+        help="write a checked run as a Workflow Run RO-Crate (Provenance Run Crate 0.5)",
+    )
+    crating.add_argument("--run", default=RUN_MANIFEST, help="the run manifest")
+    crating.add_argument(
+        "--out", help="a .zip, or a directory (default: crate.zip beside the manifest)"
+    )
+    crating.add_argument(
+        "--checksum", help="the checksum verdict (default: checksum.json beside the manifest)"
+    )
+    crating.add_argument(
+        "--source", help="the workflow's source tree (default: this reprotrain's checkout)"
+    )
+    crating.add_argument(
+        "--validate",
+        action="store_true",
+        help="then validate it with rocrate-validator (offline); exit 1 when it fails",
+    )
+    crating.set_defaults(handler=_crate)
 
     exporting = commands.add_parser(
         "export", help="export a checked run to another tool's store"

@@ -60,6 +60,8 @@ OUTPUTS = (
     Output("checksum", "checksum.json", "run", coverage="no"),
     Output("provenance", "report/provenance.html", "run", coverage="no"),
     Output("report", "report.html", "run", coverage="no", by_report=True),
+    # Made on request by the crate rule (reprotrain.crate).
+    Output("crate", "crate.zip", "run", coverage="no"),
 )
 # Intermediates that a later job consumes: not pinned, and not left once used.
 TEMPORARY = frozenset({"estimator", "training"})
