@@ -65,8 +65,9 @@ bench-numerics: setup
 
 ## record: run up to the run manifests and make them the recorded ones (explicit, never
 ## automatic): the default run's (config/manifest.json) and the sweep's (config/sweep-manifest.json).
-## SIGNING_KEY=<private key> signs them (reprotrain keygen; manifest.public_key checks them)
-SIGN := $(if $(SIGNING_KEY),--sign $(SIGNING_KEY))
+## SIGNING_KEY=<private key> signs them and writes their in-toto attestations (reprotrain
+## keygen; manifest.public_key checks them; docs/interop.md)
+SIGN := $(if $(SIGNING_KEY),--sign $(SIGNING_KEY) --attest)
 record: setup
 	$(SNAKEMAKE) results/manifest.json
 	$(BIN)/reprotrain record $(SIGN)
