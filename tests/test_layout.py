@@ -56,6 +56,7 @@ def test_intermediates_are_neither_covered_nor_listed_as_uncovered():
         "results/checksum.json",
         "results/report/provenance.html",
         "results/report.html",
+        "results/crate.zip",
     ]
     everything = set(run.covered) | set(run.uncovered)
     assert not any(path.endswith(("estimator.pkl", "training.json")) for path in everything)
