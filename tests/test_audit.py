@@ -119,17 +119,44 @@ def test_same_bytes_under_another_version_or_path_are_data_not_nondeterminism(
     assert all(item["root_causes"] == ["data"] for item in report["differences"])
 
 
-def test_hyperparameter_change_is_classified_as_params(default_run, scratch_repo):
-    override = config_override(
-        scratch_repo, "params", {"models": {"hist_gradient_boosting": {"max_iter": 50}}}
-    )
-    snakemake(scratch_repo, "results/manifest.json", *override)
-    status, report = diff(default_run, scratch_repo)
-    assert status == audit.EXPLAINED
+def test_a_new_config_is_diffed_by_key_and_recorded_with_the_command_it_is_given(
+    default_run, scratch_repo
+):
+    """A hyperparameter changed in an overlay that writes to its own results directory:
+    the checksum gives the exact record command, the diff pairs the two results
+    directories and names the key with both values, and the recorded run reruns clean."""
+    values = {"results": "results-params", "models": {"hist_gradient_boosting": {"max_iter": 50}}}
+    override = config_override(scratch_repo, "params", values)
+    first = snakemake(scratch_repo, *override, check=False)
+    assert first.returncode != 0
+    assert "this run's config is not the one config/manifest.json was recorded for" in first.output
+    assert "reprotrain record --run results-params/manifest.json --to <file>" in first.output
+
+    model = f"{MODEL}/model.pkl".replace("results/", "results-params/", 1)
+    a, b = default_run / "results/manifest.json", scratch_repo / "results-params/manifest.json"
+    text = reprotrain("diff", str(a), str(b))
+    assert text.returncode == audit.EXPLAINED
+    assert "params (model.max_iter: 200 -> 50)" in text.stdout
+    report = json.loads(reprotrain("diff", "--json", str(a), str(b)).stdout)
     found = by_path(report)
-    assert found[f"{MODEL}/model.pkl"]["causes"] == ["params"]
-    assert f"{DATA}/train.npy" not in found
-    assert found[f"{MODEL}/metrics.json"]["root_causes"] == ["params"]
+    assert found[model]["causes"] == ["params"]
+    assert found[model]["file_in_a"] == f"{MODEL}/model.pkl"
+    # Same bytes under both results directories: not listed as data or "only in".
+    assert not any(path.endswith(("environment.json", "train.npy")) for path in found)
+    assert found[model.replace("model.pkl", "metrics.json")]["root_causes"] == ["params"]
+
+    recorded = reprotrain(
+        "record",
+        "--run",
+        "results-params/manifest.json",
+        "--to",
+        "config/params-manifest.json",
+        cwd=scratch_repo,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    values["manifest"] = {"expected": "config/params-manifest.json"}
+    config_override(scratch_repo, "params", values)
+    assert snakemake(scratch_repo, *override).returncode == 0
 
 
 def test_uncommitted_training_code_edit_is_classified_as_code(default_run, scratch_repo):

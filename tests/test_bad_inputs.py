@@ -463,8 +463,8 @@ CASES = {
     # Manifests
     "manifest-missing": Case(
         remove("config/manifest.json"),
-        "config/manifest.json: the recorded manifest does not exist",
-        "make record",
+        "config/manifest.json: no record exists for this run's config yet",
+        "record them: `reprotrain record --run results/manifest.json --to config/manifest.json`",
     ),
     "manifest-malformed": Case(
         mutate_file("config/manifest.json", lambda t: t[:-10]),

@@ -142,3 +142,85 @@ def test_an_output_only_one_run_made_is_explained_by_what_changed_for_the_whole_
 
     assert difference.change == "only in B"
     assert difference.causes == [cause]
+
+
+def in_results(document, results):
+    """The manifest of the same run written to another results directory."""
+    rebased = audit._rebased(document, "results", results)
+    return rebased | {"uncovered": [f"{results}/manifest.json"]}
+
+
+def test_runs_in_two_results_directories_are_paired_output_by_output():
+    before = manifest() | {"uncovered": ["results/manifest.json"]}
+    after = in_results(manifest(), "results-other")
+    after["provenance"]["config_digest"] = "config-2"  # results: results-other
+    assert audit.results_directory(after) == "results-other"
+    # Identical outputs: neither "data" (a changed config) nor "only in A/B".
+    assert audit.classify(before, after) == []
+
+    after["files"][MODEL.replace("results", "results-other")] |= {
+        "sha256": "m2",
+        "params_digest": "p2",
+    }
+    (changed,) = audit.classify(before, after)
+    assert changed.path == MODEL.replace("results", "results-other")
+    assert changed.path_a == MODEL and changed.causes == [audit.PARAMS]
+
+
+def test_a_changed_parameter_is_named_with_its_values(tmp_path):
+    import json
+
+    from reprotrain.hashing import sha256_bytes
+
+    def run(root, learning_rate):
+        card = {
+            "data": {"split": {"seed": 1, "test_fraction": 0.25}},
+            "model": {
+                "type": "m",
+                "hyperparameters": {"learning_rate": learning_rate, "max_iter": 5},
+            },
+        }
+        document = manifest() | {"uncovered": ["results/manifest.json"]}
+        path = root / SPLIT / "m/model_card.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(card))
+        document["files"][f"{SPLIT}/m/model_card.json"] = entry(
+            sha256_bytes(path.read_bytes()), "save", {TRAIN: ("output", "t1")}
+        )
+        return document
+
+    before = run(tmp_path / "a", 0.1)
+    after = run(tmp_path / "b", 0.05)
+    after["files"][MODEL] |= {"sha256": "m2", "params_digest": "p2"}
+    after["provenance"]["config_digest"] = "config-2"
+    differences = audit.classify(before, after)
+    audit.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
+    model = by_path(differences)[MODEL]
+    assert model.params_changed == ["model.learning_rate: 0.1 -> 0.05"]
+    assert "params (model.learning_rate: 0.1 -> 0.05)" in audit.format_report(differences, "A", "B")
+
+    # A record whose bytes are not the ones its manifest covers is not read.
+    (tmp_path / "b" / SPLIT / "m/model_card.json").write_text("{}")
+    audit.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
+    assert by_path(differences)[MODEL].params_changed == []
+
+
+def test_explain_shows_the_changed_keys_before_the_bounded_bytes(tmp_path):
+    import json
+    import shutil
+
+    if shutil.which("diffoscope") is None:
+        pytest.skip("diffoscope is not installed (make test installs it)")
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root, rate in ((a, 0.1), (b, 0.05)):
+        (root / SPLIT / "m").mkdir(parents=True)
+        (root / METRICS).write_text(json.dumps({"accuracy": rate, "blob": "x" * 50_000}))
+        (root / MODEL).write_bytes(bytes(range(256)) * 400 + str(rate).encode())
+    differences = [
+        audit.Difference(METRICS, "changed", [audit.PARAMS]),
+        audit.Difference(MODEL, "changed", [audit.PARAMS]),
+    ]
+    text = audit.explain(differences, a, b)
+    keys = text.index(f"{METRICS}:\n  accuracy: 0.1 -> 0.05")
+    assert keys < text.index("Byte by byte")
+    assert len(text) < 4 * audit.EXPLAIN_BYTES

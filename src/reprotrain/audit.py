@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from reprotrain import manifest
@@ -47,10 +48,14 @@ class Difference:
     actual: str | None = None
     path_in_a: str | None = None  # when A made the same output under another path
     note: str | None = None  # what the causes alone do not say
+    # A's own path, when A's results directory is another one than B's (the paths above
+    # are then B's names for A's outputs).
+    file_in_a: str | None = None
+    params_changed: list[str] = field(default_factory=list)  # "key: old -> new"
 
     @property
     def path_a(self) -> str:
-        return self.path_in_a or self.path
+        return self.file_in_a or self.path_in_a or self.path
 
     @property
     def unexplained(self) -> bool:
@@ -175,8 +180,43 @@ def _causes_of(
     return ordered or [NONDETERMINISM], upstream, note
 
 
+def results_directory(document: dict[str, Any]) -> str | None:
+    """The results directory a run manifest's paths start with (None: it does not say)."""
+    for name in document.get("uncovered", []):
+        if PurePosixPath(name).name == "manifest.json":
+            return PurePosixPath(name).parent.as_posix()
+    return None
+
+
+def _rebased(document: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """The manifest with its results directory ``old`` renamed ``new``: two runs written to
+    different directories are compared output by output."""
+
+    def rename(path: str) -> str:
+        return f"{new}/{path[len(old) + 1 :]}" if path.startswith(f"{old}/") else path
+
+    files = {}
+    for path, entry in document["files"].items():
+        inputs = {
+            (rename(name) if item["kind"] == "output" else name): item
+            for name, item in entry["inputs"].items()
+        }
+        files[rename(path)] = entry | {"inputs": inputs, "pattern": rename(entry["pattern"])}
+    uncovered = [rename(name) for name in document.get("uncovered", [])]
+    return document | {"files": files, "uncovered": uncovered}
+
+
 def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
-    """Every output whose bytes differ between two manifests, with the cause of the change."""
+    """Every output whose bytes differ between two manifests, with the cause of the change.
+
+    Outputs are paired relative to each run's results directory."""
+    results_a, results_b = results_directory(before), results_directory(after)
+    if results_a and results_b and results_a != results_b:
+        differences = classify(_rebased(before, results_a, results_b), after)
+        for difference in differences:
+            if difference.change != "only in B":
+                difference.file_in_a = f"{results_a}/{difference.path_a[len(results_b) + 1 :]}"
+        return differences
     params_can_change = _params_can_change(before, after)
     moved = _pair_moved(before, after)
     moved_to = {b: a for a, b in moved.items()}
@@ -222,6 +262,74 @@ def _root_causes(difference: Difference, all_differences, seen: set[str]) -> lis
     return [c for c in (*ROOT_CAUSES, NONDETERMINISM) if c in found]
 
 
+_PARAMS_SHOWN = 3
+# The covered records that hold a run's parameters, relative to an output's directory.
+_RECORDS = ("model_card.json", "data/data.json", "../data/data.json")
+
+
+def _parameters_in(record: dict[str, Any]) -> dict[str, Any]:
+    """The parameter values a model card or a split's data record states, flat."""
+    values: dict[str, Any] = {}
+    split = (record.get("data") or record).get("split") or {}
+    for key in ("seed", "test_fraction"):
+        if key in split:
+            values[key] = split[key]
+    model = record.get("model")
+    if isinstance(model, dict):
+        values["model"] = model.get("type")
+        for key, value in (model.get("hyperparameters") or {}).items():
+            values[f"model.{key}"] = value
+    return values
+
+
+def _checked_parameters(
+    document: dict[str, Any], path: str, root: Path, rename: tuple[str, str] | None
+) -> dict[str, Any]:
+    """The parameters the records beside ``path`` state, read only when their bytes are
+    the ones the manifest covers."""
+    values: dict[str, Any] = {}
+    directory = PurePosixPath(path).parent
+    for relative in _RECORDS:
+        name = posixpath.normpath(f"{directory}/{relative}")
+        if rename and name.startswith(f"{rename[0]}/"):
+            name = f"{rename[1]}/{name[len(rename[0]) + 1 :]}"
+        entry = document["files"].get(name)
+        file = root / name
+        if entry is None or not file.is_file() or sha256_file(file) != entry["sha256"]:
+            continue
+        try:
+            values = _parameters_in(json.loads(file.read_text(encoding="utf-8"))) | values
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            continue
+    return values
+
+
+def name_changed_params(
+    differences: list[Difference],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    root_a: Path,
+    root_b: Path,
+) -> None:
+    """Name the parameters behind each difference caused by params (``key: old -> new``),
+    from the model cards and data records both run directories hold."""
+    results_a, results_b = results_directory(before), results_directory(after)
+    rename = (results_b, results_a) if results_a and results_b and results_a != results_b else None
+    for difference in differences:
+        if PARAMS not in difference.causes or difference.change != "changed":
+            continue
+        old = _checked_parameters(before, difference.path, root_a, rename)
+        new = _checked_parameters(after, difference.path, root_b, None)
+        if not (old and new):
+            difference.params_changed = []  # a side without records it can trust
+            continue
+        difference.params_changed = [
+            f"{key}: {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}"
+            for key in sorted(set(old) | set(new))
+            if old.get(key) != new.get(key)
+        ]
+
+
 def status(differences: list[Difference]) -> int:
     if not differences:
         return IDENTICAL
@@ -233,6 +341,11 @@ def _detail(difference: Difference) -> str:
         verdict = "NOTHING IT DEPENDS ON CHANGED: NONDETERMINISM"
         return f"{verdict} ({difference.note})" if difference.note else verdict
     parts = [cause for cause in difference.causes if cause != UPSTREAM]
+    if difference.params_changed and PARAMS in parts:
+        shown = difference.params_changed[:_PARAMS_SHOWN]
+        more = len(difference.params_changed) - len(shown)
+        keys = ", ".join(shown) + (f", and {more} more" if more else "")
+        parts[parts.index(PARAMS)] = f"params ({keys})"
     if difference.upstream:
         roots = ", ".join(difference.root_causes) or "?"
         parts.append(f"upstream: {', '.join(difference.upstream)} (root cause: {roots})")
@@ -289,8 +402,48 @@ def to_json(differences: list[Difference], before: dict[str, Any], after: dict[s
     }
 
 
+# What --explain prints of one file's byte-level differences, at most.
+EXPLAIN_BYTES = 8000
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat |= _flat(item, f"{prefix}.{key}" if prefix else str(key))
+        return flat
+    return {prefix: value}
+
+
+def semantic_changes(a: Path, b: Path) -> list[str]:
+    """What differs between two JSON records, key by key (an empty list for other files)."""
+    if a.suffix != ".json" or b.suffix != ".json":
+        return []
+    try:
+        old, new = (_flat(json.loads(p.read_text(encoding="utf-8"))) for p in (a, b))
+    except (ValueError, UnicodeDecodeError):
+        return []
+    changed = [
+        f"  {key}: {_shown(old.get(key))} -> {_shown(new.get(key))}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    if len(changed) > _KEYS_SHOWN:
+        changed[_KEYS_SHOWN:] = [f"  … and {len(changed) - _KEYS_SHOWN} more keys"]
+    return changed
+
+
+_KEYS_SHOWN = 40
+
+
+def _shown(value: Any, width: int = 100) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else f"{text[:width]}… ({len(text)} characters)"
+
+
 def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
-    """diffoscope's view of each changed file that both run directories hold."""
+    """What differs inside each changed file both run directories hold: the changed keys of
+    JSON records first, then diffoscope's byte-level view of every file, each bounded."""
     executable = shutil.which("diffoscope")
     if executable is None:
         raise ReprotrainError(
@@ -300,18 +453,41 @@ def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
             "install it (Debian/Ubuntu: `apt-get install diffoscope-minimal`; or "
             "`pip install diffoscope`) or run without --explain",
         )
-    sections = []
-    for difference in differences:
-        a, b = root_a / difference.path_a, root_b / difference.path
-        if difference.change != "changed" or not (a.is_file() and b.is_file()):
-            continue
+    pairs = [
+        (difference, root_a / difference.path_a, root_b / difference.path)
+        for difference in differences
+        if difference.change == "changed"
+    ]
+    pairs = [(d, a, b) for d, a, b in pairs if a.is_file() and b.is_file()]
+    sections = ["What changed, key by key (JSON records):"]
+    for difference, a, b in pairs:
+        if changes := semantic_changes(a, b):
+            sections.append(f"{difference.path}:\n" + "\n".join(changes))
+    if len(sections) == 1:
+        sections.append("  (no JSON record differs)")
+    sections.append(f"Byte by byte (diffoscope, at most {EXPLAIN_BYTES} bytes per file):")
+    for _, a, b in pairs:
         done = subprocess.run(
-            [executable, "--no-progress", "--text", "-", str(a), str(b)],
+            [
+                executable,
+                "--no-progress",
+                "--text",
+                "-",
+                str(a),
+                str(b),
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
-        sections.append(done.stdout.rstrip() or done.stderr.rstrip())
+        text = done.stdout.rstrip() or done.stderr.rstrip()
+        if len(text) > EXPLAIN_BYTES:
+            # diffoscope bounds its report by whole lines, and one line can be huge.
+            text = (
+                f"{text[:EXPLAIN_BYTES]}\n… {len(text) - EXPLAIN_BYTES} more characters: "
+                f"`diffoscope {a} {b}` shows them all"
+            )
+        sections.append(text)
     return "\n\n".join(sections)
 
 
@@ -411,12 +587,25 @@ def _verdict_holds(
     )
 
 
+def record_command(run_manifest: str | Path, expected: str | Path) -> str:
+    """The command that records one run's manifest as the given record."""
+    return f"reprotrain record --run {run_manifest} --to {expected}"
+
+
 def checksum(
     run_manifest: str, expected: str, out: str, recorded_integrity: str | None = None
 ) -> None:
     """The checksum rule: fail with a per-file table when outputs differ from the record.
 
     ``recorded_integrity``: the record as the driver read it (and checked its signature)."""
+    record = record_command(run_manifest, expected)
+    if not Path(expected).is_file():
+        raise ReprotrainError(
+            expected,
+            None,
+            "no record exists for this run's config yet (manifest.expected names it)",
+            f"look at the outputs, then record them: `{record}`",
+        )
     recorded = manifest.load(expected, "recorded manifest", integrity_checked=recorded_integrity)
     run = manifest.load(run_manifest, "run manifest")
     # A match is claimed for the bytes on disk, not for what the manifest job once hashed.
@@ -429,8 +618,16 @@ def checksum(
         ]
         fix = (
             "a changed input is expected to change outputs: if these are right, record them "
-            "with `make record`; `reprotrain diff` and `--explain` show more"
+            f"with `{record}`; `reprotrain diff {expected} {run_manifest} --explain` shows more"
         )
+        if recorded["provenance"].get("config_digest") != run["provenance"].get("config_digest"):
+            fix = (
+                f"this run's config is not the one {expected} was recorded for: record a new "
+                f"config's run in a file of its own (`{record_command(run_manifest, '<file>')}`) "
+                "and set manifest.expected to that file in the config file that makes the "
+                "change; if the change is meant for this record, check the outputs and "
+                f"`{record}`"
+            )
         if machines[0] != machines[1]:
             fix = (
                 f"{expected} was recorded on {machines[0]} and this run is {machines[1]}: "

@@ -76,10 +76,14 @@ def _public_key(args: argparse.Namespace, manifest_path: str) -> str | None:
     return args.public_key or _configured_public_key(manifest_path)
 
 
-def _compare(before_path: str, after_path: str, as_json: bool) -> tuple[int, list]:
+def _compare(
+    before_path: str, after_path: str, as_json: bool, roots: tuple[Path, Path] | None = None
+) -> tuple[int, list]:
     before = manifest.load(before_path, "manifest A")
     after = manifest.load(after_path, "manifest B")
     differences = audit.classify(before, after)
+    if roots is not None:
+        audit.name_changed_params(differences, before, after, *roots)
     if as_json:
         print(json.dumps(audit.to_json(differences, before, after), indent=2, sort_keys=True))
     else:
@@ -92,13 +96,21 @@ def _compare(before_path: str, after_path: str, as_json: bool) -> tuple[int, lis
 
 
 def _diff(args: argparse.Namespace) -> int:
-    outcome, differences = _compare(args.a, args.b, args.json)
+    root_a = Path(args.a_dir) if args.a_dir else _run_root(args.a)
+    root_b = Path(args.b_dir) if args.b_dir else _run_root(args.b)
+    outcome, differences = _compare(args.a, args.b, args.json, (root_a, root_b))
     if args.explain and differences:
-        root_a = Path(args.a_dir) if args.a_dir else Path(args.a).resolve().parent.parent
-        root_b = Path(args.b_dir) if args.b_dir else Path(args.b).resolve().parent.parent
         print()
         print(audit.explain(differences, root_a, root_b))
     return outcome
+
+
+def _run_root(manifest_path: str) -> Path:
+    """The directory a run manifest's paths start from: above its results directory."""
+    path = Path(manifest_path).resolve()
+    results = audit.results_directory(manifest.load(manifest_path, "manifest"))
+    depth = len(Path(results).parts) if results else 1
+    return path.parents[depth]
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -264,8 +276,12 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument(
         "--explain", action="store_true", help="show what differs inside each file (diffoscope)"
     )
-    diff.add_argument("--a-dir", help="where A's files are (default: two levels above A)")
-    diff.add_argument("--b-dir", help="where B's files are (default: two levels above B)")
+    diff.add_argument(
+        "--a-dir", help="where A's files are (default: the directory above A's results)"
+    )
+    diff.add_argument(
+        "--b-dir", help="where B's files are (default: the directory above B's results)"
+    )
     diff.set_defaults(handler=_diff)
 
     verify = commands.add_parser(
