@@ -127,6 +127,12 @@ def flip_last_byte(path: str) -> Callable[[Path], list[str]]:
     return setup
 
 
+def custom_model(estimator: str, params: dict) -> Callable[[Path], list[str]]:
+    return override(
+        {"model": "extra", "models": {"extra": {"estimator": estimator, "params": params}}}
+    )
+
+
 def overlay_text(text: str) -> Callable[[Path], list[str]]:
     """A config overlay written as given (YAML a dumper would never write)."""
 
@@ -227,7 +233,39 @@ CASES = {
     ),
     "config-zero-threads": Case(override({"threads": 0}), "config/bad.yaml: threads", "correct"),
     "config-unknown-model": Case(
-        override({"model": "svm"}), "config/bad.yaml: model", "correct model"
+        override({"model": "svm"}),
+        "config/bad.yaml: model: svm is neither a preset",
+        "choose a preset",
+    ),
+    # A custom estimator is imported and its params checked before any job.
+    "custom-model-unknown-param": Case(
+        custom_model("sklearn.ensemble.ExtraTreesClassifier", {"n_estimator": 5}),
+        "config/bad.yaml: models.extra.params.n_estimator: ExtraTreesClassifier takes no "
+        "parameter n_estimator",
+        "did you mean n_estimators",
+    ),
+    "custom-model-missing-module": Case(
+        custom_model("my_modelz.Extra", {}),
+        "config/bad.yaml: models.extra.estimator: my_modelz.Extra: module my_modelz cannot be "
+        "imported",
+        "put your module in user/",
+    ),
+    "custom-model-not-an-estimator": Case(
+        custom_model("collections.OrderedDict", {}),
+        "config/bad.yaml: models.extra.estimator: collections.OrderedDict is not a "
+        "scikit-learn estimator",
+        "follows scikit-learn's estimator API",
+    ),
+    "custom-model-random-state": Case(
+        custom_model("sklearn.ensemble.ExtraTreesClassifier", {"random_state": 1}),
+        "config/bad.yaml: models.extra.params.random_state: is set by reprotrain from `seed`",
+        "set `seed` instead",
+    ),
+    "custom-model-refused-value": Case(
+        custom_model("sklearn.ensemble.ExtraTreesClassifier", {"n_estimators": 0}),
+        "config/bad.yaml: models.extra.params: ExtraTreesClassifier refuses these params: "
+        "The 'n_estimators' parameter",
+        "a value the estimator accepts",
     ),
     "config-threshold-range": Case(
         override({"thresholds": {"min_accuracy": 1.5}}),

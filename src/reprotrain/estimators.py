@@ -1,16 +1,26 @@
-"""The model registry: every model type a config can name, in one place.
+"""The model registry: the built-in presets, and any other estimator a config names by
+import path.
 
-Each entry says which scikit-learn estimator it builds and which hyperparameters a config
-may set for it (a JSON Schema of `models.<type>`). Adding a model type is one entry here,
-plus its test. Standard library only: the Snakefile checks configs against it without
-importing scikit-learn.
+A preset says which scikit-learn estimator it builds and which hyperparameters a config
+may set for it (a JSON Schema of `models.<preset>`). Any other entry of `models` names its
+estimator by import path (`sklearn.ensemble.ExtraTreesClassifier`, or a class in a module
+of the user's own code directory) with its `params`, checked against the estimator's own
+parameters before any job (``check_custom``). Standard library only at import: scikit-learn
+is imported only to check a custom entry.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
+import importlib
+import inspect
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from reprotrain.errors import ReprotrainError
 
 POSITIVE = {"type": "number", "exclusiveMinimum": 0}
 ITERATIONS = {"type": "integer", "minimum": 1}
@@ -79,13 +89,31 @@ MODEL_TYPES = {
 }
 
 STANDARDIZE = {"type": "boolean", "description": "scale features before fitting"}
+# An entry of `models` that is not a preset: an estimator by import path, its params.
+IMPORT_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*[.:][A-Za-z_][A-Za-z0-9_]*$"
+CUSTOM = {
+    "type": "object",
+    "required": ["estimator"],
+    "additionalProperties": False,
+    "properties": {
+        "estimator": {
+            "type": "string",
+            "pattern": IMPORT_PATH,
+            "description": "import path of a scikit-learn-compatible estimator class "
+            "(module.Class), from an installed package or the user code directory",
+        },
+        "params": {"type": "object", "description": "the estimator's constructor arguments"},
+        "standardize": STANDARDIZE,
+    },
+}
+# Set by reprotrain itself, never by a config: they come from `seed` and `threads`.
+RESERVED = {"random_state": "seed", "n_jobs": "threads"}
 
 
 def config_schema(base: dict[str, Any]) -> dict[str, Any]:
-    """The config schema with the registry filled in: `model` names a registered type, and
-    `models.<type>` takes that type's hyperparameters and no others."""
+    """The config schema with the registry filled in: `models.<preset>` takes that preset's
+    hyperparameters and no others; any other entry is a custom estimator."""
     schema = copy.deepcopy(base)
-    schema["$defs"]["model"]["enum"] = list(MODEL_TYPES)
     schema["properties"]["models"]["properties"] = {
         name: {
             "type": "object",
@@ -95,5 +123,146 @@ def config_schema(base: dict[str, Any]) -> dict[str, Any]:
         }
         for name, model_type in MODEL_TYPES.items()
     }
-    schema["properties"]["models"]["additionalProperties"] = False
+    schema["properties"]["models"]["additionalProperties"] = CUSTOM
     return schema
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to build for one `models` entry: the estimator's import path, its arguments
+    and whether to scale features first."""
+
+    estimator: str
+    params: dict[str, Any]
+    standardize: bool
+    custom: bool
+
+
+def spec_of(name: str, entry: dict[str, Any]) -> Spec:
+    """The build of a `models` entry: a preset's, or a custom estimator's."""
+    if "estimator" in entry:
+        return Spec(
+            entry["estimator"],
+            dict(entry.get("params") or {}),
+            entry.get("standardize", False),
+            True,
+        )
+    preset = MODEL_TYPES[name]
+    params = dict(entry)
+    standardize = params.pop("standardize", True) if preset.standardize else False
+    return Spec(preset.estimator, params, standardize, False)
+
+
+def split_import_path(path: str) -> tuple[str, str]:
+    """("module", "Class") of `module.Class` or `module:Class`."""
+    module, separator, name = path.partition(":")
+    if not separator:
+        module, _, name = path.rpartition(".")
+    return module, name
+
+
+def import_estimator(path: str) -> Any:
+    module, name = split_import_path(path)
+    return getattr(importlib.import_module(module), name)
+
+
+def user_code_on_path(directory: str | Path) -> None:
+    """Make the user code directory importable (first, so it cannot be shadowed)."""
+    resolved = str(Path(directory).resolve())
+    if resolved not in sys.path:
+        sys.path.insert(0, resolved)
+
+
+def check_models(names: list[str], models: dict[str, Any], file: str, user_code: str) -> None:
+    """Each model a run trains is a preset or a custom entry of `models` that builds."""
+    for name in names:
+        entry = models.get(name) or {}
+        if "estimator" in entry:
+            check_custom(name, entry, file, user_code)
+        elif name not in MODEL_TYPES:
+            raise ReprotrainError(
+                file,
+                "model",
+                f"{name} is neither a preset ({', '.join(MODEL_TYPES)}) nor an entry of "
+                "`models` that names its estimator",
+                f"add `models: {{{name}: {{estimator: <module.Class>, params: {{...}}}}}}`, "
+                "or choose a preset",
+            )
+
+
+def check_custom(name: str, entry: dict[str, Any], file: str, user_code: str) -> None:
+    """Refuse, before any job, a custom entry whose estimator cannot be imported, is not a
+    scikit-learn estimator, or is given parameters it does not take or values it refuses."""
+    field_ = f"models.{name}"
+    path = entry["estimator"]
+    module, class_name = split_import_path(path)
+    user_code_on_path(user_code)
+    try:
+        found = importlib.import_module(module)
+    except ImportError as error:
+        raise ReprotrainError(
+            file,
+            f"{field_}.estimator",
+            f"{path}: module {module} cannot be imported ({error})",
+            f"name an installed module, or put your module in {user_code}/ "
+            f"({user_code}/my_models.py is imported as my_models)",
+        ) from None
+    estimator = getattr(found, class_name, None)
+    if not inspect.isclass(estimator):
+        raise ReprotrainError(
+            file,
+            f"{field_}.estimator",
+            f"{path}: {module} has no class {class_name}",
+            _close(class_name, [n for n, v in vars(found).items() if inspect.isclass(v)]),
+        )
+    if not all(callable(getattr(estimator, m, None)) for m in ("fit", "get_params")):
+        raise ReprotrainError(
+            file,
+            f"{field_}.estimator",
+            f"{path} is not a scikit-learn estimator (it has no fit and get_params)",
+            "name a class that follows scikit-learn's estimator API (subclass "
+            "sklearn.base.BaseEstimator)",
+        )
+    takes = sorted(
+        p.name
+        for p in inspect.signature(estimator.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
+    for key in entry.get("params") or {}:
+        if key in RESERVED:
+            raise ReprotrainError(
+                file,
+                f"{field_}.params.{key}",
+                f"is set by reprotrain from `{RESERVED[key]}`, never by a model's params",
+                f"remove it; set `{RESERVED[key]}` instead",
+            )
+        if key not in takes:
+            raise ReprotrainError(
+                file,
+                f"{field_}.params.{key}",
+                f"{class_name} takes no parameter {key}",
+                _close(key, takes),
+            )
+    params = dict(entry.get("params") or {})
+    if "random_state" in takes:
+        params["random_state"] = 0
+    try:
+        built = estimator(**params)
+        # scikit-learn checks values at fit time; its own check runs here, before any job.
+        validate = getattr(built, "_validate_params", None)
+        if callable(validate):
+            validate()
+    except (ValueError, TypeError) as error:
+        raise ReprotrainError(
+            file,
+            f"{field_}.params",
+            f"{class_name} refuses these params: {error}",
+            "give each parameter a value the estimator accepts (see its documentation)",
+        ) from None
+
+
+def _close(wrong: str, names: list[str]) -> str:
+    near = difflib.get_close_matches(wrong, names, n=3)
+    if near:
+        return f"did you mean {' or '.join(near)}? It takes: {', '.join(names)}"
+    return f"it takes: {', '.join(names) or 'nothing'}"

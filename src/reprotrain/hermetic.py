@@ -20,13 +20,16 @@ from reprotrain.errors import ReprotrainError
 
 def allowed_roots() -> tuple[list[Path], list[Path]]:
     """Where this job's modules may come from (its environment's prefix, the interpreter's
-    standard library, the reprotrain package) and, inside those, where not (the base
-    interpreter's own site-packages, which a venv does not use)."""
+    standard library, the reprotrain package, the user code directory) and, inside those,
+    where not (the base interpreter's own site-packages, which a venv does not use)."""
     import reprotrain
 
     paths = sysconfig.get_paths()
     stdlib = {Path(paths["stdlib"]).resolve(), Path(paths["platstdlib"]).resolve()}
     allowed = [Path(sys.prefix).resolve(), *stdlib, Path(reprotrain.__file__).parent.resolve()]
+    # The user's own modules (config `user_code`): their code digest is in the records.
+    if user_code := os.environ.get("REPROTRAIN_USER_CODE"):
+        allowed.append(Path(user_code).resolve())
     excluded = [
         library / name
         for library in stdlib

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import io
 import logging
 import pickle
@@ -26,19 +26,21 @@ PICKLE_PROTOCOL = 5
 
 
 def build_estimator(model_type: str, params: dict[str, Any], seed: int) -> BaseEstimator:
-    """The estimator for one config `models` entry; random_state always comes from `seed`.
+    """The estimator for one config `models` entry (a preset's hyperparameters, or a custom
+    entry's estimator and params); random_state always comes from `seed`.
 
     n_jobs is left at None on purpose: the thread count comes from the rule's
     `threads` through joblib's context (see fit), so it never enters the pickle.
     """
-    if model_type not in estimators.MODEL_TYPES:
+    if "estimator" not in params and model_type not in estimators.MODEL_TYPES:
         raise ValueError(f"unknown model type {model_type!r}")
-    spec = estimators.MODEL_TYPES[model_type]
-    params = dict(params)
-    standardize = params.pop("standardize", True) if spec.standardize else False
-    module, _, name = spec.estimator.partition(":")
-    estimator = getattr(importlib.import_module(module), name)(random_state=seed, **params)
-    return make_pipeline(StandardScaler(), estimator) if standardize else estimator
+    spec = estimators.spec_of(model_type, params)
+    estimator_class = estimators.import_estimator(spec.estimator)
+    arguments = dict(spec.params)
+    if not spec.custom or "random_state" in inspect.signature(estimator_class).parameters:
+        arguments["random_state"] = seed
+    estimator = estimator_class(**arguments)
+    return make_pipeline(StandardScaler(), estimator) if spec.standardize else estimator
 
 
 def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimator:

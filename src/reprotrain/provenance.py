@@ -36,6 +36,10 @@ PACKAGE_DIR = f"src/{PACKAGE}"
 
 def _imported_package_modules(path: Path) -> frozenset[str]:
     """Names of the package's modules that one Python file imports (``reprotrain.x``)."""
+    return frozenset(name for name in _imports(path) if name.split(".")[0] == PACKAGE)
+
+
+def _imports(path: Path) -> frozenset[str]:
     stat = path.stat()
     return _parsed_imports(str(path), stat.st_mtime_ns, stat.st_size)
 
@@ -50,7 +54,7 @@ def _parsed_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return frozenset(name for name in found if name.split(".")[0] == PACKAGE)
+    return frozenset(found)
 
 
 def package_closure(root: str | Path, script: str) -> list[str]:
@@ -66,6 +70,33 @@ def package_closure(root: str | Path, script: str) -> list[str]:
                 seen.add(relative)
                 pending.append(relative)
     return sorted(seen | {script})
+
+
+def _module_file(directory: Path, module: str) -> Path | None:
+    base = directory.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def user_module_digest(directory: str | Path, module: str) -> str | None:
+    """Digest of a module of the user's code directory and of every module of that
+    directory it imports, directly or not; None when the module is not in it (an
+    installed package, which the lock pins)."""
+    base = Path(directory)
+    first = _module_file(base, module)
+    if first is None:
+        return None
+    seen = {first}
+    pending = [first]
+    while pending:
+        for name in _imports(pending.pop()):
+            found = _module_file(base, name)
+            if found is not None and found not in seen:
+                seen.add(found)
+                pending.append(found)
+    return digest_tree(base, sorted(path.relative_to(base).as_posix() for path in seen))
 
 
 def rule_code_digest(root: str | Path, rules_file: str, script: str) -> str:

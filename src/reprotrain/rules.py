@@ -30,6 +30,9 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         )
     except OSError:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # A custom estimator may live in the user code directory (config `user_code`).
+    if user_code := os.environ.get("REPROTRAIN_USER_CODE"):
+        sys.path.insert(0, user_code)
     try:
         # Every job checks that its own environment still matches the lock in force.
         drift.check_from_environment()

@@ -156,6 +156,8 @@ def config_file_of(field):
     return CONFIG_LABEL
 
 
+# Modules of the user's own (a custom estimator): config `user_code`, else user/.
+USER_CODE = config.get("user_code", "user")
 # The config files in the order they override each other: the Snakefile's configfile,
 # then each --configfile.
 CONFIG_FILES = []
@@ -267,6 +269,11 @@ try:
     DRIFT_MODE = config["environment_drift"]
     # The numerics every job uses, checked against this CPU before any job (and again
     # on every SLURM node, where each job parses this file too).
+    # Each model a run trains builds: a preset, or a custom estimator whose import and
+    # params are checked now (importing scikit-learn only then).
+    estimators.check_models(
+        as_list(config["model"]), config["models"], CONFIG_LABEL, USER_CODE
+    )
     NUMERICS = numerics.pin_from_config(config["numerics"], CONFIG_LABEL)
     numerics.check_host(NUMERICS, CONFIG_LABEL)
     # Without conda the rules run in this very interpreter: check it now.
@@ -285,6 +292,7 @@ except ReprotrainError as error:
 # Every job checks its own environment against ACTIVE_LOCK, and its numerics against the
 # pin (reprotrain.rules.run_step). The pin's variables replace whatever the shell set.
 os.environ.update(
+    REPROTRAIN_USER_CODE=str(Path(USER_CODE).resolve()),
     REPROTRAIN_LOCK=in_source(ACTIVE_LOCK),
     REPROTRAIN_DRIFT=DRIFT_MODE,
     REPROTRAIN_NUMERICS=NUMERICS.to_json() if NUMERICS else "null",

@@ -103,6 +103,24 @@ def rule_code(rules_file, script):
     )
 
 
+def model_rule_code(rules_file, script):
+    """A model rule's `code` param: its rule's code digest, combined for a custom estimator
+    from the user code directory with that code's digest. Editing a user module reruns
+    (and re-records) only the runs that use it; a preset's digest is the rule's alone.
+    """
+    rule_digest = rule_code(rules_file, script)
+
+    def code(wildcards):
+        entry = config["models"].get(wildcards.model) or {}
+        if "estimator" not in entry:
+            return rule_digest
+        module_name, _ = estimators.split_import_path(entry["estimator"])
+        user = provenance.user_module_digest(USER_CODE, module_name)
+        return rule_digest if user is None else digest_value([rule_digest, user])
+
+    return code
+
+
 def raw_data(wildcards):
     """The raw table file of a file dataset; a synthetic one is generated in preprocess."""
     data_version = data_version_of(wildcards)

@@ -22,7 +22,7 @@ rule save:
     params:
         seed=lambda wildcards: int(wildcards.seed),
         params_digest=params_digest,
-        code=rule_code("save.smk", "save.py"),
+        code=model_rule_code("save.smk", "save.py"),
         model_code=rules.train.params.code,
         metrics_path=OUT["metrics"],
     script:

@@ -21,7 +21,7 @@ rule train:
         hyperparameters=hyperparameters_of,
         seed=lambda wildcards: int(wildcards.seed),
         numerics=NUMERICS_PARAM,
-        code=rule_code("train.smk", "train.py"),
+        code=model_rule_code("train.smk", "train.py"),
     script:
         "../scripts/train.py"
 

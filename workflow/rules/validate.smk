@@ -43,7 +43,7 @@ rule validate:
         model_record=recorded_model_sha256,
         record_path=config["manifest"]["expected"],
         seal_path=LAYOUT.seal,
-        code=rule_code("validate.smk", "validate.py"),
+        code=model_rule_code("validate.smk", "validate.py"),
     script:
         "../scripts/validate.py"
 
