@@ -224,3 +224,15 @@ def test_explain_shows_the_changed_keys_before_the_bounded_bytes(tmp_path):
     keys = text.index(f"{METRICS}:\n  accuracy: 0.1 -> 0.05")
     assert keys < text.index("Byte by byte")
     assert len(text) < 4 * audit.EXPLAIN_BYTES
+
+
+def test_upstream_is_named_relative_to_the_row_and_summarised_when_many():
+    near = audit.Difference(
+        METRICS, "changed", [audit.UPSTREAM], [MODEL, TRAIN], root_causes=[audit.PARAMS]
+    )
+    assert audit._detail(near) == "upstream: model.pkl, ../data/train.npy (root cause: params)"
+    summary = "results/summary/metrics.csv"
+    sweep = [f"results/runs/d/v1/seed-{seed}/m/metrics.json" for seed in range(64)]
+    many = audit.Difference(summary, "changed", [audit.UPSTREAM], sweep, root_causes=[audit.PARAMS])
+    assert audit._detail(many) == "upstream: 64 outputs (metrics.json) (root cause: params)"
+    assert len(audit.format_report([many], "A", "B").splitlines()[3]) < 120

@@ -67,6 +67,10 @@ records = np.load(sys.argv[1])
 records["target"][0] = 1 - records["target"][0]
 np.save(sys.argv[1], records)
 PY
+# As if preprocess itself had made other bytes: no run manifest yet (else the rerun finds
+# the flip and makes train.npy again) and no record (validate would refuse a model other
+# than the one recorded for this recipe).
+rm "$scratch/flipped/results/manifest.json" "$scratch/flipped/config/manifest.json"
 run flipped
 
 cat > "$out" <<'MD'

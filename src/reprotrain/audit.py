@@ -336,6 +336,26 @@ def status(differences: list[Difference]) -> int:
     return UNEXPLAINED if any(d.unexplained for d in differences) else EXPLAINED
 
 
+# More upstream outputs than this are summarised by their names (a sweep's summary is made
+# from every run's metrics); `diff --json` lists them all.
+_UPSTREAM_LISTED = 3
+
+
+def _upstream(difference: Difference) -> str:
+    """The changed outputs a row was made from, relative to its own directory."""
+    here = posixpath.dirname(difference.path)
+    if len(difference.upstream) > _UPSTREAM_LISTED:
+        names = sorted({posixpath.basename(path) for path in difference.upstream})
+        return f"{len(difference.upstream)} outputs ({', '.join(names)})"
+    return ", ".join(_near(path, here) for path in difference.upstream)
+
+
+def _near(path: str, here: str) -> str:
+    """A path relative to ``here`` when that is shorter to read: in it, or one level up."""
+    relative = posixpath.relpath(path, here)
+    return path if relative.startswith("../..") else relative
+
+
 def _detail(difference: Difference) -> str:
     if difference.unexplained:
         verdict = "NOTHING IT DEPENDS ON CHANGED: NONDETERMINISM"
@@ -348,7 +368,7 @@ def _detail(difference: Difference) -> str:
         parts[parts.index(PARAMS)] = f"params ({keys})"
     if difference.upstream:
         roots = ", ".join(difference.root_causes) or "?"
-        parts.append(f"upstream: {', '.join(difference.upstream)} (root cause: {roots})")
+        parts.append(f"upstream: {_upstream(difference)} (root cause: {roots})")
     if difference.change != "changed":
         parts.insert(0, difference.change)
     if difference.path_in_a:
