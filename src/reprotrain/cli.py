@@ -77,12 +77,23 @@ def _public_key(args: argparse.Namespace, manifest_path: str) -> str | None:
 
 
 def _compare(
-    before_path: str, after_path: str, as_json: bool, roots: tuple[Path, Path] | None = None
-) -> tuple[int, list]:
+    before_path: str,
+    after_path: str,
+    as_json: bool,
+    dirs: tuple[str | None, str | None] | None = None,
+) -> tuple[int, list, tuple[Path, Path]]:
+    """Diff two manifests; with ``dirs`` (each run's directory, None for the default:
+    the one above the manifest's results directory), name changed params from the runs'
+    records too."""
     before = manifest.load(before_path, "manifest A")
     after = manifest.load(after_path, "manifest B")
     differences = audit.classify(before, after)
-    if roots is not None:
+    roots = (Path(), Path())
+    if dirs is not None:
+        roots = (
+            Path(dirs[0]) if dirs[0] else _run_root(before_path, before),
+            Path(dirs[1]) if dirs[1] else _run_root(after_path, after),
+        )
         audit.name_changed_params(differences, before, after, *roots)
     if as_json:
         print(json.dumps(audit.to_json(differences, before, after), indent=2, sort_keys=True))
@@ -92,23 +103,21 @@ def _compare(
                 differences, before_path, after_path, hardware=audit.hardware_change(before, after)
             )
         )
-    return audit.status(differences), differences
+    return audit.status(differences), differences, roots
 
 
 def _diff(args: argparse.Namespace) -> int:
-    root_a = Path(args.a_dir) if args.a_dir else _run_root(args.a)
-    root_b = Path(args.b_dir) if args.b_dir else _run_root(args.b)
-    outcome, differences = _compare(args.a, args.b, args.json, (root_a, root_b))
+    outcome, differences, roots = _compare(args.a, args.b, args.json, (args.a_dir, args.b_dir))
     if args.explain and differences:
         print()
-        print(audit.explain(differences, root_a, root_b))
+        print(audit.explain(differences, *roots))
     return outcome
 
 
-def _run_root(manifest_path: str) -> Path:
+def _run_root(manifest_path: str, document: dict) -> Path:
     """The directory a run manifest's paths start from: above its results directory."""
     path = Path(manifest_path).resolve()
-    results = audit.results_directory(manifest.load(manifest_path, "manifest"))
+    results = audit.results_directory(document)
     depth = len(Path(results).parts) if results else 1
     return path.parents[depth]
 
