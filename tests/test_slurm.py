@@ -15,16 +15,10 @@ from helpers import MODEL, REPO, config_override, copy_repo, snakemake
 pytestmark = [pytest.mark.pipeline, pytest.mark.slurm]
 
 SLURM_PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm")
-# SLURM job comments: rule_<name>, plus _wildcards_<values> for rules with wildcards.
-JOBS = {
-    "rule_environment",
-    "rule_preprocess_wildcards_breast_cancer_v1.0_42",
-    "rule_train_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
-    "rule_save_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
-    "rule_validate_wildcards_breast_cancer_v1.0_42_hist_gradient_boosting",
-    "rule_manifest",
-    "rule_checksum",
-}
+# SLURM job comments (rule_<name>, plus _wildcards_<values> for rules with wildcards):
+# one submission for the split's group job (profiles/slurm `groups`), one per run-level rule.
+GROUP = "rule_split_preprocess_save_train_validate"
+JOBS = {"rule_environment", GROUP, "rule_manifest", "rule_checksum"}
 
 
 @pytest.fixture(scope="session")
@@ -64,14 +58,16 @@ def test_pipeline_runs_under_slurm_with_the_same_manifest_as_locally(
     workdir = copy_repo(tmp_path / "on-slurm")
     snakemake(workdir, *SLURM_PROFILES)
     records = jobs_in(workdir, slurm_cluster)
-    assert {record["Comment"] for record in records} == JOBS
+    # Four submissions, not one per job (seven): the split's jobs run as one group job.
+    assert sorted(record["Comment"] for record in records) == sorted(JOBS)
     assert {record["State"] for record in records} == {"COMPLETED"}
     # Every output, and the manifest itself, is byte-identical to the local run's.
     local = (default_run / "results/manifest.json").read_bytes()
     assert (workdir / "results/manifest.json").read_bytes() == local
     assert (workdir / "results/checksum.json").is_file()
-    # logs/slurm/rule_<rule>/<wildcard values>/<jobid>.log
-    assert list((workdir / "logs/slurm/rule_train").glob("breast_cancer_v1.0_42_*/*.log"))
+    # logs/slurm/group_<group>/<jobid>.log for a group job, rule_<rule>/… for the others
+    assert list((workdir / "logs/slurm").glob("group_split_*/*.log"))
+    assert list((workdir / "logs/slurm/rule_manifest").glob("*.log"))
 
 
 def test_failing_job_is_reported_retried_and_leaves_nothing(default_run, slurm_cluster, tmp_path):
@@ -80,19 +76,16 @@ def test_failing_job_is_reported_retried_and_leaves_nothing(default_run, slurm_c
     strict = config_override(workdir, "strict", {"thresholds": {"min_accuracy": 0.999}})
     run = snakemake(workdir, f"{MODEL}/metrics.json", *strict, *SLURM_PROFILES, check=False)
     assert run.returncode != 0
+    # The group job holds validate alone: its upstream work is done.
     validate_jobs = [
-        r for r in jobs_in(workdir, slurm_cluster) if r["Comment"].startswith("rule_validate_")
+        r for r in jobs_in(workdir, slurm_cluster) if r["Comment"] == "rule_split_validate"
     ]
     # retries: 1 in the profile, so two attempts, both failed.
     assert [record["State"] for record in validate_jobs] == ["FAILED", "FAILED"]
     last = validate_jobs[-1]["JobID"]
-    assert "Error in rule validate" in run.output
-    assert f"SLURM-job '{last}' failed, SLURM status is: 'FAILED'" in run.output
-    run_name = "breast_cancer_v1.0_42_hist_gradient_boosting"
-    assert f"logs/slurm/rule_validate/{run_name}/{last}.log" in run.output
+    assert "Error in group split" in run.output and "Error in rule validate" in run.output
+    assert f"logs/slurm/group_split_validate/{last}.log" in run.output
     assert "misses its quality thresholds" in run.output
     assert not (workdir / f"{MODEL}/metrics.json").exists()
     assert (workdir / f"{MODEL}/model.pkl").is_file()  # upstream work is kept
-    assert {r["Comment"].split("_wildcards_")[0] for r in jobs_in(workdir, slurm_cluster)} == {
-        "rule_validate"
-    }
+    assert {r["Comment"] for r in jobs_in(workdir, slurm_cluster)} == {"rule_split_validate"}
