@@ -1,4 +1,5 @@
-"""Fixtures: one shared default run, and a scratch copy of the repository per test."""
+"""Fixtures: one shared default run, a scratch copy of the repository per test, and a
+signing key pair."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ def default_run(tmp_path_factory) -> Path:
     workdir = copy_repo(tmp_path_factory.mktemp("default") / "reprotrain")
     snakemake(workdir)
     return workdir
+
+
+@pytest.fixture
+def keys(tmp_path) -> tuple[Path, Path]:
+    """A fresh ed25519 record-signing key pair: (private, public)."""
+    from reprotrain import signing
+
+    private, public = tmp_path / "keys/record.key", tmp_path / "record.pub"
+    signing.generate(private, public)
+    return private, public
 
 
 @pytest.fixture

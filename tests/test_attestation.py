@@ -21,13 +21,6 @@ RECORD = "config/manifest.json"
 
 
 @pytest.fixture
-def keys(tmp_path) -> tuple[Path, Path]:
-    private, public = tmp_path / "keys/record.key", tmp_path / "record.pub"
-    signing.generate(private, public)
-    return private, public
-
-
-@pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
     """A project whose two outputs and record agree, with the shipped record's provenance."""
     root = tmp_path / "project"

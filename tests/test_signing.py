@@ -26,13 +26,6 @@ RECORD = "config/manifest.json"
 
 
 @pytest.fixture
-def keys(tmp_path) -> tuple[Path, Path]:
-    private, public = tmp_path / "keys/record.key", tmp_path / "record.pub"
-    signing.generate(private, public)
-    return private, public
-
-
-@pytest.fixture
 def signed_record(tmp_path, keys) -> Path:
     """A copy of the shipped record, signed."""
     record = tmp_path / "manifest.json"
