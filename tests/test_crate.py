@@ -149,3 +149,22 @@ def test_a_crate_whose_steps_are_cut_from_the_workflow_fails_validation(crated, 
     assert "provenance-run-crate-0.5_4.1: A HowToStep must be referred to from a " in (
         "\n".join(problems)
     )
+
+
+@pytest.mark.pipeline
+def test_a_crate_is_refused_for_other_code_or_other_data(crated, tmp_path):
+    repo = shutil.copytree(crated, tmp_path / "repo", symlinks=True)
+    train = repo / "workflow/scripts/train.py"
+    train.write_text(train.read_text() + "# edited after the run\n")
+    edited = cli(repo, "crate", "--source", str(repo), "--out", str(tmp_path / "a.zip"))
+    assert edited.returncode == 2
+    assert f"{repo}: code: is not the code that made this run" in edited.stderr
+    assert not (tmp_path / "a.zip").exists()
+
+    repo = shutil.copytree(crated, tmp_path / "repo2", symlinks=True)
+    raw = repo / "data/breast_cancer/v1.0/breast_cancer.csv"
+    raw.write_text(raw.read_text().replace("\n", "\r\n", 1))
+    changed = cli(repo, "crate", "--source", str(repo), "--out", str(tmp_path / "b.zip"))
+    assert changed.returncode == 2
+    assert "breast_cancer.csv: sha256: is not the data the run used" in changed.stderr
+    assert not (tmp_path / "b.zip").exists()

@@ -27,6 +27,7 @@ from typing import Any
 
 from reprotrain import layout, manifest, numerics
 from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import sha256_file
 
 PROFILES = {
     "process-run-crate": "https://w3id.org/ro/wfrun/process/0.5",
@@ -86,7 +87,7 @@ def _wildcards(pattern: str, path: str) -> dict[str, str]:
 def _output_key(pattern: str) -> str:
     """The layout's name for an output pattern (model, card, metrics...)."""
     for path, key in _OUTPUT_KEYS.items():
-        if pattern.endswith(f"/{path}") or pattern.endswith(path):
+        if pattern == path or pattern.endswith(f"/{path}"):
             return key
     return Path(pattern).name
 
@@ -124,6 +125,23 @@ def _publication_date(root: Path, commit: str | None) -> str:
     return moment.isoformat()
 
 
+def _check_source(root: Path, recorded: str) -> None:
+    """The crate holds the source tree as the workflow: refuse one that is not the code the
+    run was made with."""
+    from reprotrain import provenance
+
+    actual = provenance.code_digest(root)
+    if actual != recorded:
+        raise ReprotrainError(
+            root,
+            "code",
+            f"is not the code that made this run (code digest {actual[:12]}, the manifest's "
+            f"{recorded[:12]})",
+            "check out the commit the manifest names (provenance.code.git_commit) or give "
+            "that source with --source, then make the crate again",
+        )
+
+
 def _typed(value: Any) -> str:
     if isinstance(value, bool):
         return "Boolean"
@@ -135,11 +153,9 @@ def _typed(value: Any) -> str:
 
 
 class _Builder:
-    def __init__(self, document: dict[str, Any], source_root: Path) -> None:
+    def __init__(self) -> None:
         from rocrate.rocrate import ROCrate
 
-        self.document = document
-        self.source_root = source_root
         # RO-Crate 1.1: the version the Workflow Run Crate 0.5 profiles are built on.
         self.crate = ROCrate(gen_preview=False, version="1.1")
         # The Workflow Run Crate terms, inline: a second remote context would be one more
@@ -186,13 +202,22 @@ def _data_entities(builder: _Builder, provenance: dict[str, Any]) -> dict[str, A
     for name, record in sorted(provenance["data"].items()):
         source = record.get("source")
         if source and record["kind"] == "file" and manifest.stays_inside(source):
+            location = Path(record.get("file") or source)
+            # The crate says these bytes are the registered ones: hash them first.
+            if not location.is_file() or sha256_file(location) != record["sha256"]:
+                raise ReprotrainError(
+                    location,
+                    "sha256",
+                    f"is not the data the run used ({name}, sha256 {record['sha256'][:12]})",
+                    "restore the registered data file, then make the crate again",
+                )
             data[name] = builder.file(
                 source,
-                Path(record.get("file") or source),
+                location,
                 {
                     "name": f"dataset {name}",
                     "sha256": record["sha256"],
-                    "contentSize": str(Path(record.get("file") or source).stat().st_size),
+                    "contentSize": str(location.stat().st_size),
                     "encodingFormat": "text/csv",
                 },
             )
@@ -225,7 +250,8 @@ def build(
     provenance = document["provenance"]
     environment = provenance["environment"]
     code = provenance["code"]
-    builder = _Builder(document, root)
+    _check_source(root, code["digest"])
+    builder = _Builder()
     crate = builder.crate
     crate.name = "reprotrain run"
     crate.description = (
@@ -490,8 +516,6 @@ def _job_parameters(builder: _Builder, job: Job, tool: Any) -> list[Any]:
 
 
 def _verdict(checksum: str | Path | None, run_manifest: str | Path) -> tuple[str | None, str]:
-    from reprotrain.hashing import sha256_file
-
     if checksum is None or not Path(checksum).is_file():
         return None, "PotentialActionStatus"
     verdict = json.loads(Path(checksum).read_text(encoding="utf-8"))
