@@ -24,7 +24,6 @@ from reprotrain.hashing import sha256_bytes
 from reprotrain.manifest import compare_with_disk, stays_inside
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # What a reprotrain build is: documented in docs/interop.md, as SLSA asks of a build type.
 BUILD_TYPE = "https://github.com/reprotrain/reprotrain/blob/main/docs/interop.md#build-type-v1"
