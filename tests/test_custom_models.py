@@ -52,6 +52,12 @@ def test_a_user_module_is_checked_and_digested_with_what_it_imports(tmp_path):
     assert error.value.field == "models.shallow.params.max_dept"
     assert "did you mean max_depth" in error.value.fix
 
+    (tmp_path / "user/broken.py").write_text("def oops(:\n")
+    with pytest.raises(ReprotrainError, match=r"module broken cannot be imported \(SyntaxError"):
+        estimators.check_models(
+            ["b"], {"b": {"estimator": "broken.Model"}}, "config/x.yaml", str(tmp_path / "user")
+        )
+
     before = provenance.user_module_digest(tmp_path / "user", "my_models")
     (tmp_path / "user/unrelated.py").write_text("X = 2\n")
     assert provenance.user_module_digest(tmp_path / "user", "my_models") == before

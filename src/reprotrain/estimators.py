@@ -199,11 +199,11 @@ def check_custom(name: str, entry: dict[str, Any], file: str, user_code: str) ->
     user_code_on_path(user_code)
     try:
         found = importlib.import_module(module)
-    except ImportError as error:
+    except Exception as error:  # a user module can fail on import in any way
         raise ReprotrainError(
             file,
             f"{field_}.estimator",
-            f"{path}: module {module} cannot be imported ({error})",
+            f"{path}: module {module} cannot be imported ({type(error).__name__}: {error})",
             f"name an installed module, or put your module in {user_code}/ "
             f"({user_code}/my_models.py is imported as my_models)",
         ) from None
