@@ -64,7 +64,9 @@ bench-numerics: setup
 	$(BIN)/python benchmarks/numerics.py
 
 ## record: run up to the run manifests and make them the recorded ones (explicit, never
-## automatic): the default run's (config/manifest.json) and the sweep's (config/sweep-manifest.json).
+## automatic): the default run's (config/manifest.json), the sweep's (config/sweep-manifest.json)
+## and those of the embedded multi-class and regression tables (config/penguins.yaml,
+## config/diabetes.yaml). Your own config: docs in the README ("Record your own run").
 ## SIGNING_KEY=<private key> signs them and writes their in-toto attestations (reprotrain
 ## keygen; manifest.public_key checks them; docs/interop.md)
 SIGN := $(if $(SIGNING_KEY),--sign $(SIGNING_KEY) --attest)
@@ -73,6 +75,10 @@ record: setup
 	$(BIN)/reprotrain record $(SIGN)
 	$(SNAKEMAKE) results-sweep/manifest.json $(SWEEP)
 	$(BIN)/reprotrain record --run results-sweep/manifest.json --to config/sweep-manifest.json $(SIGN)
+	for name in penguins diabetes; do \
+	  $(SNAKEMAKE) results-$$name/manifest.json --configfile config/config.yaml config/$$name.yaml && \
+	  $(BIN)/reprotrain record --run results-$$name/manifest.json --to config/$$name-manifest.json $(SIGN) || exit 1; \
+	done
 
 ## check: compare the last run's manifest with the recorded one
 check: setup

@@ -27,21 +27,23 @@ def run(config: dict, rows: int, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
 
     frame, _ = data.generate_synthetic(dataset, rows)
-    data.validate_table(frame, dataset, "synthetic v1", "")
-    target = dataset.schema.target
-    train, test = data.split(frame, target, config["split"]["test_fraction"], seed, "synthetic v1")
+    frame = data.encode_table(frame, dataset, "synthetic v1", config["registry"])
+    schema, target = dataset.schema, dataset.schema.target
+    train, test = data.split(frame, schema, config["split"]["test_fraction"], seed, "synthetic v1")
     del frame
     tables.write_table(train, out / "train.npy")
     tables.write_table(test, out / "test.npy")
 
-    estimator = models.build_estimator(model_type, config["models"][model_type], seed)
+    estimator = models.build_estimator(model_type, config["models"][model_type], seed, schema)
     models.fit(estimator, train.drop(columns=[target]), train[target], config["threads"])
     (out / "model.pkl").write_bytes(models.model_bytes(estimator))
 
     labels = test[target]
     features = test.drop(columns=[target])
-    probabilities = models.predict_proba(estimator, features, config["threads"])
-    metrics = evaluate.metrics_from_probabilities(labels, probabilities, estimator.classes_)
+    probabilities = models.predict(estimator, features, config["threads"], classification=True)
+    metrics = evaluate.classification_metrics(
+        labels.to_numpy(), probabilities, estimator.classes_, schema.task
+    )
     title = f"{model_type}, synthetic v1, seed {seed}"
     figures.roc_curve(labels, probabilities, metrics["classes"], title, str(out / "roc.svg"))
     figures.confusion_matrix(

@@ -34,14 +34,17 @@ def csv_read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, float_precision="round_trip")
 
 
-def npy_read(path: Path) -> pd.DataFrame:
-    features, target = tables.read_table(path, "target")
-    return features.assign(target=target)
+def npy_reader(schema):
+    def npy_read(path: Path) -> pd.DataFrame:
+        features, target = tables.read_table(path, schema)
+        return features.assign(target=target)
+
+    return npy_read
 
 
 FORMATS = {
     "CSV (round-trip floats)": (csv_write, csv_read),
-    ".npy structured array": (tables.write_table, npy_read),
+    ".npy structured array": (tables.write_table, npy_reader),
 }
 
 
@@ -59,11 +62,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     rows = parser.parse_args().rows
     registry = load_yaml("config/datasets.yaml", "dataset registry")
-    frame, _ = generate_synthetic(resolve(registry, "synthetic", "v1", "registry"), rows)
+    synthetic = resolve(registry, "synthetic", "v1", "registry")
+    frame, _ = generate_synthetic(synthetic, rows)
     print(f"| format ({rows:,} rows) | write (s) | read (s) | size (MB) |")
     print("|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as scratch:
         for name, (write, read) in FORMATS.items():
+            read = read(synthetic.schema) if read is npy_reader else read
             path = Path(scratch) / "table"
             write(frame, path)
             pd.testing.assert_frame_equal(read(path), frame, check_exact=True)

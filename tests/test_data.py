@@ -130,7 +130,7 @@ def test_synthetic_generation_is_a_function_of_rows_and_seed(synthetic):
     assert first_sha256 == second_sha256
     assert other_sha256 != first_sha256
     assert list(first.columns) == [*synthetic.schema.features, "target"]
-    data.validate_table(first, synthetic, "generated", "fix")
+    data.encode_table(first, synthetic, "generated", "config/datasets.yaml")
 
 
 def test_a_generator_that_breaks_its_schema_is_named(registry):
@@ -138,22 +138,24 @@ def test_a_generator_that_breaks_its_schema_is_named(registry):
     edited["datasets"]["synthetic"]["v1"]["schema"]["classes"] = [0, 2]
     narrowed = resolve(edited, "synthetic", "v1", "config/datasets.yaml")
     frame, _ = data.generate_synthetic(narrowed, 200)
-    with pytest.raises(ReprotrainError, match="does not match its schema") as raised:
-        data.validate_table(frame, narrowed, "config/datasets.yaml: synthetic v1", "fix it")
+    refused = r"line 4: 1 is not one of the classes \['0', '2'\]"
+    with pytest.raises(ReprotrainError, match=refused) as raised:
+        data.encode_table(frame, narrowed, "config/datasets.yaml: synthetic v1", "registry")
     assert raised.value.field == "target"
 
 
 def test_split_is_seeded_stratified_and_round_trips_exactly(tmp_path, breast_cancer):
     frame = data.read_raw_table(RAW, breast_cancer, "config/datasets.yaml")
-    train, test = data.split(frame, "target", 0.25, seed=42, origin="t.csv")
-    again_train, _ = data.split(frame, "target", 0.25, seed=42, origin="t.csv")
-    other_train, _ = data.split(frame, "target", 0.25, seed=43, origin="t.csv")
+    schema = breast_cancer.schema
+    train, test = data.split(frame, schema, 0.25, seed=42, origin="t.csv")
+    again_train, _ = data.split(frame, schema, 0.25, seed=42, origin="t.csv")
+    other_train, _ = data.split(frame, schema, 0.25, seed=43, origin="t.csv")
     assert train.equals(again_train)
     assert not train.equals(other_train)
     assert len(test) == 143
     assert abs(train.target.mean() - frame.target.mean()) < 0.01
     path = tmp_path / "train.npy"
     tables.write_table(train, path)
-    features, target = tables.read_table(path, "target")
+    features, target = tables.read_table(path, schema)
     pd.testing.assert_frame_equal(features, train.drop(columns=["target"]), check_exact=True)
     assert target.tolist() == train.target.tolist()

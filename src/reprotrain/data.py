@@ -12,18 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_buffers, sha256_bytes
-from reprotrain.registry import FEATURE_DTYPE, TARGET_DTYPE, Dataset, TableSchema
+from reprotrain.registry import TARGET_DTYPE, Column, Dataset, TableSchema
+from reprotrain.yamlfile import CONFIG_LABEL
 
 log = logging.getLogger(__name__)
 
-MAX_LISTED_FAILURES = 5
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -57,61 +55,188 @@ def read_verified(path: str | Path, dataset: Dataset, registry_path: str) -> byt
     return content
 
 
-def pandera_schema(schema: TableSchema) -> pa.DataFrameSchema:
-    finite = pa.Check(lambda column: np.isfinite(column), error="values must be finite")
-    columns = {
-        name: pa.Column(FEATURE_DTYPE, checks=finite, nullable=False) for name in schema.features
-    }
-    columns[schema.target] = pa.Column(
-        TARGET_DTYPE, checks=pa.Check.isin(list(schema.classes)), nullable=False
-    )
-    at_least_two_classes = pa.Check(
-        lambda frame: frame[schema.target].nunique() >= 2,
-        error=f"column {schema.target!r} must hold at least two classes",
-    )
-    return pa.DataFrameSchema(columns, strict=True, ordered=True, checks=[at_least_two_classes])
-
-
-# pandera's checks that concern the set of columns, not their values.
-_MISSING_COLUMN, _UNEXPECTED_COLUMN = "column_in_dataframe", "column_in_schema"
-
-
-def _describe_failures(errors: SchemaErrors, schema: TableSchema) -> tuple[str, str]:
-    """The first failing column (the message's field) and a short list of what failed."""
-    lines, fields = [], []
-    for row in errors.failure_cases.itertuples():
-        if row.check == _MISSING_COLUMN:
-            fields.append(row.failure_case)
-            lines.append(f"missing column {row.failure_case!r}")
-        elif row.check == _UNEXPECTED_COLUMN:
-            fields.append(row.failure_case)
-            lines.append(f"unexpected column {row.failure_case!r}")
-        elif isinstance(row.column, str):
-            fields.append(row.column)
-            example = "" if pd.isna(row.failure_case) else f" (found {row.failure_case!r})"
-            lines.append(f"column {row.column!r}: {row.check}{example}")
-        else:  # a table-wide check: the only one is about the target's classes
-            fields.append(schema.target)
-            lines.append(str(row.check))
-    listed = "; ".join(dict.fromkeys(lines[:MAX_LISTED_FAILURES]))
-    if len(lines) > MAX_LISTED_FAILURES:
-        listed += f"; ... and {len(lines) - MAX_LISTED_FAILURES} more"
-    return fields[0], listed
+# Written for a missing value; anything else in a numeric column must be a number.
+MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 
 
 def schema_fix(dataset: Dataset, registry_path: str) -> str:
     return (
         f"make the table match datasets.{dataset.name}.{dataset.version}.schema in "
-        f"{registry_path} (columns {list(dataset.schema.columns)}, features {FEATURE_DTYPE}, "
-        f"target {TARGET_DTYPE} in {list(dataset.schema.classes)})"
+        f"{registry_path} (columns {list(dataset.schema.names)}, in any order)"
     )
+
+
+class _Refusal(Exception):
+    """One column's first bad value: its table line (1 is the header), what is wrong, the fix."""
+
+    def __init__(self, line: int | None, problem: str, fix: str | None = None) -> None:
+        super().__init__(problem)
+        self.line, self.problem, self.fix = line, problem, fix
+
+
+def _first(mask: pd.Series) -> tuple[int, int]:
+    """The row label of the first True in ``mask`` and how many more there are."""
+    hits = np.flatnonzero(mask.to_numpy())
+    return int(hits[0]), len(hits) - 1
+
+
+def _refuse(series: pd.Series, mask: pd.Series, say, fix: str | None = None) -> None:
+    """Refuse the first value where ``mask`` holds: ``say(value)`` describes it."""
+    if mask.any():
+        row, more = _first(mask)
+        value = series.iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value  # 1, not np.int64(1)
+        problem = say(value) + (f" (and {more} more row{'s' * (more > 1)})" if more else "")
+        raise _Refusal(row + 2, problem, fix)
+
+
+def _as_numbers(series: pd.Series) -> pd.Series:
+    """A column as float64; a value that is not a number is refused."""
+    if pd.api.types.is_bool_dtype(series):
+        raise _Refusal(None, "holds true/false values", "declare the column boolean")
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64")
+    parsed = pd.to_numeric(series, errors="coerce")
+    _refuse(series, parsed.isna() & series.notna(), lambda v: f"{v!r} is not a number")
+    # Every value is a number after all (a mix pandas kept as text): parse them exactly.
+    return series.map(float, na_action="ignore").astype("float64")
+
+
+def _as_booleans(series: pd.Series) -> pd.Series:
+    words = {word: 1.0 for word in TRUE_WORDS} | {word: 0.0 for word in FALSE_WORDS}
+    values = series.map(
+        lambda v: words.get(str(v).lower(), float("inf")), na_action="ignore"
+    ).astype("float64")
+    _refuse(
+        series,
+        np.isinf(values),
+        lambda v: f"{v!r} is not a boolean",
+        "write true/false (or 1/0, yes/no) in the column",
+    )
+    return values
+
+
+def _encode_feature(series: pd.Series, column: Column) -> pd.Series:
+    """One feature column as float64: numbers as they are, a boolean as 1/0, a category as
+    its index in the declared categories, a missing value as NaN (where allowed)."""
+    if column.type == "categorical":
+        categories = [str(category) for category in column.categories]
+        codes = pd.Categorical(series.astype("string"), categories=categories).codes
+        values = pd.Series(np.where(codes < 0, np.nan, codes), dtype="float64")
+        _refuse(
+            series,
+            (codes < 0) & series.notna().to_numpy(),
+            lambda v: f"{v!r} is not one of its categories {categories}",
+            "correct the value, or register a new data version whose schema lists it",
+        )
+    elif column.type == "boolean":
+        values = _as_booleans(series)
+    else:
+        values = _as_numbers(series)
+        _refuse(
+            series,
+            np.isinf(values),
+            lambda v: f"{v!r} is not a finite number",
+            "correct or remove the row",
+        )
+        if column.type == "integer":
+            _refuse(
+                series,
+                values.notna() & (values != np.floor(values)),
+                lambda v: f"{v!r} is not a whole number",
+                "correct the value, or declare the column float",
+            )
+    _refuse(
+        series,
+        values.isna() & ~pd.Series(column.impute, index=series.index),
+        lambda _: "a value is missing, and the column does not allow missing values",
+        f"fill it in, or declare the column `{{type: {column.type}"
+        + (", categories: [...]" if column.type == "categorical" else "")
+        + ", missing: impute}` so that the model imputes it (config preprocessing)",
+    )
+    return values
+
+
+def _encode_target(series: pd.Series, schema: TableSchema) -> pd.Series:
+    """The target: a class as its index in `classes`, a regression target as float64."""
+    _refuse(
+        series,
+        series.isna(),
+        lambda _: "the target is missing",
+        "fill in the target of the row, or remove the row",
+    )
+    if not schema.is_classification:
+        values = _as_numbers(series)
+        _refuse(series, np.isinf(values), lambda v: f"{v!r} is not a finite number")
+        return values
+    classes = [str(label) for label in schema.classes]
+    codes = pd.Categorical(series.astype("string"), categories=classes).codes
+    _refuse(
+        series,
+        pd.Series(codes < 0),
+        lambda v: f"{v!r} is not one of the classes {classes}",
+        "correct the label, or list the class in the schema's classes (a new data version)",
+    )
+    if len(np.unique(codes)) < 2:
+        raise _Refusal(
+            None,
+            f"holds only the class {series.iloc[0]!r}: a classifier needs at least two classes",
+            "add rows of the other classes",
+        )
+    return pd.Series(codes, dtype=TARGET_DTYPE)
+
+
+def encode_table(
+    frame: pd.DataFrame, dataset: Dataset, origin: str | Path, registry_path: str
+) -> pd.DataFrame:
+    """Check a raw table against its registry schema and encode it for the split tables:
+    the declared columns in declared order (features, then the target), every feature
+    float64, a class as its index. ``origin`` names the table in errors; each refusal names
+    the column, the line and the value found."""
+    fix = schema_fix(dataset, registry_path)
+    entry = f"datasets.{dataset.name}.{dataset.version}.schema"
+    schema = dataset.schema
+    declared = set(schema.names)
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise ReprotrainError(origin, missing[0], f"the table has no column {missing[0]!r}", fix)
+    unexpected = [str(name) for name in frame.columns if name not in declared]
+    if unexpected:
+        raise ReprotrainError(
+            origin,
+            unexpected[0],
+            f"the table has a column {unexpected[0]!r} that its schema does not declare",
+            f"declare it in {entry}.features in {registry_path}, or "
+            "remove the column (a new data version either way)",
+        )
+    encoded = {}
+    for name, encode in [
+        *((column.name, lambda s, c=column: _encode_feature(s, c)) for column in schema.columns),
+        (schema.target, lambda s: _encode_target(s, schema)),
+    ]:
+        series = frame[name].reset_index(drop=True)
+        try:
+            encoded[name] = encode(series)
+        except _Refusal as refusal:
+            where = f"line {refusal.line}: " if refusal.line else ""
+            kind = "target" if name == schema.target else "column"
+            declared_in = f"{entry}.{'target' if kind == 'target' else 'features.' + name}"
+            raise ReprotrainError(
+                origin,
+                name,
+                f"{kind} {name!r}: {where}{refusal.problem}",
+                f"{refusal.fix} ({declared_in} in {registry_path})" if refusal.fix else fix,
+            ) from None
+    log.info("%s: %d rows validated against the registry schema", origin, len(frame))
+    return pd.DataFrame(encoded)
 
 
 def read_raw_table(
     path: str | Path, dataset: Dataset, registry_path: str, content: bytes | None = None
 ) -> pd.DataFrame:
-    """Parse and schema-validate a raw table: ``content``, the bytes ``read_verified`` read
-    from ``path`` (or, without it, the file as it is now)."""
+    """Parse, schema-check and encode a raw table (``encode_table``): ``content``, the bytes
+    ``read_verified`` read from ``path`` (or, without it, the file as it is now)."""
     fix = schema_fix(dataset, registry_path)
     if content is None:
         content = Path(path).read_bytes()
@@ -133,7 +258,15 @@ def read_raw_table(
             f"write it with ',' as the delimiter; {fix}",
         )
     try:
-        frame = pd.read_csv(io.BytesIO(content), encoding="utf-8", float_precision="round_trip")
+        frame = pd.read_csv(
+            io.BytesIO(content),
+            encoding="utf-8",
+            float_precision="round_trip",
+            # Labels and categories are compared as written ("01" is not 1).
+            dtype={name: "string" for name in _text_columns(dataset.schema)},
+            keep_default_na=False,
+            na_values=list(MISSING_TOKENS),
+        )
     except UnicodeDecodeError as error:
         raise ReprotrainError(path, None, f"is not UTF-8 text ({error.reason})", fix) from None
     except pd.errors.EmptyDataError:
@@ -151,8 +284,12 @@ def read_raw_table(
             "comma at the end of each row, or one inside an unquoted value",
             f"remove the extra field (or quote the value); {fix}",
         )
-    validate_table(frame, dataset, path, fix)
-    return frame
+    return encode_table(frame, dataset, path, registry_path)
+
+
+def _text_columns(schema: TableSchema) -> list[str]:
+    text = [column.name for column in schema.columns if column.type == "categorical"]
+    return [*text, schema.target] if schema.is_classification else text
 
 
 def _check_header_names(first_line: bytes, path: str | Path, fix: str) -> None:
@@ -173,18 +310,6 @@ def _check_header_names(first_line: bytes, path: str | Path, fix: str) -> None:
                 f"give each column its own name; {fix}",
             )
         seen[name] = number
-
-
-def validate_table(frame: pd.DataFrame, dataset: Dataset, origin: str | Path, fix: str) -> None:
-    """Check a raw table against its registry schema; ``origin`` names it in errors."""
-    try:
-        pandera_schema(dataset.schema).validate(frame, lazy=True)
-    except SchemaErrors as errors:
-        column, summary = _describe_failures(errors, dataset.schema)
-        raise ReprotrainError(
-            origin, column, f"does not match its schema: {summary}", fix
-        ) from None
-    log.info("%s: %d rows validated against the registry schema", origin, len(frame))
 
 
 def generate_synthetic(dataset: Dataset, rows: int) -> tuple[pd.DataFrame, str]:
@@ -209,34 +334,48 @@ def generate_synthetic(dataset: Dataset, rows: int) -> tuple[pd.DataFrame, str]:
 
 
 def split(
-    frame: pd.DataFrame, target: str, test_fraction: float, seed: int, origin: str | Path
+    frame: pd.DataFrame,
+    schema: TableSchema,
+    test_fraction: float,
+    seed: int,
+    origin: str | Path,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded, stratified train/test split that keeps the original row order inside each part.
+    """A seeded train/test split, stratified by class for a classification task, that keeps
+    the original row order inside each part.
 
     ``origin`` names the table in errors. What scikit-learn needs is checked first: two
     rows of each class, and a row of each class on both sides."""
-    counts = frame[target].value_counts(sort=False).sort_index()
-    scarce = counts[counts < 2]
-    if not scarce.empty:
-        raise ReprotrainError(
-            origin,
-            target,
-            f"class {scarce.index[0]} has {scarce.iloc[0]} row: a stratified split needs at "
-            "least 2 rows of every class, one for training and one for testing",
-            "add rows of that class, or remove the class from the table and its schema",
-        )
-    rows, classes = len(frame), len(counts)
+    target = schema.target
+    if schema.is_classification:
+        counts = frame[target].value_counts(sort=False).sort_index()
+        scarce = counts[counts < 2]
+        if not scarce.empty:
+            raise ReprotrainError(
+                origin,
+                target,
+                f"class {schema.classes[scarce.index[0]]} has {scarce.iloc[0]} row: a "
+                "stratified split needs at least 2 rows of every class, one for training "
+                "and one for testing",
+                "add rows of that class, or remove the class from the table and its schema",
+            )
+        needed, each = len(counts), f"a row of each of the {len(counts)} classes"
+    else:
+        needed, each = 1, "a row"
+    rows = len(frame)
     testing = math.ceil(test_fraction * rows)
-    if testing < classes or rows - testing < classes:
+    if testing < needed or rows - testing < needed:
         raise ReprotrainError(
-            "config/config.yaml",
+            CONFIG_LABEL,
             "split.test_fraction",
             f"{test_fraction} of {rows} rows leaves {rows - testing} for training and "
-            f"{testing} for testing, but each needs a row of each of the {classes} classes",
-            f"choose a test_fraction from {classes / rows:.4g} to {1 - classes / rows:.4g}"
+            f"{testing} for testing, but each needs {each}",
+            f"choose a test_fraction from {needed / rows:.4g} to {1 - needed / rows:.4g}"
             " (0.2 to 0.3 is usual)",
         )
     train, test = train_test_split(
-        frame, test_size=test_fraction, random_state=seed, stratify=frame[target]
+        frame,
+        test_size=test_fraction,
+        random_state=seed,
+        stratify=frame[target] if schema.is_classification else None,
     )
     return train.sort_index().reset_index(drop=True), test.sort_index().reset_index(drop=True)

@@ -173,13 +173,33 @@ def user_code_on_path(directory: str | Path) -> None:
         sys.path.insert(0, resolved)
 
 
-def check_models(names: list[str], models: dict[str, Any], file: str, user_code: str) -> None:
-    """Each model a run trains is a preset or a custom entry of `models` that builds."""
+def check_models(
+    names: list[str],
+    models: dict[str, Any],
+    file: str,
+    user_code: str,
+    tasks: dict[str, str] | None = None,
+) -> None:
+    """Each model a run trains is a preset or a custom entry of `models` that builds, and
+    suits the task of every dataset of the run (``tasks``: kind of task -> a dataset of
+    that kind, classification or regression)."""
+    tasks = tasks or {"classification": "the dataset"}
     for name in names:
         entry = models.get(name) or {}
         if "estimator" in entry:
-            check_custom(name, entry, file, user_code)
-        elif name not in MODEL_TYPES:
+            built = check_custom(name, entry, file, user_code)
+            from sklearn.base import is_classifier, is_regressor
+
+            kind = (
+                "classification"
+                if is_classifier(built)
+                else "regression"
+                if is_regressor(built)
+                else None
+            )
+        elif name in MODEL_TYPES:
+            kind = "classification"
+        else:
             raise ReprotrainError(
                 file,
                 "model",
@@ -188,11 +208,25 @@ def check_models(names: list[str], models: dict[str, Any], file: str, user_code:
                 f"add `models: {{{name}: {{estimator: <module.Class>, params: {{...}}}}}}`, "
                 "or choose a preset",
             )
+        for task, dataset in sorted(tasks.items()):
+            if kind != task:
+                what = {"classification": "a classifier", "regression": "a regressor"}
+                raise ReprotrainError(
+                    file,
+                    "model",
+                    f"{name} is {what.get(kind, 'neither a classifier nor a regressor')}, "
+                    f"but {dataset} is a {task} dataset",
+                    f"train {what[task]} on it: a preset for classification, or an "
+                    "estimator by import path (for regression, e.g. `models: {ridge: "
+                    "{estimator: sklearn.linear_model.Ridge, params: {alpha: 1.0}}}`); "
+                    "run classification and regression datasets in separate runs",
+                )
 
 
-def check_custom(name: str, entry: dict[str, Any], file: str, user_code: str) -> None:
+def check_custom(name: str, entry: dict[str, Any], file: str, user_code: str) -> Any:
     """Refuse, before any job, a custom entry whose estimator cannot be imported, is not a
-    scikit-learn estimator, or is given parameters it does not take or values it refuses."""
+    scikit-learn estimator, or is given parameters it does not take or values it refuses;
+    return the estimator it builds (not fitted)."""
     field_ = f"models.{name}"
     path = entry["estimator"]
     module, class_name = split_import_path(path)
@@ -259,6 +293,7 @@ def check_custom(name: str, entry: dict[str, Any], file: str, user_code: str) ->
             f"{class_name} refuses these params: {error}",
             "give each parameter a value the estimator accepts (see its documentation)",
         ) from None
+    return built
 
 
 def _close(wrong: str, names: list[str]) -> str:

@@ -34,26 +34,29 @@ def _save(figure: Any, out: str) -> None:
     atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
 
 
-def roc_curve(target, probabilities, classes: Sequence[int], title: str, out: str) -> None:
-    """The ROC curve of the positive class (one curve per class when there are more)."""
+def roc_curve(target, probabilities, classes: Sequence[Any], title: str, out: str) -> None:
+    """The ROC curve of the positive class (binary), or one-vs-rest for each class."""
     from sklearn.metrics import RocCurveDisplay  # not imported by the sweep summary
 
     with plt.rc_context(_STYLE):
         figure, axes = plt.subplots()
-        curves = [(1, classes[1])] if len(classes) == 2 else list(enumerate(classes))
+        binary = len(classes) == 2
+        curves = [(1, classes[1])] if binary else list(enumerate(classes))
         for column, label in curves:
             RocCurveDisplay.from_predictions(
                 np.asarray(target) == label,
                 probabilities[:, column],
-                name=f"class {label}",
+                name=f"{label} (positive class)" if binary else f"{label} vs rest",
                 ax=axes,
                 plot_chance_level=label == curves[-1][1],
             )
-        axes.set_title(title)
+        axes.set_xlabel("false positive rate")
+        axes.set_ylabel("true positive rate")
+        axes.set_title(title if binary else f"{title}\none-vs-rest per class")
         _save(figure, out)
 
 
-def confusion_matrix(matrix: list[list[int]], classes: Sequence[int], title: str, out: str):
+def confusion_matrix(matrix: list[list[int]], classes: Sequence[Any], title: str, out: str):
     from sklearn.metrics import ConfusionMatrixDisplay
 
     with plt.rc_context(_STYLE):
@@ -65,20 +68,52 @@ def confusion_matrix(matrix: list[list[int]], classes: Sequence[int], title: str
         _save(figure, out)
 
 
-def comparison(frame, metrics: Sequence[str], out: str) -> None:
-    """One group of bars per run of the sweep, one bar per metric."""
-    with plt.rc_context(_STYLE | {"figure.figsize": (max(5.0, 1.1 * len(frame) + 2), 4.2)}):
+def predicted_vs_true(target, predictions, title: str, out: str) -> None:
+    """Each test row's prediction against its true value, with the line of perfect ones."""
+    from sklearn.metrics import PredictionErrorDisplay
+
+    with plt.rc_context(_STYLE):
         figure, axes = plt.subplots()
+        PredictionErrorDisplay.from_predictions(
+            target, predictions, kind="actual_vs_predicted", subsample=None, ax=axes
+        )
+        axes.set_title(title)
+        _save(figure, out)
+
+
+def residuals(target, predictions, title: str, out: str) -> None:
+    """Each test row's residual (true minus predicted) against its prediction."""
+    from sklearn.metrics import PredictionErrorDisplay
+
+    with plt.rc_context(_STYLE):
+        figure, axes = plt.subplots()
+        PredictionErrorDisplay.from_predictions(
+            target, predictions, kind="residual_vs_predicted", subsample=None, ax=axes
+        )
+        axes.set_title(title)
+        _save(figure, out)
+
+
+def comparison(frame, panels, out: str) -> None:
+    """One panel per group of comparable metrics (scores on a 0-1 scale, a loss or an
+    error on its own), one group of bars per run of the sweep. ``panels``: (metrics, y
+    label, whether the scale is 0 to 1)."""
+    width_inches = max(5.0, 1.1 * len(frame) + 2)
+    with plt.rc_context(_STYLE | {"figure.figsize": (width_inches, 3.4 * len(panels))}):
+        figure, axes_list = plt.subplots(len(panels), 1, sharex=True, squeeze=False)
         positions = np.arange(len(frame))
-        width = 0.8 / len(metrics)
-        for index, metric in enumerate(metrics):
-            axes.bar(positions + index * width, frame[metric], width, label=metric)
-        axes.set_xticks(positions + width * (len(metrics) - 1) / 2, frame["run"], rotation=30)
-        for label in axes.get_xticklabels():
-            label.set_horizontalalignment("right")
-        low = float(frame[list(metrics)].to_numpy().min())
-        axes.set_ylim(max(0.0, low - 0.02), 1.0)
-        axes.set_ylabel("score on the test split")
-        axes.set_title("Sweep: test-split metrics per run")
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        for axes, (metrics, label, unit_scale) in zip(axes_list[:, 0], panels, strict=True):
+            width = 0.8 / len(metrics)
+            for index, metric in enumerate(metrics):
+                offset = (index - (len(metrics) - 1) / 2) * width  # centred on the run
+                axes.bar(positions + offset, frame[metric], width, label=metric)
+            if unit_scale:
+                axes.set_ylim(0.0, 1.0)
+            axes.set_ylabel(label)
+            axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        bottom = axes_list[-1, 0]
+        bottom.set_xticks(positions, frame["run"], rotation=30)
+        for tick in bottom.get_xticklabels():
+            tick.set_horizontalalignment("right")
+        axes_list[0, 0].set_title("Sweep: test-split metrics per run")
         _save(figure, out)

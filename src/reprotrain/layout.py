@@ -21,6 +21,8 @@ SPLIT_MODEL = f"{SPLIT}/{{model}}"
 #   "no": kept, not pinned (intermediates, the manifest itself, the verdict, the reports).
 Coverage = Literal["always", "comparison", "no"]
 Scope = Literal["split", "model", "run"]
+# The kind of task an output is made for (None: every kind).
+Kind = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Output:
     coverage: Coverage = "always"
     # Made by Snakemake's --report rather than by a rule.
     by_report: bool = False
+    only_for: Kind | None = None
 
     @property
     def pattern(self) -> str:
@@ -50,8 +53,10 @@ OUTPUTS = (
     Output("model", "model.pkl", "model"),
     Output("card", "model_card.json", "model"),
     Output("metrics", "metrics.json", "model"),
-    Output("roc", "roc.svg", "model"),
-    Output("confusion", "confusion.svg", "model"),
+    Output("roc", "roc.svg", "model", only_for="classification"),
+    Output("confusion", "confusion.svg", "model", only_for="classification"),
+    Output("predicted", "predicted.svg", "model", only_for="regression"),
+    Output("residuals", "residuals.svg", "model", only_for="regression"),
     Output("environment", "environment.json", "run"),
     Output("summary_table", "summary/metrics.csv", "run", coverage="comparison"),
     Output("summary_html", "summary/metrics.html", "run", coverage="comparison"),
@@ -84,6 +89,7 @@ class Combination:
     version: str
     seed: int
     models: tuple[str, ...]
+    kind: Kind = "classification"
 
     @property
     def split(self) -> dict[str, object]:
@@ -95,12 +101,22 @@ class Combination:
 
 
 def combinations(
-    data_versions: Iterable[tuple[str, str]], seeds: Iterable[int], models: Iterable[str]
+    data_versions: Iterable[tuple[str, str]],
+    seeds: Iterable[int],
+    models: Iterable[str],
+    regression: Iterable[tuple[str, str]] = (),
 ) -> list[Combination]:
-    """Every (data version, seed) of a run in config order, each with every model."""
-    seeds, models = list(seeds), tuple(models)
+    """Every (data version, seed) of a run in config order, each with every model;
+    ``regression``: the data versions whose task is a regression."""
+    seeds, models, regression = list(seeds), tuple(models), set(regression)
     return [
-        Combination(name, version, seed, models)
+        Combination(
+            name,
+            version,
+            seed,
+            models,
+            "regression" if (name, version) in regression else "classification",
+        )
         for name, version in data_versions
         for seed in seeds
     ]
@@ -153,8 +169,10 @@ class Layout:
                 for combination in self.combinations:
                     yield output, combination.split
             elif output.scope == "model":
-                for run in self.runs:
-                    yield output, run
+                for combination in self.combinations:
+                    if output.only_for in (None, combination.kind):
+                        for run in combination.runs:
+                            yield output, run
             else:
                 yield output, {}
 

@@ -24,9 +24,12 @@ from reprotrain.layout import OUTPUTS
 
 TAG = "reprotrain"
 _CARD = next(output.path for output in OUTPUTS if output.key == "card")
-# Besides the card: what each model run's MLflow run carries as artifacts.
+# Besides the card: what each model run's MLflow run carries as artifacts (a run has the
+# figures of its kind of task).
 _ARTIFACTS = tuple(
-    output.path for output in OUTPUTS if output.key in {"metrics", "roc", "confusion", "model"}
+    output.path
+    for output in OUTPUTS
+    if output.scope == "model" and output.coverage == "always" and output.key != "card"
 )
 
 

@@ -12,24 +12,36 @@ from typing import Any
 import numpy as np
 from joblib import parallel_config
 from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from reprotrain import estimators
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
+from reprotrain.registry import Column, TableSchema
 
 log = logging.getLogger(__name__)
 
 PICKLE_PROTOCOL = 5
 
 
-def build_estimator(model_type: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+def build_estimator(
+    model_type: str,
+    params: dict[str, Any],
+    seed: int,
+    schema: TableSchema | None = None,
+    preprocessing: dict[str, str] | None = None,
+) -> BaseEstimator:
     """The estimator for one config `models` entry (a preset's hyperparameters, or a custom
     entry's estimator and params); random_state always comes from `seed`.
 
-    n_jobs is left at None on purpose: the thread count comes from the rule's
+    A table with categories or imputed gaps gets the declared preprocessing as the first
+    step of the model (``column_transformer``), so that the saved model predicts from rows
+    as the registered table holds them; a table of numbers alone goes to the estimator as
+    it is. n_jobs is left at None on purpose: the thread count comes from the rule's
     `threads` through joblib's context (see fit), so it never enters the pickle.
     """
     if "estimator" not in params and model_type not in estimators.MODEL_TYPES:
@@ -40,7 +52,60 @@ def build_estimator(model_type: str, params: dict[str, Any], seed: int) -> BaseE
     if not spec.custom or "random_state" in inspect.signature(estimator_class).parameters:
         arguments["random_state"] = seed
     estimator = estimator_class(**arguments)
-    return make_pipeline(StandardScaler(), estimator) if spec.standardize else estimator
+    steps = [StandardScaler(), estimator] if spec.standardize else [estimator]
+    if schema is not None and schema.needs_column_transformer:
+        steps.insert(0, column_transformer(schema, preprocessing or {}))
+    return make_pipeline(*steps) if len(steps) > 1 else estimator
+
+
+# What fills a categorical gap under `impute_categorical: constant`: a category of its own.
+MISSING_CATEGORY = "(missing)"
+
+
+def _missing_category(column: Column) -> str | int:
+    """A category of its own for a column's gaps: text, or for numeric categories a number
+    below every declared one (an encoder takes one kind of value per column)."""
+    if column.categories and isinstance(column.categories[0], int):
+        return min(column.categories) - 1
+    return MISSING_CATEGORY
+
+
+def column_transformer(schema: TableSchema, preprocessing: dict[str, str]) -> ColumnTransformer:
+    """Imputation and encoding as config `preprocessing` declares them: numeric columns
+    imputed (when any may miss a value); each categorical one imputed (when it may miss a
+    value) and one-hot or ordinal encoded with the registry's categories, a category never
+    seen being refused."""
+    numeric = [column.name for column in schema.columns if column.numeric]
+    transformers = []
+    if numeric:
+        imputer = (
+            SimpleImputer(strategy=preprocessing["impute_numeric"])
+            if any(column.impute for column in schema.columns if column.numeric)
+            else "passthrough"
+        )
+        transformers.append(("numeric", imputer, numeric))
+    constant = preprocessing["impute_categorical"] == "constant"
+    for column in schema.columns:
+        if column.numeric:
+            continue
+        categories = list(column.categories)
+        steps = []
+        if column.impute:
+            steps.append(
+                SimpleImputer(
+                    strategy=preprocessing["impute_categorical"],
+                    fill_value=_missing_category(column),
+                )
+            )
+            if constant:
+                categories.append(_missing_category(column))
+        steps.append(
+            OneHotEncoder(categories=[categories], handle_unknown="error", sparse_output=False)
+            if preprocessing["encode_categorical"] == "one_hot"
+            else OrdinalEncoder(categories=[categories], handle_unknown="error")
+        )
+        transformers.append((column.name, make_pipeline(*steps), [column.name]))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
 def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimator:
@@ -61,18 +126,21 @@ def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimat
     return estimator
 
 
-def predict_proba(estimator: BaseEstimator, features, threads: int):
-    """Class probabilities with `threads` OpenMP threads and single-threaded BLAS.
+def predict(estimator: BaseEstimator, features, threads: int, classification: bool):
+    """Class probabilities (a classifier) or predictions (a regressor), with `threads`
+    OpenMP threads and single-threaded BLAS.
 
     HistGradientBoosting predicts each sample on its own, so the thread count changes
-    no float. joblib stays at one worker: a random forest sums its trees' probabilities
-    in whatever order parallel workers finish.
+    no float. joblib stays at one worker: a random forest sums its trees' outputs in
+    whatever order parallel workers finish.
     """
     with (
         threadpool_limits(limits=1, user_api="blas"),
         threadpool_limits(limits=threads, user_api="openmp"),
     ):
-        return estimator.predict_proba(features)
+        if classification:
+            return estimator.predict_proba(features)
+        return estimator.predict(features)
 
 
 def _steps(estimator: BaseEstimator) -> list[BaseEstimator]:

@@ -21,9 +21,8 @@ log = logging.getLogger(__name__)
 
 def dataset_from_params(params: dict[str, Any]) -> Dataset:
     fields = dict(params)
-    fields["schema"] = TableSchema(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in fields["schema"].items()}
-    )
+    fields.pop("rows", None)
+    fields["schema"] = TableSchema.from_dict(fields["schema"])
     return Dataset(**fields)
 
 
@@ -40,9 +39,8 @@ def preprocess(
     """Verify and parse the raw file (or generate the synthetic table), validate, split."""
     from reprotrain import data  # pandera only in the one step that validates tables
 
-    spec = dict(dataset)
-    rows = spec.pop("rows", None)
-    entry = dataset_from_params(spec)
+    rows = dataset.get("rows")
+    entry = dataset_from_params(dataset)
     if entry.kind == "file":
         content = data.read_verified(raw, entry, registry)
         raw_sha256 = entry.sha256
@@ -53,8 +51,8 @@ def preprocess(
         # the data version, and the record keeps the sha256 of what it generated.
         frame, raw_sha256 = data.generate_synthetic(entry, rows)
         origin = f"{registry}: datasets.{entry.name}.{entry.version}"
-        data.validate_table(frame, entry, origin, data.schema_fix(entry, registry))
-    train_part, test_part = data.split(frame, entry.schema.target, test_fraction, seed, origin)
+        frame = data.encode_table(frame, entry, origin, registry)
+    train_part, test_part = data.split(frame, entry.schema, test_fraction, seed, origin)
     del frame
     tables.write_table(train_part, train)
     tables.write_table(test_part, test)
@@ -80,16 +78,18 @@ def preprocess(
 
 def train(
     train_table: str,
-    target: str,
+    table_schema: dict[str, Any],
     model_type: str,
     params: dict[str, Any],
+    preprocessing: dict[str, str] | None,
     seed: int,
     threads: int,
     estimator_out: str,
     summary_out: str,
 ) -> None:
-    features, labels = tables.read_table(train_table, target)
-    estimator = models.build_estimator(model_type, params, seed)
+    schema = TableSchema.from_dict(table_schema)
+    features, labels = tables.read_table(train_table, schema)
+    estimator = models.build_estimator(model_type, params, seed, schema, preprocessing)
     models.fit(estimator, features, labels, threads)
     blob = models.model_bytes(estimator)
     atomic_write_bytes(estimator_out, blob)
@@ -141,14 +141,15 @@ def validate(
     record: str,
     seal_path: str,
     test_table: str,
-    target: str,
+    table_schema: dict[str, Any],
     thresholds: dict[str, float],
+    threshold_fields: dict[str, str],
     threads: int,
-    config_path: str,
     out: str,
-    roc_out: str,
-    confusion_out: str,
+    figure_outs: tuple[str, str],
 ) -> None:
+    """Score the model on the test split and draw its two figures: the ROC curve and the
+    confusion matrix of a classifier, predicted-vs-true and the residuals of a regressor."""
     from reprotrain import figures  # matplotlib only where the figures are drawn
 
     model_card = _read_card(card)
@@ -163,15 +164,24 @@ def validate(
         *recorded,
         seal_path=None if recorded_sha256 else seal_path,
     )
-    features, labels = tables.read_table(test_table, target)
-    probabilities = models.predict_proba(estimator, features, threads)
-    metrics = evaluate.metrics_from_probabilities(labels, probabilities, estimator.classes_)
+    schema = TableSchema.from_dict(table_schema)
+    features, labels = tables.read_table(test_table, schema)
+    predicted = models.predict(estimator, features, threads, schema.is_classification)
     title = (
         f"{model_card['model']['type']}, {model_card['data']['name']} "
         f"{model_card['data']['version']}, seed {model_card['model']['random_state']}"
     )
-    figures.roc_curve(labels, probabilities, metrics["classes"], title, roc_out)
-    figures.confusion_matrix(metrics["confusion_matrix"], metrics["classes"], title, confusion_out)
-    evaluate.check_thresholds(metrics, thresholds, config_path)
+    first, second = figure_outs
+    if schema.is_classification:
+        metrics = evaluate.classification_metrics(
+            labels.to_numpy(), predicted, estimator.classes_, schema.task
+        )
+        figures.roc_curve(labels, predicted, metrics["classes"], title, first)
+        figures.confusion_matrix(metrics["confusion_matrix"], metrics["classes"], title, second)
+    else:
+        metrics = evaluate.regression_metrics(labels.to_numpy(), predicted)
+        figures.predicted_vs_true(labels, predicted, title, first)
+        figures.residuals(labels, predicted, title, second)
+    evaluate.check_thresholds(metrics, thresholds, threshold_fields)
     write_json(out, metrics)
     log.info("metrics: %s", {k: v for k, v in metrics.items() if isinstance(v, float)})

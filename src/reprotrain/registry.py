@@ -10,21 +10,77 @@ from reprotrain import manifest, yamlfile
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
 
+# Split tables hold every feature as float64 (a category as its index in the declared
+# categories, a missing value as NaN) and a class as its index in `classes`.
 FEATURE_DTYPE = "float64"
 TARGET_DTYPE = "int64"
+REGRESSION_TARGET_DTYPE = "float64"
+
+COLUMN_TYPES = ("float", "integer", "boolean", "categorical")
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One feature column: its type, its categories (categorical only) and whether a
+    missing value is imputed by the model (`missing: impute`) or refused (the default)."""
+
+    name: str
+    type: str = "float"
+    categories: tuple[str | int, ...] = ()
+    impute: bool = False
+
+    @property
+    def numeric(self) -> bool:
+        return self.type != "categorical"
 
 
 @dataclass(frozen=True)
 class TableSchema:
-    """What a raw table must look like: feature columns (float64) and an integer target."""
+    """What a raw table must look like: its feature columns by name, with their types, and
+    its target (the classes of a classification task; numbers for a regression)."""
 
-    features: tuple[str, ...]
+    columns: tuple[Column, ...]
     target: str
-    classes: tuple[int, ...]
+    classes: tuple[str | int, ...]
+    task: str
 
     @property
-    def columns(self) -> tuple[str, ...]:
+    def features(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every column of the table: the features in declared order, then the target."""
         return (*self.features, self.target)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+    @property
+    def kind(self) -> str:
+        """classification (binary or multiclass) or regression."""
+        return "classification" if self.is_classification else "regression"
+
+    @property
+    def needs_column_transformer(self) -> bool:
+        """Whether the model must encode or impute before the estimator: a table of
+        numbers without missing values goes to the estimator as it is."""
+        return any(not column.numeric or column.impute for column in self.columns)
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> TableSchema:
+        """Back from ``dataclasses.asdict`` (how the rules get it)."""
+        return cls(
+            columns=tuple(
+                Column(**{**column, "categories": tuple(column["categories"])})
+                for column in fields["columns"]
+            ),
+            target=fields["target"],
+            classes=tuple(fields["classes"]),
+            task=fields["task"],
+        )
 
 
 @dataclass(frozen=True)
@@ -67,13 +123,9 @@ def resolve(registry: dict[str, Any], name: str, version: str, registry_path: st
             f"use one of {sorted(versions)} in config dataset.version, or register it",
         )
     entry = versions[version]
-    table = entry["schema"]
-    schema = TableSchema(
-        features=tuple(table["features"]),
-        target=table["target"],
-        classes=tuple(table["classes"]),
-    )
+    schema = table_schema(entry["schema"], registry_path, f"datasets.{name}.{version}.schema")
     if entry["kind"] == "synthetic":
+        _check_generator_schema(schema, registry_path, f"datasets.{name}.{version}")
         if len(schema.features) != entry["generator"]["n_features"]:
             raise ReprotrainError(
                 registry_path,
@@ -86,6 +138,127 @@ def resolve(registry: dict[str, Any], name: str, version: str, registry_path: st
     dataset = Dataset(name, version, "file", schema, source=entry["source"], sha256=entry["sha256"])
     _check_source_is_confined(dataset, registry_path)
     return dataset
+
+
+def table_schema(table: dict[str, Any], registry_path: str, field_: str) -> TableSchema:
+    """The schema of a schema-validated registry entry, its task settled and checked.
+
+    `features` is a list of names (float columns without missing values) or a mapping of
+    name to type (`float`, `integer`, `boolean`) or to a column spec."""
+    features = table["features"]
+    if isinstance(features, list):
+        features = dict.fromkeys(features, "float")
+    columns = tuple(
+        Column(name)
+        if spec == "float"
+        else Column(name, spec)
+        if isinstance(spec, str)
+        else Column(
+            name,
+            spec["type"],
+            tuple(spec.get("categories", ())),
+            spec.get("missing", "refuse") == "impute",
+        )
+        for name, spec in features.items()
+    )
+    classes = tuple(table.get("classes", ()))
+    task = table.get("task") or ("binary" if len(classes) == 2 else "multiclass")
+    fix_task = (
+        "declare `task: regression` without `classes` for a numeric target, or list the "
+        "target's classes (`task: binary` for two, `multiclass` for more)"
+    )
+    if task == "regression" and classes:
+        raise ReprotrainError(
+            registry_path,
+            f"{field_}.classes",
+            "a regression target has no classes",
+            "remove `classes`, or declare the task binary or multiclass",
+        )
+    if task != "regression" and not classes:
+        raise ReprotrainError(
+            registry_path, f"{field_}.classes", f"a {task} target needs its classes", fix_task
+        )
+    if (task == "binary") != (len(classes) == 2):
+        raise ReprotrainError(
+            registry_path,
+            f"{field_}.task",
+            f"is {task} but the target has {len(classes)} classes",
+            "a binary task has exactly two classes, a multiclass one three or more: "
+            "correct `task` or `classes`",
+        )
+    if len({str(label) for label in classes}) != len(classes):
+        raise ReprotrainError(
+            registry_path,
+            f"{field_}.classes",
+            f"{list(classes)} lists a class twice as written in a table (1 and '1')",
+            "list each class once",
+        )
+    if table["target"] in features:
+        raise ReprotrainError(
+            registry_path,
+            f"{field_}.features.{table['target']}",
+            "the target is also declared as a feature",
+            "remove it from `features`: the target is never an input of the model",
+        )
+    for column in columns:
+        if len({type(value) for value in column.categories}) > 1:
+            raise ReprotrainError(
+                registry_path,
+                f"{field_}.features.{column.name}.categories",
+                "mixes numbers and text: the model's encoder takes one or the other",
+                "write every category of the column as text (quoted), or every one as a number",
+            )
+        if len({str(value) for value in column.categories}) != len(column.categories):
+            raise ReprotrainError(
+                registry_path,
+                f"{field_}.features.{column.name}.categories",
+                "lists a category twice as written in a table (1 and '1')",
+                "list each category once",
+            )
+    return TableSchema(columns, table["target"], classes, task)
+
+
+def _check_generator_schema(schema: TableSchema, registry_path: str, field_: str) -> None:
+    """The generator makes float features without gaps and integer classes 0..n-1."""
+    if schema.task == "regression" or any(
+        column.type != "float" or column.impute for column in schema.columns
+    ):
+        raise ReprotrainError(
+            registry_path,
+            f"{field_}.schema",
+            "a synthetic dataset is a classification table of float features without "
+            "missing values",
+            "list its features by name only, and its classes",
+        )
+
+
+def kinds_of(registry: dict[str, Any]) -> dict[str, set[str]]:
+    """Each registered dataset name -> the kinds of task (classification, regression) of
+    its versions; read from a schema-validated registry."""
+    return {
+        name: {
+            "regression" if entry["schema"].get("task") == "regression" else "classification"
+            for entry in versions.values()
+        }
+        for name, versions in registry["datasets"].items()
+    }
+
+
+def task_kinds(data_versions: dict[tuple[str, str], Any], registry_path: str) -> dict[str, str]:
+    """The kind of task (classification or regression) of each dataset name of a run:
+    the versions of one name must share it, since the rule that scores a model, and the
+    figures it draws, are chosen by the dataset's name."""
+    kinds: dict[str, str] = {}
+    for (name, version), data_version in data_versions.items():
+        kind = data_version.dataset.schema.kind
+        if kinds.setdefault(name, kind) != kind:
+            raise ReprotrainError(
+                registry_path,
+                f"datasets.{name}.{version}.schema.task",
+                f"{name} has both classification and regression versions in this run",
+                "register the other task under a dataset name of its own",
+            )
+    return kinds
 
 
 def _check_source_is_confined(dataset: Dataset, registry_path: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import reprotrain
-from reprotrain import drift, hermetic, numerics
+from reprotrain import drift, hermetic, numerics, yamlfile
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 
@@ -83,6 +84,11 @@ def _leave_without_teardown() -> NoReturn:
 
 
 def _fail(step: Callable[..., Any], error: ReprotrainError) -> None:
+    # A config value may come from an overlay: name the file that gave it, as the driver
+    # does (the driver passes the run's config files).
+    if error.file == yamlfile.CONFIG_LABEL and error.field:
+        files = json.loads(os.environ.get("REPROTRAIN_CONFIG_FILES") or "[]")
+        error.file = yamlfile.config_file_of(files, error.field)
     logging.getLogger(step.__module__).error("%s", error.message)
     print(f"reprotrain: {error.message}", file=sys.stderr)
     sys.exit(1)

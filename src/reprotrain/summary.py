@@ -1,4 +1,8 @@
-"""The sweep's summary: every run's test-split metrics as a table, an HTML page and a plot."""
+"""The sweep's summary: every run's test-split metrics as a table, an HTML page and a plot.
+
+Runs are compared like with like: one table per task (binary, multiclass, regression),
+each with its own metrics, and the averaging of each multi-class score said beside it.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +13,80 @@ from typing import Any
 
 import pandas as pd
 
-from reprotrain import figures
+from reprotrain import evaluate, figures
 from reprotrain.fileio import atomic_write_bytes
 from reprotrain.report import page, table
 
 log = logging.getLogger(__name__)
 
-METRICS = ("accuracy", "roc_auc", "f1", "log_loss")
-PLOTTED = ("accuracy", "roc_auc", "f1")
 RUN_KEYS = ("dataset", "version", "seed", "model")
+# The plot's panels per kind of task: (metrics drawn side by side, y axis label, 0-1 scale).
+PANELS = {
+    evaluate.CLASSIFICATION: (
+        (("accuracy", "balanced_accuracy", "roc_auc", "f1"), "score (higher is better)", True),
+        (("log_loss",), "log loss (lower is better)", False),
+    ),
+    evaluate.REGRESSION: (
+        (("rmse", "mae"), "error, in the target's unit (lower is better)", False),
+        (("r2",), "R² (higher is better)", False),
+    ),
+}
+TASK_ORDER = ("binary", "multiclass", "regression")
 
 
 def summary_frame(metrics_paths: list[str], runs: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = []
+    """Every run's metrics, a row each: the run's keys, its task, its kind's metrics (the
+    other kind's columns empty)."""
+    rows, kinds = [], []
     for path, run in zip(metrics_paths, runs, strict=True):
         metrics = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows.append({key: run[key] for key in RUN_KEYS} | {m: metrics[m] for m in METRICS})
-    frame = pd.DataFrame(rows, columns=[*RUN_KEYS, *METRICS])
+        kind = evaluate.kind_of(metrics["task"])
+        kinds.append(kind)
+        rows.append(
+            {key: run[key] for key in RUN_KEYS}
+            | {"task": metrics["task"]}
+            | {name: metrics[name] for name in evaluate.METRICS[kind]}
+        )
+    columns = [
+        *RUN_KEYS,
+        "task",
+        *(name for kind in evaluate.METRICS if kind in kinds for name in evaluate.METRICS[kind]),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
     frame["seed"] = frame["seed"].astype(int)
     return frame.sort_values(list(RUN_KEYS), kind="stable").reset_index(drop=True)
+
+
+def _section(task: str, runs: pd.DataFrame) -> str:
+    """One task's runs and their mean and spread over seeds."""
+    metrics = list(evaluate.METRICS[evaluate.kind_of(task)])
+    note = ""
+    if task != "regression":
+        averaging = evaluate.averaging(task, ["", "its second class (sorted)"])
+        note = (
+            f"<p>ROC AUC: {averaging['roc_auc']}. F1: {averaging['f1']}. Balanced accuracy: "
+            "the mean of the recall of each class.</p>"
+        )
+    by_model = (
+        runs.groupby(["dataset", "version", "model"], sort=True)[metrics]
+        .agg(["mean", "std"])
+        .reset_index()
+    )
+    spread_header = ["dataset", "version", "model"] + [
+        f"{metric} {stat}" for metric in metrics for stat in ("mean", "std")
+    ]
+    spread_rows = [
+        [row[0], row[1], row[2], *(None if pd.isna(v) else float(v) for v in row[3:])]
+        for row in by_model.itertuples(index=False)
+    ]
+    return (
+        f"<h2>{task.capitalize()} tasks: every run</h2>"
+        + note
+        + table([*RUN_KEYS, *metrics], runs[[*RUN_KEYS, *metrics]].astype(object).values.tolist())
+        + f"<h2>{task.capitalize()} tasks: mean and standard deviation over "
+        + f"{runs['seed'].nunique()} seed(s)</h2>"
+        + table(spread_header, spread_rows)
+    )
 
 
 def summarize(
@@ -40,24 +99,8 @@ def summarize(
     """The sweep's comparison: every run's metrics, their mean and spread over seeds, a plot."""
     frame = summary_frame(metrics_paths, runs)
     atomic_write_bytes(table_out, frame.to_csv(index=False, float_format="%.10g").encode())
-    by_model = (
-        frame.groupby(["dataset", "version", "model"], sort=True)[list(METRICS)]
-        .agg(["mean", "std"])
-        .reset_index()
-    )
-    spread_header = ["dataset", "version", "model"] + [
-        f"{metric} {stat}" for metric in METRICS for stat in ("mean", "std")
-    ]
-    spread_rows = [
-        [row[0], row[1], row[2], *(None if pd.isna(v) else float(v) for v in row[3:])]
-        for row in by_model.itertuples(index=False)
-    ]
-    body = (
-        "<h2>Every run</h2>"
-        + table([*RUN_KEYS, *METRICS], frame.astype(object).values.tolist())
-        + f"<h2>Mean and standard deviation over {frame['seed'].nunique()} seed(s)</h2>"
-        + table(spread_header, spread_rows)
-    )
+    tasks = [task for task in TASK_ORDER if task in set(frame["task"])]
+    body = "".join(_section(task, frame[frame["task"] == task]) for task in tasks)
     atomic_write_bytes(html_out, page("Sweep summary: test-split metrics", body))
     labelled = frame.assign(
         run=frame["model"]
@@ -68,5 +111,6 @@ def summarize(
         + ", seed "
         + frame["seed"].astype(str)
     )
-    figures.comparison(labelled, PLOTTED, plot_out)
+    kind = evaluate.kind_of(tasks[0])
+    figures.comparison(labelled, PANELS[kind], plot_out)
     log.info("summarized %d run(s)", len(frame))

@@ -6,6 +6,11 @@ save and 0.6 s to load the same table as .npy (benchmarks/table_formats.py). An 
 needs only numpy (pyarrow, for Parquet, is not in the conda solve), holds float64
 exactly, names and types its columns in its header, has no timestamp, and loads
 without unpickling anything.
+
+Every feature is float64 there (a category as its index in the declared categories, a
+missing value as NaN) and a class is its index in `classes` (reprotrain.data). Reading
+turns them back into what the raw table held, so that the model is fitted on, and
+predicts from, rows as the registered table has them.
 """
 
 from __future__ import annotations
@@ -16,16 +21,40 @@ import numpy as np
 import pandas as pd
 from numpy.lib import recfunctions
 
+from reprotrain.registry import Column, TableSchema
+
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     with Path(path).open("wb") as handle:
         np.save(handle, frame.to_records(index=False), allow_pickle=False)
 
 
-def read_table(path: str | Path, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """The features (one contiguous float block, named columns) and the target column."""
+def read_table(path: str | Path, schema: TableSchema) -> tuple[pd.DataFrame, pd.Series]:
+    """The features (named columns in declared order, a category as its text) and the
+    target (a class as its label, a regression target as float64)."""
     records = np.load(path, allow_pickle=False)
-    names = [name for name in records.dtype.names if name != target]
+    names = list(schema.features)
     block = recfunctions.structured_to_unstructured(records[names], copy=True)
     features = pd.DataFrame(block, columns=names, copy=False)
-    return features, pd.Series(records[target].copy(), name=target)
+    for column in schema.columns:
+        if column.type == "categorical":
+            features[column.name] = _categories(features[column.name].to_numpy(), column)
+    target = records[schema.target].copy()
+    if schema.is_classification:
+        target = np.asarray(schema.classes)[target]
+    return features, pd.Series(target, name=schema.target)
+
+
+def _categories(codes: np.ndarray, column: Column) -> np.ndarray:
+    """Category indices back to the categories as the registry lists them: text as str
+    objects, numbers as integers (floats where a value is missing), NaN where missing."""
+    missing = np.isnan(codes)
+    if column.categories and isinstance(column.categories[0], int):
+        values = np.asarray(column.categories, dtype=np.int64)[
+            np.where(missing, 0, codes).astype(np.int64)
+        ]
+        return np.where(missing, np.nan, values) if missing.any() else values
+    labels = np.asarray(column.categories, dtype=object)
+    decoded = np.full(len(codes), np.nan, dtype=object)
+    decoded[~missing] = labels[codes[~missing].astype(np.int64)]
+    return decoded

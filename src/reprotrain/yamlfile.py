@@ -155,3 +155,20 @@ def locate(files: Sequence[str | Path], field: str) -> tuple[str, int, str] | No
             text = node.value if isinstance(node, yaml.ScalarNode) else ""
             return str(file), node.start_mark.line + 1, text
     return None
+
+
+# How every message about the run's configuration names it when no file can be named.
+CONFIG_LABEL = "config/config.yaml"
+
+
+def config_file_of(files: Sequence[str | Path], field: str) -> str:
+    """The config file (the shipped one or an overlay) of ``files`` that gives ``field``
+    (dotted, list items as ``[i]``; for several, the first) or, when none does (a missing
+    key), its nearest parent: where a message about it should point. Looked up only for
+    a message, so a good run never parses the files again."""
+    first = field.split(",")[0].strip()
+    parts = re.sub(r"\[(\d+)\]", r".\1", first).split(".")
+    for end in range(len(parts), 0, -1):
+        if found := locate(files, ".".join(parts[:end])):
+            return found[0]
+    return CONFIG_LABEL

@@ -70,6 +70,7 @@ from reprotrain import (
     audit,
     drift,
     estimators,
+    evaluate,
     fileio,
     locks,
     manifest,
@@ -142,18 +143,12 @@ def check_against_schema(document, schema_name, label, sources=()):
     validate(document, f"../schemas/{schema_name}")
 
 
-CONFIG_LABEL = "config/config.yaml"
+CONFIG_LABEL = yamlfile.CONFIG_LABEL
 
 
 def config_file_of(field):
-    """The config file (the shipped one or an overlay) that gives ``field`` or, when none
-    does (a missing key), its nearest parent: where a message about it should point.
-    Looked up only for a message, so a good run never parses the files again."""
-    parts = re.sub(r"\[(\d+)\]", r".\1", field).split(".")
-    for end in range(len(parts), 0, -1):
-        if found := yamlfile.locate(CONFIG_FILES, ".".join(parts[:end])):
-            return found[0]
-    return CONFIG_LABEL
+    """The config file that gives ``field``: where a message about it should point."""
+    return yamlfile.config_file_of(CONFIG_FILES, field)
 
 
 # Modules of the user's own (a custom estimator): config `user_code`, else user/.
@@ -271,8 +266,20 @@ try:
     # on every SLURM node, where each job parses this file too).
     # Each model a run trains builds: a preset, or a custom estimator whose import and
     # params are checked now (importing scikit-learn only then).
+    # One kind of task per dataset name (a rule per kind makes its figures), and each
+    # dataset's own thresholds of its kind.
+    TASK_KINDS = registry.task_kinds(DATA_VERSIONS, config["registry"])
+    evaluate.check_dataset_thresholds(
+        config["thresholds"].get("by_dataset", {}),
+        registry.kinds_of(REGISTRY),
+        CONFIG_LABEL,
+    )
     estimators.check_models(
-        as_list(config["model"]), config["models"], CONFIG_LABEL, USER_CODE
+        as_list(config["model"]),
+        config["models"],
+        CONFIG_LABEL,
+        USER_CODE,
+        {kind: name for name, kind in sorted(TASK_KINDS.items(), reverse=True)},
     )
     NUMERICS = numerics.pin_from_config(config["numerics"], CONFIG_LABEL)
     numerics.check_host(NUMERICS, CONFIG_LABEL)
@@ -293,6 +300,8 @@ except ReprotrainError as error:
 # pin (reprotrain.rules.run_step). The pin's variables replace whatever the shell set.
 os.environ.update(
     REPROTRAIN_USER_CODE=str(Path(USER_CODE).resolve()),
+    # A job's message about a config key names the file that gave it (rules.run_step).
+    REPROTRAIN_CONFIG_FILES=json.dumps(CONFIG_FILES),
     REPROTRAIN_LOCK=in_source(ACTIVE_LOCK),
     REPROTRAIN_DRIFT=DRIFT_MODE,
     REPROTRAIN_NUMERICS=NUMERICS.to_json() if NUMERICS else "null",

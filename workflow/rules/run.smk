@@ -1,6 +1,7 @@
 # The run: its layout (reprotrain.layout), the input functions of its rules, and each
 # covered output's recipe, built from the provenance each rule declares beside itself.
 
+import dataclasses
 import functools
 
 from snakemake.io import apply_wildcards
@@ -22,8 +23,24 @@ wildcard_constraints:
 
 # Everything a run makes goes under config `results`; logs and benchmarks under logs/.
 LAYOUT = layout.Layout(
-    config["results"], tuple(layout.combinations(DATA_VERSIONS, SEEDS, MODELS))
+    config["results"],
+    tuple(
+        layout.combinations(
+            DATA_VERSIONS,
+            SEEDS,
+            MODELS,
+            [key for key in DATA_VERSIONS if TASK_KINDS[key[0]] == "regression"],
+        )
+    ),
 )
+
+
+def names_of_kind(kind):
+    """A wildcard constraint: the run's dataset names of one kind of task (or none)."""
+    names = sorted(re.escape(name) for name, each in TASK_KINDS.items() if each == kind)
+    return "|".join(names) or "(?!)"
+
+
 OUT = LAYOUT.out
 SPLIT, SPLIT_MODEL = layout.SPLIT, layout.SPLIT_MODEL
 log_path, benchmark_path = LAYOUT.log, LAYOUT.benchmark
@@ -40,12 +57,44 @@ def data_version_of(wildcards):
     return DATA_VERSIONS[(wildcards.dataset, wildcards.version)]
 
 
-def target_of(wildcards):
-    return data_version_of(wildcards).dataset.schema.target
+def schema_of(wildcards):
+    """The table schema of the data version, as the jobs get it."""
+    return dataclasses.asdict(data_version_of(wildcards).dataset.schema)
 
 
 def hyperparameters_of(wildcards):
     return config["models"].get(wildcards.model, {})
+
+
+def preprocessing_of(wildcards):
+    """Config `preprocessing` for a table the model must encode or impute; None for a
+    table of numbers alone, whose models it changes nothing of."""
+    if data_version_of(wildcards).dataset.schema.needs_column_transformer:
+        return config["preprocessing"]
+    return None
+
+
+def thresholds_of(wildcards):
+    """The bounds of this dataset's kind of task, with the dataset's own in force."""
+    return evaluate.thresholds_for(
+        data_version_of(wildcards).dataset.schema.task,
+        config["thresholds"],
+        config["thresholds"].get("by_dataset", {}).get(wildcards.dataset),
+    )
+
+
+def threshold_fields(wildcards):
+    """The config field of each threshold in force: a missed one is named by it (and by
+    the config file that set it, rules.run_step)."""
+    own = config["thresholds"].get("by_dataset", {}).get(wildcards.dataset, {})
+    return {
+        key: (
+            f"thresholds.by_dataset.{wildcards.dataset}.{key}"
+            if key in own
+            else f"thresholds.{key}"
+        )
+        for key in thresholds_of(wildcards)
+    }
 
 
 def params_digest(wildcards):
@@ -58,6 +107,8 @@ def params_digest(wildcards):
             "model": wildcards.model,
             "hyperparameters": hyperparameters_of(wildcards),
         }
+        # Only where the model has a preprocessing step: other models' digests stay.
+        | ({"preprocessing": p} if (p := preprocessing_of(wildcards)) else {})
     )
 
 

@@ -16,9 +16,10 @@ rule train:
         ENV_FILE
     threads: config["threads"]
     params:
-        target=target_of,
+        table_schema=schema_of,
         model=lambda wildcards: wildcards.model,
         hyperparameters=hyperparameters_of,
+        preprocessing=preprocessing_of,
         seed=lambda wildcards: int(wildcards.seed),
         numerics=NUMERICS_PARAM,
         code=model_rule_code("train.smk", "train.py"),
@@ -28,7 +29,7 @@ rule train:
 
 declare_provenance(
     "train",
-    params=("target", "model", "hyperparameters", "seed"),
+    params=("table_schema", "model", "hyperparameters", "preprocessing", "seed"),
     hardware="numerics",
     code=("code",),
 )

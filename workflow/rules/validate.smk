@@ -1,4 +1,5 @@
-# Validation stage: verified load, test-split metrics and figures, thresholds.
+# Validation stage: verified load, test-split metrics and figures, thresholds. A rule
+# per kind of task, because each draws its own figures (reprotrain.layout).
 
 
 rule validate:
@@ -31,13 +32,17 @@ rule validate:
         log_path("validate", SPLIT_MODEL),
     benchmark:
         benchmark_path("validate", SPLIT_MODEL)
+    wildcard_constraints:
+        dataset=names_of_kind("classification"),
     conda:
         ENV_FILE
     # Prediction is parallel over samples (OpenMP): the same floats at any thread count.
     threads: config["threads"]
     params:
-        target=target_of,
-        thresholds=config["thresholds"],
+        table_schema=schema_of,
+        thresholds=thresholds_of,
+        # Which config field set each threshold: a missed one is reported against it.
+        threshold_fields=threshold_fields,
         numerics=NUMERICS_PARAM,
         # The model's sha256 in the recorded manifest, when the record is of this recipe.
         model_record=recorded_model_sha256,
@@ -48,14 +53,42 @@ rule validate:
         "../scripts/validate.py"
 
 
-declare_provenance(
-    "validate",
-    params=("target", "thresholds"),
-    hardware="numerics",
-    code=("code",),
-    # What the record and the seal say is checked by the job; it changes no bytes.
-    not_provenance=("model_record", "record_path", "seal_path"),
-)
+# The same job for a regression dataset: predicted-vs-true and residual plots.
+use rule validate as validate_regression with:
+    output:
+        metrics=OUT["metrics"],
+        predicted=report(
+            OUT["predicted"],
+            caption="../report/predicted.rst",
+            category="Models",
+            subcategory="{dataset} {version}",
+            labels={
+                "model": "{model}",
+                "seed": "{seed}",
+                "figure": "predicted vs true",
+            },
+        ),
+        residuals=report(
+            OUT["residuals"],
+            caption="../report/residuals.rst",
+            category="Models",
+            subcategory="{dataset} {version}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "residuals"},
+        ),
+    wildcard_constraints:
+        dataset=names_of_kind("regression"),
+
+
+for validate_rule in ("validate", "validate_regression"):
+    declare_provenance(
+        validate_rule,
+        params=("table_schema", "thresholds"),
+        hardware="numerics",
+        code=("code",),
+        # What the record and the seal say is checked by the job, and where a threshold
+        # was set is named by its message: neither changes a byte.
+        not_provenance=("model_record", "record_path", "seal_path", "threshold_fields"),
+    )
 
 
 rule summarize:

@@ -10,11 +10,11 @@ run_step(
     record=snakemake.params.record_path,
     seal_path=snakemake.params.seal_path,
     test_table=snakemake.input.test,
-    target=snakemake.params.target,
+    table_schema=snakemake.params.table_schema,
     thresholds=snakemake.params.thresholds,
+    threshold_fields=snakemake.params.threshold_fields,
     threads=snakemake.threads,
-    config_path="config/config.yaml",
     out=snakemake.output.metrics,
-    roc_out=snakemake.output.roc,
-    confusion_out=snakemake.output.confusion,
+    # The ROC curve and confusion matrix, or predicted-vs-true and the residuals.
+    figure_outs=(snakemake.output[1], snakemake.output[2]),
 )
