@@ -37,6 +37,8 @@ class Case:
     fix: str  # a piece of the fix
     target: str = "all"  # what to ask Snakemake for
     after_run: bool = False  # start from a completed run (outputs on disk)
+    # What must (not) be on disk after it, where the default expectations do not fit.
+    leaves: Callable[[Path], None] | None = None
 
 
 def override(values: dict) -> Callable[[Path], list[str]]:
@@ -178,6 +180,29 @@ def truncate(path: str, keep: int) -> Callable[[Path], list[str]]:
         return []
 
     return setup
+
+
+def bad_cell_of_declared_type(column: str, value: str, declared: dict):
+    """The registered table with one bad cell, its column declared as ``declared``."""
+
+    def declare(registry: dict) -> None:
+        schema = registry["datasets"]["breast_cancer"]["v1.0"]["schema"]
+        schema["features"] = {
+            name: (declared if name == column else "float") for name in schema["features"]
+        }
+
+    def setup(repo: Path) -> list[str]:
+        registered_raw(set_cell(column, value))(repo)
+        edit_document("config/datasets.yaml", declare)(repo)
+        return []
+
+    return setup
+
+
+def metrics_missing_and_model_kept(repo: Path) -> None:
+    """validate refused the model: no metrics, and what came before it stays."""
+    assert not (repo / MODEL / "metrics.json").exists()
+    assert (repo / MODEL / "model.pkl").is_file()
 
 
 def absolute_source(repo: Path) -> list[str]:
@@ -379,7 +404,86 @@ CASES = {
         "config/datasets.yaml: datasets.breast_cancer.v1.0.source: ../data/breast_cancer",
         "under data/",
     ),
+    # Tasks and thresholds
+    "config-classifier-on-a-regression-table": Case(
+        override({"dataset": {"name": "diabetes", "version": "v1.0"}}),
+        "config/config.yaml: model: hist_gradient_boosting is a classifier, but diabetes is a "
+        "regression dataset",
+        "sklearn.linear_model.Ridge",
+    ),
+    "config-regressor-on-a-classification-table": Case(
+        custom_model("sklearn.linear_model.Ridge", {"alpha": 1.0}),
+        "config/bad.yaml: model: extra is a regressor, but breast_cancer is a classification",
+        "a preset for classification",
+    ),
+    "config-threshold-of-the-other-task": Case(
+        override({"thresholds": {"by_dataset": {"breast_cancer": {"min_r2": 0.5}}}}),
+        "config/bad.yaml: thresholds.by_dataset.breast_cancer.min_r2: min_r2 bounds a "
+        "regression metric",
+        "min_accuracy",
+    ),
+    "config-threshold-of-an-unknown-dataset": Case(
+        override({"thresholds": {"by_dataset": {"breast_cancr": {"min_accuracy": 0.5}}}}),
+        "config/bad.yaml: thresholds.by_dataset.breast_cancr: breast_cancr is not a dataset",
+        "breast_cancer",
+    ),
+    "config-preprocessing-strategy": Case(
+        override({"preprocessing": {"impute_numeric": "zero"}}),
+        "config/bad.yaml: preprocessing.impute_numeric: 'zero' is not one of",
+        "fills a missing number",
+    ),
+    "config-missed-threshold-of-an-overlay": Case(
+        override({"thresholds": {"by_dataset": {"breast_cancer": {"min_accuracy": 0.999}}}}),
+        "config/bad.yaml: thresholds.by_dataset.breast_cancer.min_accuracy: the model misses",
+        "change the thresholds",
+        leaves=metrics_missing_and_model_kept,
+    ),
+    "registry-regression-with-classes": Case(
+        edit_document(
+            "config/datasets.yaml",
+            lambda d: d["datasets"]["breast_cancer"]["v1.0"]["schema"].update(task="regression"),
+        ),
+        "config/datasets.yaml: datasets.breast_cancer.v1.0.schema.classes: a regression target "
+        "has no classes",
+        "remove `classes`",
+    ),
+    "registry-mixed-categories": Case(
+        edit_document(
+            "config/datasets.yaml",
+            lambda d: d["datasets"]["penguins"]["v1.0"]["schema"]["features"]["island"].update(
+                categories=["Biscoe", 2]
+            ),
+        ),
+        "config/datasets.yaml: datasets.penguins.v1.0.schema.features.island.categories: mixes",
+        "every category of the column as text",
+    ),
     # Data
+    "data-not-a-whole-number": Case(
+        bad_cell_of_declared_type("mean_area", "1001.5", "integer"),
+        f"{RAW}: mean_area: column 'mean_area': line 2: 1001.5 is not a whole number",
+        "declare the column float",
+        DATA_RECORD,
+    ),
+    "data-unknown-category": Case(
+        bad_cell_of_declared_type(
+            "mean_area", "huge", {"type": "categorical", "categories": ["small", "large"]}
+        ),
+        f"{RAW}: mean_area: column 'mean_area': line 2: 'huge' is not one of its categories",
+        "register a new data version",
+        DATA_RECORD,
+    ),
+    "data-label-not-a-class": Case(
+        registered_raw(set_cell("target", "malignant")),
+        f"{RAW}: target: target 'target': line 2: 'malignant' is not one of the classes",
+        "correct the label",
+        DATA_RECORD,
+    ),
+    "data-text-in-a-boolean-column": Case(
+        bad_cell_of_declared_type("mean_area", "maybe", "boolean"),
+        f"{RAW}: mean_area: column 'mean_area': line 2: 'maybe' is not a boolean",
+        "true/false",
+        DATA_RECORD,
+    ),
     "data-one-row-per-class": Case(
         registered_raw(one_row_per_class),
         f"{RAW}: target: class 0 has 1 row: a stratified split needs at least 2",
@@ -583,7 +687,9 @@ def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, defaul
     assert case.fix in fix, fix
     assert "Traceback" not in run.output
     results = repo / "results"
-    if case.after_run:
+    if case.leaves:
+        case.leaves(repo)
+    elif case.after_run:
         # Only the refused step's output is gone; nothing new appeared.
         assert not (repo / MODEL / "metrics.json").exists()
         assert {p for p in results.rglob("*")} <= before

@@ -75,9 +75,9 @@ class _Refusal(Exception):
         self.line, self.problem, self.fix = line, problem, fix
 
 
-def _first(mask: pd.Series) -> tuple[int, int]:
-    """The row label of the first True in ``mask`` and how many more there are."""
-    hits = np.flatnonzero(mask.to_numpy())
+def _first(mask) -> tuple[int, int]:
+    """The position of the first True in ``mask`` and how many more there are."""
+    hits = np.flatnonzero(np.asarray(mask))
     return int(hits[0]), len(hits) - 1
 
 
