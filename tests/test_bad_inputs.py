@@ -199,6 +199,12 @@ def bad_cell_of_declared_type(column: str, value: str, declared: dict):
     return setup
 
 
+def breast_cancer_as_regression(registry: dict) -> None:
+    schema = registry["datasets"]["breast_cancer"]["v1.0"]["schema"]
+    schema["task"] = "regression"
+    del schema["classes"]
+
+
 def metrics_missing_and_model_kept(repo: Path) -> None:
     """validate refused the model: no metrics, and what came before it stays."""
     assert not (repo / MODEL / "metrics.json").exists()
@@ -457,7 +463,89 @@ CASES = {
         "config/datasets.yaml: datasets.penguins.v1.0.schema.features.island.categories: mixes",
         "every category of the column as text",
     ),
+    "registry-binary-with-three-classes": Case(
+        edit_document(
+            "config/datasets.yaml",
+            lambda d: d["datasets"]["penguins"]["v1.0"]["schema"].update(task="binary"),
+        ),
+        "config/datasets.yaml: datasets.penguins.v1.0.schema.task: is binary but the target "
+        "has 3 classes",
+        "correct `task` or `classes`",
+    ),
+    "registry-classification-without-classes": Case(
+        edit_document(
+            "config/datasets.yaml",
+            lambda d: d["datasets"]["penguins"]["v1.0"]["schema"].pop("classes"),
+        ),
+        "config/datasets.yaml: datasets.penguins.v1.0.schema.classes: a multiclass target "
+        "needs its classes",
+        "task: regression",
+    ),
+    "registry-target-declared-as-a-feature": Case(
+        edit_document(
+            "config/datasets.yaml",
+            lambda d: d["datasets"]["penguins"]["v1.0"]["schema"]["features"].update(
+                species="float"
+            ),
+        ),
+        "config/datasets.yaml: datasets.penguins.v1.0.schema.features.species: the target is "
+        "also declared as a feature",
+        "remove it from `features`",
+    ),
+    "registry-class-listed-twice-as-written": Case(
+        edit_document(
+            "config/datasets.yaml",
+            lambda d: d["datasets"]["breast_cancer"]["v1.0"]["schema"].update(classes=[0, "0"]),
+        ),
+        "config/datasets.yaml: datasets.breast_cancer.v1.0.schema.classes: [0, '0'] lists a "
+        "class twice",
+        "list each class once",
+    ),
+    "registry-one-name-two-kinds-of-task": Case(
+        lambda repo: [
+            *edit_document(
+                "config/datasets.yaml",
+                lambda d: d["datasets"]["diabetes"].update(
+                    {"v0": d["datasets"]["penguins"]["v1.0"]}
+                ),
+            )(repo),
+            *config_override(
+                repo,
+                "bad",
+                {
+                    "dataset": [
+                        {"name": "diabetes", "version": "v1.0"},
+                        {"name": "diabetes", "version": "v0"},
+                    ]
+                },
+            ),
+        ],
+        "config/datasets.yaml: datasets.diabetes.v0.schema.task: diabetes has both "
+        "classification and regression versions",
+        "a dataset name of its own",
+    ),
     # Data
+    "data-regression-target-not-a-number": Case(
+        lambda repo: [
+            *registered_raw(set_cell("target", "benign"))(repo),
+            *edit_document("config/datasets.yaml", breast_cancer_as_regression)(repo),
+        ],
+        f"{RAW}: target: target 'target': line 2: 'benign' is not a number",
+        "make the table match",
+        DATA_RECORD,
+    ),
+    "data-target-value-missing": Case(
+        registered_raw(set_cell("target", "")),
+        f"{RAW}: target: target 'target': line 2: the target is missing",
+        "fill in the target",
+        DATA_RECORD,
+    ),
+    "data-true-false-in-a-float-column": Case(
+        registered_raw(rows(lambda t: [t[0]] + [[*r[:3], "true", *r[4:]] for r in t[1:]])),
+        f"{RAW}: mean_area: column 'mean_area': holds true/false values",
+        "declare the column boolean",
+        DATA_RECORD,
+    ),
     "data-not-a-whole-number": Case(
         bad_cell_of_declared_type("mean_area", "1001.5", "integer"),
         f"{RAW}: mean_area: column 'mean_area': line 2: 1001.5 is not a whole number",
