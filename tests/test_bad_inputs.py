@@ -345,13 +345,14 @@ CASES = {
     ),
     "config-test-fraction-too-high": Case(
         override({"split": {"test_fraction": 0.999}}),
-        "config/config.yaml: split.test_fraction: 0.999 of 569 rows leaves 0 for training",
+        # The job names the overlay that set the key, as the driver does.
+        "config/bad.yaml: split.test_fraction: 0.999 of 569 rows leaves 0 for training",
         "choose a test_fraction from",
         DATA_RECORD,
     ),
     "config-test-fraction-too-low": Case(
         override({"split": {"test_fraction": 0.001}}),
-        "config/config.yaml: split.test_fraction: 0.001 of 569 rows leaves 568 for training "
+        "config/bad.yaml: split.test_fraction: 0.001 of 569 rows leaves 568 for training "
         "and 1 for testing",
         "choose a test_fraction from",
         DATA_RECORD,

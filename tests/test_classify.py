@@ -236,3 +236,23 @@ def test_upstream_is_named_relative_to_the_row_and_summarised_when_many():
     many = audit.Difference(summary, "changed", [audit.UPSTREAM], sweep, root_causes=[audit.PARAMS])
     assert audit._detail(many) == "upstream: 64 outputs (metrics.json) (root cause: params)"
     assert len(audit.format_report([many], "A", "B").splitlines()[3]) < 120
+
+
+def test_explain_names_the_columns_of_a_split_table_that_changed(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from reprotrain import tables
+
+    before = pd.DataFrame({"x": [1.0, np.nan, 3.0], "y": [1.0, 2.0, 3.0], "target": [0, 1, 0]})
+    after = pd.DataFrame({"x": [1.0, np.nan, 4.0], "z": [1.0, 2.0, 3.0], "target": [0, 1, 1]})
+    tables.write_table(before, tmp_path / "a.npy")
+    tables.write_table(after, tmp_path / "b.npy")
+    assert audit.semantic_changes(tmp_path / "a.npy", tmp_path / "b.npy") == [
+        "  column x: 1 of 3 values differ",  # the gap in both rows is no difference
+        "  column y: removed",
+        "  column target: 1 of 3 values differ",
+        "  column z: added",
+    ]
+    tables.write_table(after.iloc[:2], tmp_path / "c.npy")
+    assert audit.semantic_changes(tmp_path / "b.npy", tmp_path / "c.npy") == ["  rows: 3 -> 2"]

@@ -81,9 +81,12 @@ def test_summary_table_compares_every_combination(sweep):
         metrics = read_json(
             workdir / DATASET_DIR / f"seed-{row['seed']}" / row["model"] / "metrics.json"
         )
-        assert float(row["accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-9)
+        assert row["task"] == metrics["task"] == "binary"
+        for name in ("accuracy", "balanced_accuracy", "roc_auc", "f1", "log_loss"):
+            assert float(row[name]) == pytest.approx(metrics[name], abs=1e-9)
     summary = (workdir / "results-sweep/summary/metrics.html").read_text(encoding="utf-8")
-    assert "Mean and standard deviation over 2 seed(s)" in summary
+    assert "Binary tasks: mean and standard deviation over 2 seed(s)" in summary
+    assert "ROC AUC and F1 of the positive class" in summary
 
 
 def embedded_results(html: Path) -> dict:

@@ -3,7 +3,7 @@
 Modules used by the Snakemake driver (``errors``, ``fileio``, ``hashing``,
 ``registry``, ``provenance``, ``manifest``, ``locks``) import only the standard
 library and PyYAML, so the Snakefile can load them from any Snakemake
-installation. The heavy stack (pandas, scikit-learn, pandera) is imported only by
+installation. The heavy stack (pandas, scikit-learn, matplotlib) is imported only by
 the modules that run inside rules (``data``, ``models``, ``evaluate``).
 """
 

@@ -13,7 +13,7 @@ from typing import Any
 from reprotrain import manifest
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
-from reprotrain.hashing import sha256_file
+from reprotrain.hashing import sha256_bytes, sha256_file
 
 # Causes, in the order they are reported.
 DATA, PARAMS, CODE, ENVIRONMENT, HARDWARE, UPSTREAM = (
@@ -294,11 +294,16 @@ def _checked_parameters(
         if rename and name.startswith(f"{rename[0]}/"):
             name = f"{rename[1]}/{name[len(rename[0]) + 1 :]}"
         entry = document["files"].get(name)
-        file = root / name
-        if entry is None or not file.is_file() or sha256_file(file) != entry["sha256"]:
+        if entry is None:
             continue
         try:
-            values = _parameters_in(json.loads(file.read_text(encoding="utf-8"))) | values
+            content = (root / name).read_bytes()  # read once: the bytes hashed are parsed
+        except OSError:
+            continue
+        if sha256_bytes(content) != entry["sha256"]:
+            continue
+        try:
+            values = _parameters_in(json.loads(content.decode("utf-8"))) | values
         except (ValueError, UnicodeDecodeError, AttributeError):
             continue
     return values
@@ -426,21 +431,25 @@ def to_json(differences: list[Difference], before: dict[str, Any], after: dict[s
 EXPLAIN_BYTES = 8000
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested record as dotted keys (`model.max_iter`) and their values."""
     if isinstance(value, dict):
         flat: dict[str, Any] = {}
         for key, item in value.items():
-            flat |= _flat(item, f"{prefix}.{key}" if prefix else str(key))
+            flat |= flatten(item, f"{prefix}.{key}" if prefix else str(key))
         return flat
     return {prefix: value}
 
 
 def semantic_changes(a: Path, b: Path) -> list[str]:
-    """What differs between two JSON records, key by key (an empty list for other files)."""
+    """What differs between two JSON records, key by key, or two split tables, column by
+    column (an empty list for other files)."""
+    if a.suffix == ".npy" and b.suffix == ".npy":
+        return table_changes(a, b)
     if a.suffix != ".json" or b.suffix != ".json":
         return []
     try:
-        old, new = (_flat(json.loads(p.read_text(encoding="utf-8"))) for p in (a, b))
+        old, new = (flatten(json.loads(p.read_text(encoding="utf-8"))) for p in (a, b))
     except (ValueError, UnicodeDecodeError):
         return []
     changed = [
@@ -456,6 +465,38 @@ def semantic_changes(a: Path, b: Path) -> list[str]:
 _KEYS_SHOWN = 40
 
 
+def table_changes(a: Path, b: Path) -> list[str]:
+    """What differs between two split tables (.npy structured arrays, loaded without
+    unpickling): rows, columns added or removed, column types, and how many values of
+    each shared column differ."""
+    import numpy as np  # the driver's tooling has it; only --explain of a table needs it
+
+    try:
+        old, new = (np.load(path, allow_pickle=False) for path in (a, b))
+    except (ValueError, OSError):
+        return []
+    if old.dtype.names is None or new.dtype.names is None:
+        return []
+    changes = []
+    if len(old) != len(new):
+        changes.append(f"  rows: {len(old)} -> {len(new)}")
+    for name in old.dtype.names:
+        if name not in new.dtype.names:
+            changes.append(f"  column {name}: removed")
+        elif old.dtype[name] != new.dtype[name]:
+            changes.append(f"  column {name}: {old.dtype[name]} -> {new.dtype[name]}")
+        elif len(old) == len(new):
+            same = old[name] == new[name]
+            if old.dtype[name].kind == "f":  # a gap (NaN) in both is the same value
+                same |= np.isnan(old[name]) & np.isnan(new[name])
+            if differing := int(np.count_nonzero(~same)):
+                changes.append(f"  column {name}: {differing} of {len(old)} values differ")
+    changes += [
+        f"  column {name}: added" for name in new.dtype.names if name not in old.dtype.names
+    ]
+    return changes
+
+
 def _shown(value: Any, width: int = 100) -> str:
     text = json.dumps(value)
     return text if len(text) <= width else f"{text[:width]}… ({len(text)} characters)"
@@ -463,7 +504,8 @@ def _shown(value: Any, width: int = 100) -> str:
 
 def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
     """What differs inside each changed file both run directories hold: the changed keys of
-    JSON records first, then diffoscope's byte-level view of every file, each bounded."""
+    JSON records and the changed columns of split tables first, then diffoscope's
+    byte-level view of every file, each bounded."""
     executable = shutil.which("diffoscope")
     if executable is None:
         raise ReprotrainError(
@@ -479,12 +521,12 @@ def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
         if difference.change == "changed"
     ]
     pairs = [(d, a, b) for d, a, b in pairs if a.is_file() and b.is_file()]
-    sections = ["What changed, key by key (JSON records):"]
+    sections = ["What changed (JSON records key by key, split tables column by column):"]
     for difference, a, b in pairs:
         if changes := semantic_changes(a, b):
             sections.append(f"{difference.path}:\n" + "\n".join(changes))
     if len(sections) == 1:
-        sections.append("  (no JSON record differs)")
+        sections.append("  (no JSON record or split table differs)")
     sections.append(f"Byte by byte (diffoscope, at most {EXPLAIN_BYTES} bytes per file):")
     for _, a, b in pairs:
         done = subprocess.run(

@@ -1,6 +1,7 @@
 """Raw data: verify its pinned sha256, validate it against its schema, split it.
 
-Runs inside rules (pandas, pandera, scikit-learn from the locked environment).
+Runs inside rules (pandas and scikit-learn from the locked environment). The checks are
+reprotrain's own, so that every refusal names the column, the line, the value and the fix.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _first(mask) -> tuple[int, int]:
     return int(hits[0]), len(hits) - 1
 
 
-def _refuse(series: pd.Series, mask: pd.Series, say, fix: str | None = None) -> None:
+def _refuse(series: pd.Series, mask, say, fix: str | None = None) -> None:
     """Refuse the first value where ``mask`` holds: ``say(value)`` describes it."""
     if mask.any():
         row, more = _first(mask)
@@ -126,7 +127,7 @@ def _encode_feature(series: pd.Series, column: Column) -> pd.Series:
         values = pd.Series(np.where(codes < 0, np.nan, codes), dtype="float64")
         _refuse(
             series,
-            (codes < 0) & series.notna().to_numpy(),
+            (codes < 0) & series.notna().to_numpy(),  # a gap is judged below
             lambda v: f"{v!r} is not one of its categories {categories}",
             "correct the value, or register a new data version whose schema lists it",
         )
@@ -147,14 +148,15 @@ def _encode_feature(series: pd.Series, column: Column) -> pd.Series:
                 lambda v: f"{v!r} is not a whole number",
                 "correct the value, or declare the column float",
             )
-    _refuse(
-        series,
-        values.isna() & ~pd.Series(column.impute, index=series.index),
-        lambda _: "a value is missing, and the column does not allow missing values",
-        f"fill it in, or declare the column `{{type: {column.type}"
-        + (", categories: [...]" if column.type == "categorical" else "")
-        + ", missing: impute}` so that the model imputes it (config preprocessing)",
-    )
+    if not column.impute:
+        _refuse(
+            series,
+            values.isna(),
+            lambda _: "a value is missing, and the column does not allow missing values",
+            f"fill it in, or declare the column `{{type: {column.type}"
+            + (", categories: [...]" if column.type == "categorical" else "")
+            + ", missing: impute}` so that the model imputes it (config preprocessing)",
+        )
     return values
 
 
@@ -174,7 +176,7 @@ def _encode_target(series: pd.Series, schema: TableSchema) -> pd.Series:
     codes = pd.Categorical(series.astype("string"), categories=classes).codes
     _refuse(
         series,
-        pd.Series(codes < 0),
+        codes < 0,
         lambda v: f"{v!r} is not one of the classes {classes}",
         "correct the label, or list the class in the schema's classes (a new data version)",
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from reprotrain import manifest
+from reprotrain import audit, manifest
 from reprotrain.errors import ReprotrainError
 from reprotrain.layout import OUTPUTS
 
@@ -42,15 +42,6 @@ class ModelRun:
     params: dict[str, str]
     metrics: dict[str, float]
     tags: dict[str, str]
-
-
-def _flatten(prefix: str, value: Any) -> dict[str, str]:
-    if isinstance(value, dict):
-        flat: dict[str, str] = {}
-        for key, item in sorted(value.items()):
-            flat |= _flatten(f"{prefix}.{key}" if prefix else key, item)
-        return flat
-    return {prefix: str(value)}
 
 
 def _read_json(path: Path) -> Any:
@@ -78,7 +69,10 @@ def model_runs(run_manifest: str | Path) -> tuple[dict[str, Any], list[ModelRun]
             "test_fraction": str(data["split"]["test_fraction"]),
             "model": model["type"],
             "estimator": model["estimator"],
-        } | _flatten("model", model["hyperparameters"])
+        } | {
+            key: str(value)
+            for key, value in sorted(audit.flatten(model["hyperparameters"], "model").items())
+        }
         tags = {
             f"{TAG}.run": key,
             f"{TAG}.manifest_integrity": document["integrity"],

@@ -1,4 +1,4 @@
-"""The steps that need the ML stack (pandas, pandera, scikit-learn), one function per rule.
+"""The steps that need the ML stack (pandas, scikit-learn), one function per rule.
 
 Rule scripts only pass paths and params in; the record-keeping steps are in records.py.
 """
@@ -37,7 +37,7 @@ def preprocess(
     record: str,
 ) -> None:
     """Verify and parse the raw file (or generate the synthetic table), validate, split."""
-    from reprotrain import data  # pandera only in the one step that validates tables
+    from reprotrain import data  # the CSV parser only in the one step that reads tables
 
     rows = dataset.get("rows")
     entry = dataset_from_params(dataset)

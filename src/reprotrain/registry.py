@@ -232,6 +232,14 @@ def _check_generator_schema(schema: TableSchema, registry_path: str, field_: str
         )
 
 
+def check_schemas(registry: dict[str, Any], registry_path: str) -> None:
+    """Every version's schema, used by this run or not, is one that can be used: a mistake
+    in the registry is reported when it is made, not when a run first asks for it."""
+    for name, versions in registry["datasets"].items():
+        for version in versions:
+            resolve(registry, name, version, registry_path)
+
+
 def kinds_of(registry: dict[str, Any]) -> dict[str, set[str]]:
     """Each registered dataset name -> the kinds of task (classification, regression) of
     its versions; read from a schema-validated registry."""

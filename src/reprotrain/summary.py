@@ -61,8 +61,14 @@ def _section(task: str, runs: pd.DataFrame) -> str:
     """One task's runs and their mean and spread over seeds."""
     metrics = list(evaluate.METRICS[evaluate.kind_of(task)])
     note = ""
-    if task != "regression":
-        averaging = evaluate.averaging(task, ["", "its second class (sorted)"])
+    if task == "binary":
+        note = (
+            "<p>ROC AUC and F1 of the positive class: the second class in sorted order, "
+            "which each run's metrics.json names. Balanced accuracy: the mean of the recall "
+            "of each class.</p>"
+        )
+    elif task == "multiclass":
+        averaging = evaluate.averaging(task, [])
         note = (
             f"<p>ROC AUC: {averaging['roc_auc']}. F1: {averaging['f1']}. Balanced accuracy: "
             "the mean of the recall of each class.</p>"

@@ -197,6 +197,12 @@ try:
     )
     REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
     MEMO(check_against_schema, REGISTRY, "datasets.schema.yaml", config["registry"])
+    MEMO(
+        registry.check_schemas,
+        REGISTRY,
+        config["registry"],
+        files=[config["registry"]],
+    )
     # (name, version) -> DataVersion, in config order.
     DATA_VERSIONS = {}
     for index, entry in enumerate(as_list(config["dataset"])):

@@ -53,6 +53,20 @@ ALL_RUNS = LAYOUT.runs
 ALL_METRICS = LAYOUT.paths_of("metrics")
 
 
+def model_job_threads():
+    """Threads of train and validate. On this machine, config `threads` is shared out among
+    the run's model runs, so that independent jobs fit `--cores` side by side instead of
+    queueing behind each other's threads (the bytes do not depend on threads). A cluster
+    job has its node's cores to itself: config `threads` as it is."""
+    cores = workflow.resource_settings.cores
+    if not workflow.local_exec or not cores:
+        return config["threads"]
+    return max(1, min(config["threads"], cores // len(ALL_RUNS)))
+
+
+MODEL_JOB_THREADS = model_job_threads()
+
+
 def data_version_of(wildcards):
     return DATA_VERSIONS[(wildcards.dataset, wildcards.version)]
 

@@ -14,7 +14,7 @@ rule train:
         benchmark_path("train", SPLIT_MODEL)
     conda:
         ENV_FILE
-    threads: config["threads"]
+    threads: MODEL_JOB_THREADS
     params:
         table_schema=schema_of,
         model=lambda wildcards: wildcards.model,

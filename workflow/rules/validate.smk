@@ -37,7 +37,7 @@ rule validate:
     conda:
         ENV_FILE
     # Prediction is parallel over samples (OpenMP): the same floats at any thread count.
-    threads: config["threads"]
+    threads: MODEL_JOB_THREADS
     params:
         table_schema=schema_of,
         thresholds=thresholds_of,
