@@ -530,6 +530,7 @@ CASES = {
         lambda repo: [
             *registered_raw(set_cell("target", "benign"))(repo),
             *edit_document("config/datasets.yaml", breast_cancer_as_regression)(repo),
+            *custom_model("sklearn.linear_model.Ridge", {"alpha": 1.0})(repo),
         ],
         f"{RAW}: target: target 'target': line 2: 'benign' is not a number",
         "make the table match",
