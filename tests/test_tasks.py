@@ -386,9 +386,23 @@ def test_embedded_tables_match_their_records_with_one_core_and_with_two(tmp_path
             ]
         )
     subprocess.run(["rm", "-rf", f"results-{name}"], cwd=repo, check=True)
-    snakemake(repo, *args, cores=2)
+    # Two cores, and two threads for each model job (a run of two models would share the
+    # cores out, one thread each): jobs side by side and threads both vary.
+    snakemake(repo, *args, "--set-threads", "train=2", "validate=2", cores=2)
     assert covered(repo, name) == one_core
+    train_log = next((repo / f"logs/results-{name}/train").rglob("*.log")).read_text()
+    assert "with 2 thread(s)" in train_log
 
+    # Each output's recipe names the rule that made it: the scoring rule of its task.
+    made_by = {
+        path: entry["rule"]
+        for path, entry in json.loads((repo / f"results-{name}/manifest.json").read_text())[
+            "files"
+        ].items()
+        if path.endswith("metrics.json") and "/runs/" in path
+    }
+    scoring = "validate_regression" if name == "diabetes" else "validate"
+    assert set(made_by.values()) == {scoring}, made_by
     split, figures = EMBEDDED[name]
     for model_dir in (repo / split).iterdir():
         if model_dir.name == "data":

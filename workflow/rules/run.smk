@@ -256,24 +256,32 @@ def _rule_view(name, wildcards):
     )
 
 
+# Which of the two scoring rules (both make metrics.json) serves each kind of task.
+VALIDATE_RULE = {"classification": "validate", "regression": "validate_regression"}
+
+
 @functools.cache
-def _producers():
+def _producers(kind):
+    """Each output pattern -> the rule that makes it for a dataset of this kind of task."""
+    others = set(VALIDATE_RULE.values()) - {VALIDATE_RULE[kind]}
     return {
         str(output): name
         for name in DECLARATIONS
+        if name not in others
         for output in getattr(rules, name).output
     }
 
 
 def _recipe(pattern, wildcards):
-    raw, data_input = None, None
+    raw, data_input, kind = None, None, "classification"
     if "dataset" in wildcards:
+        kind = TASK_KINDS[wildcards["dataset"]]
         values = Wildcards(fromdict=wildcards)
         data_version = data_version_of(values)
         raw = data_version.location and str(raw_data(values))
         data_input = {"kind": "data", "sha256": data_version.input_digest}
     context = provenance.RecipeContext(COVERED_SET, LOCKS, raw, data_input)
-    return provenance.recipe(pattern, wildcards, _rule_view, _producers(), context)
+    return provenance.recipe(pattern, wildcards, _rule_view, _producers(kind), context)
 
 
 @functools.cache
