@@ -68,27 +68,20 @@ def confusion_matrix(matrix: list[list[int]], classes: Sequence[Any], title: str
         _save(figure, out)
 
 
-def predicted_vs_true(target, predictions, title: str, out: str) -> None:
-    """Each test row's prediction against its true value, with the line of perfect ones."""
+# A regression's two figures (PredictionErrorDisplay kinds), by output.
+REGRESSION_FIGURES = ("actual_vs_predicted", "residual_vs_predicted")
+
+
+def prediction_errors(target, predictions, kind: str, title: str, out: str) -> None:
+    """A regression's figure of kind ``actual_vs_predicted`` (each prediction against its
+    true value, with the line of perfect ones) or ``residual_vs_predicted`` (true minus
+    predicted, against the prediction). Every test row is drawn: no random subsample."""
     from sklearn.metrics import PredictionErrorDisplay
 
     with plt.rc_context(_STYLE):
         figure, axes = plt.subplots()
         PredictionErrorDisplay.from_predictions(
-            target, predictions, kind="actual_vs_predicted", subsample=None, ax=axes
-        )
-        axes.set_title(title)
-        _save(figure, out)
-
-
-def residuals(target, predictions, title: str, out: str) -> None:
-    """Each test row's residual (true minus predicted) against its prediction."""
-    from sklearn.metrics import PredictionErrorDisplay
-
-    with plt.rc_context(_STYLE):
-        figure, axes = plt.subplots()
-        PredictionErrorDisplay.from_predictions(
-            target, predictions, kind="residual_vs_predicted", subsample=None, ax=axes
+            target, predictions, kind=kind, subsample=None, ax=axes
         )
         axes.set_title(title)
         _save(figure, out)

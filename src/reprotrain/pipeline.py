@@ -180,8 +180,8 @@ def validate(
         figures.confusion_matrix(metrics["confusion_matrix"], metrics["classes"], title, second)
     else:
         metrics = evaluate.regression_metrics(labels.to_numpy(), predicted)
-        figures.predicted_vs_true(labels, predicted, title, first)
-        figures.residuals(labels, predicted, title, second)
+        for kind, figure_out in zip(figures.REGRESSION_FIGURES, figure_outs, strict=True):
+            figures.prediction_errors(labels, predicted, kind, title, figure_out)
     evaluate.check_thresholds(metrics, thresholds, threshold_fields)
     write_json(out, metrics)
     log.info("metrics: %s", {k: v for k, v in metrics.items() if isinstance(v, float)})
