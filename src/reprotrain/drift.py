@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,8 +136,9 @@ def packages_record_path(log_path: str) -> str:
     return str(Path(log_path).with_suffix(".packages.json"))
 
 
-def packages_used() -> dict[str, str]:
-    """PyPI name -> version of each distribution whose modules this process imported.
+def packages_used(also_loaded: Iterable[str] = ()) -> dict[str, str]:
+    """PyPI name -> version of each distribution whose modules this process imported (and
+    the job's process, ``also_loaded``, when a warm worker ran its step).
 
     What a job's outputs can depend on in its environment: a drifted package that none of
     an output's jobs imported cannot have changed it (reprotrain itself is code, digested
@@ -155,7 +156,7 @@ def packages_used() -> dict[str, str]:
     # Private top-level modules are left out: site's .pth hooks import them into every
     # process (setuptools' _distutils_hack), and a library a job computes with is imported
     # under its public name too.
-    top_level = {name.partition(".")[0] for name in list(sys.modules)}
+    top_level = {name.partition(".")[0] for name in [*sys.modules, *also_loaded]}
     top_level = {name for name in top_level if not name.startswith("_")}
     names = {owner for module in top_level for owner in owners.get(module, ())}
     return {name: installed[name] for name in sorted(names - {"reprotrain"}) if name in installed}

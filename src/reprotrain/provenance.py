@@ -54,7 +54,22 @@ def _parsed_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif step := _step_named(node):
+            # run_step(log, "package.module:function"): the module runs the job's step in a
+            # warm worker, imported there rather than by the script (reprotrain.worker).
+            found.add(step.partition(":")[0])
     return frozenset(found)
+
+
+def _step_named(node: ast.AST) -> str | None:
+    """The step a ``run_step`` call names by "module:function", if ``node`` is one."""
+    if not isinstance(node, ast.Call) or len(node.args) < 2:
+        return None
+    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+    step = node.args[1]
+    if name == "run_step" and isinstance(step, ast.Constant) and isinstance(step.value, str):
+        return step.value if ":" in step.value else None
+    return None
 
 
 def package_closure(root: str | Path, script: str) -> list[str]:

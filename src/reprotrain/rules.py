@@ -7,21 +7,44 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-import reprotrain
-from reprotrain import drift, hermetic, numerics, yamlfile
+from reprotrain import worker
 from reprotrain.errors import ReprotrainError
-from reprotrain.fileio import write_json
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # Errors of the file system, not of the code: reported as one message, no traceback.
 WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
-def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
-    """Run one step with its log in ``log_path``; a bad input exits 1 with one clear message."""
+def run_step(log_path: str, step: str | Callable[..., Any], **arguments: Any) -> None:
+    """Run one step with its log in ``log_path``; a bad input exits 1 with one clear message.
+
+    A step named "package.module:function" runs in the run's warm worker when there is one
+    (reprotrain.worker): the job's process then never imports the step's module.
+    """
+    if isinstance(step, str):
+        status = worker.hand_over(step, log_path, arguments)
+        if status is not None:
+            _leave_without_teardown(status)
+        step = worker.resolve(step)
+    execute(log_path, step, arguments)
+
+
+def execute(
+    log_path: str,
+    step: Callable[..., Any],
+    arguments: dict[str, Any],
+    also_loaded: Iterable[str] = (),
+) -> None:
+    """Run the step here, with every check a job makes (``also_loaded``: what the job's own
+    process had imported before it handed the step to a worker)."""
+    # Imported here: a job that hands its step to a worker needs none of them.
+    import reprotrain
+    from reprotrain import drift, hermetic
+    from reprotrain.fileio import write_json
+
     # A log that cannot be written (a full disk) must not turn the job's one message into a
     # logging traceback: the message goes to stderr as well, which Snakemake shows.
     logging.raiseExceptions = False
@@ -31,6 +54,8 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         )
     except OSError:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if also_loaded:
+        logging.getLogger(__name__).info("step forked from warm worker %d", os.getppid())
     # A custom estimator may live in the user code directory (config `user_code`).
     if user_code := os.environ.get("REPROTRAIN_USER_CODE"):
         sys.path.insert(0, user_code)
@@ -42,7 +67,7 @@ def run_step(log_path: str, step: Callable[..., Any], **arguments: Any) -> None:
         # Every module the step loaded came from this job's own environment.
         hermetic.check(reprotrain.LOADED_BEFORE)
         # The manifest attributes an environment change only to outputs whose jobs used it.
-        write_json(drift.packages_record_path(log_path), drift.packages_used())
+        write_json(drift.packages_record_path(log_path), drift.packages_used(also_loaded))
         _leave_without_teardown()
     except ReprotrainError as error:
         _fail(step, error)
@@ -66,11 +91,13 @@ def _check_numerics() -> None:
     """A job that computed with numpy proves it ran the pinned kernels (else it fails and
     Snakemake removes its outputs)."""
     if "numpy" in sys.modules:
+        from reprotrain import numerics
+
         pin = numerics.pin_from_environment()
         numerics.check_in_use(pin, numerics.in_use(load_all=False))
 
 
-def _leave_without_teardown() -> NoReturn:
+def _leave_without_teardown(status: int = 0) -> NoReturn:
     """End the job process now that every output is written, closed and renamed into place.
 
     What is left is the interpreter's teardown of the ML stack's modules, OpenMP pools and
@@ -80,12 +107,14 @@ def _leave_without_teardown() -> NoReturn:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 def _fail(step: Callable[..., Any], error: ReprotrainError) -> None:
     # A config value may come from an overlay: name the file that gave it, as the driver
     # does (the driver passes the run's config files).
+    from reprotrain import yamlfile
+
     if error.file == yamlfile.CONFIG_LABEL and error.field:
         files = json.loads(os.environ.get("REPROTRAIN_CONFIG_FILES") or "[]")
         error.file = yamlfile.config_file_of(files, error.field)

@@ -1,5 +1,6 @@
 # Bootstrap and validation: the reprotrain package on the path, then every input checked.
 
+import atexit
 import json
 import logging
 import os
@@ -81,6 +82,7 @@ from reprotrain import (
     runlock,
     schema,
     signing,
+    worker,
     yamlfile,
 )  # noqa: E402
 from reprotrain.errors import ReprotrainError  # noqa: E402
@@ -313,6 +315,31 @@ os.environ.update(
     REPROTRAIN_NUMERICS=NUMERICS.to_json() if NUMERICS else "null",
     **(NUMERICS.job_environment() if NUMERICS else {}),
 )
+# Each job's step runs in a fork of this run's warm worker for that step, which has the
+# step's imports done once (reprotrain.worker). The workers belong to this process: they
+# end when it does, and it stops them at the end of the run.
+WORKER_DIRECTORY = worker.directory()
+os.environ.update(
+    REPROTRAIN_RUN=str(os.getpid()),
+    REPROTRAIN_WORKER_DIR=str(WORKER_DIRECTORY or ""),
+)
+
+
+def stop_workers():
+    worker.stop_workers(os.getpid(), WORKER_DIRECTORY)
+
+
+atexit.register(stop_workers)
+
+
+onsuccess:
+    stop_workers()
+
+
+onerror:
+    stop_workers()
+
+
 # A param of the jobs that compute floats, so that changing the pin reruns them and the
 # manifest lists the hardware among their outputs' inputs.
 NUMERICS_PARAM = NUMERICS.to_json() if NUMERICS else "unpinned"

@@ -1,9 +1,8 @@
-from reprotrain.pipeline import preprocess
 from reprotrain.rules import run_step
 
 run_step(
     snakemake.log[0],
-    preprocess,
+    "reprotrain.pipeline:preprocess",  # in the run's warm worker (reprotrain.worker)
     raw=snakemake.input.raw,
     dataset=snakemake.params.dataset,
     registry=snakemake.params.registry,

@@ -1,9 +1,8 @@
-from reprotrain.records import save
 from reprotrain.rules import run_step
 
 run_step(
     snakemake.log[0],
-    save,
+    "reprotrain.records:save",  # in the run's warm worker (reprotrain.worker)
     estimator=snakemake.input.estimator,
     summary=snakemake.input.summary,
     data_record=snakemake.input.data_record,

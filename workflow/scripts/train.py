@@ -1,9 +1,8 @@
-from reprotrain.pipeline import train
 from reprotrain.rules import run_step
 
 run_step(
     snakemake.log[0],
-    train,
+    "reprotrain.pipeline:train",  # in the run's warm worker (reprotrain.worker)
     train_table=snakemake.input.train,
     table_schema=snakemake.params.table_schema,
     model_type=snakemake.params.model,

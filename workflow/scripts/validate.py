@@ -1,9 +1,8 @@
-from reprotrain.pipeline import validate
 from reprotrain.rules import run_step
 
 run_step(
     snakemake.log[0],
-    validate,
+    "reprotrain.pipeline:validate",  # in the run's warm worker (reprotrain.worker)
     model=snakemake.input.model,
     card=snakemake.input.card,
     recorded_sha256=snakemake.params.model_record,
