@@ -174,6 +174,15 @@ def test_stop_workers_ends_a_runs_workers_and_their_step_workers(tmp_path, run):
     assert not list(place.iterdir())
 
 
+def test_what_runs_that_are_over_left_is_removed(tmp_path):
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    (tmp_path / f"{ended.pid}-0123.lock").touch()
+    (tmp_path / f"{os.getpid()}-0123.lock").touch()
+    worker.remove_leftovers(tmp_path)
+    assert [path.name for path in tmp_path.iterdir()] == [f"{os.getpid()}-0123.lock"]
+
+
 def test_the_worker_address_follows_the_environment_but_not_thread_counts(monkeypatch):
     place = Path("/nowhere")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

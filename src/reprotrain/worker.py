@@ -92,6 +92,17 @@ def directory() -> Path | None:
     return path
 
 
+def remove_leftovers(place: Path | None) -> None:
+    """Remove what the workers of runs that are over left (a run killed -9 while a job
+    was starting its worker leaves its lock file)."""
+    if place is None:
+        return
+    for path in place.iterdir():
+        run = path.name.partition("-")[0]
+        if run.isdigit() and not Path(f"/proc/{run}").exists():
+            path.unlink(missing_ok=True)
+
+
 def available() -> bool:
     return hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
 

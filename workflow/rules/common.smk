@@ -11,6 +11,7 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
+import threading
 from io import BytesIO
 from pathlib import Path
 
@@ -319,25 +320,28 @@ os.environ.update(
 # step's imports done once (reprotrain.worker). The workers belong to this process: they
 # end when it does, and it stops them at the end of the run.
 WORKER_DIRECTORY = worker.directory()
+worker.remove_leftovers(WORKER_DIRECTORY)
 os.environ.update(
     REPROTRAIN_RUN=str(os.getpid()),
     REPROTRAIN_WORKER_DIR=str(WORKER_DIRECTORY or ""),
 )
 
 
-def stop_workers():
+def end_of_run():
+    """Stop this run's workers, and the timer threads Snakemake's job rate limiter starts
+    at the end of every scheduling pass (the default profile counts its limit over 100 s,
+    so that these passes do not pile up with the number of jobs): with nothing left to
+    schedule, they need not keep the process alive for up to 100 s at exit."""
     worker.stop_workers(os.getpid(), WORKER_DIRECTORY)
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
 
 
-atexit.register(stop_workers)
-
-
-onsuccess:
-    stop_workers()
-
-
-onerror:
-    stop_workers()
+# Run when the main thread is done, before the interpreter waits for the other threads
+# (onsuccess and onerror are not run for a workflow used as a module, as this one is);
+# where Python lacks the hook, at exit after them.
+getattr(threading, "_register_atexit", atexit.register)(end_of_run)
 
 
 # A param of the jobs that compute floats, so that changing the pin reruns them and the
