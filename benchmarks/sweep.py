@@ -66,9 +66,10 @@ def reprotrain(*extra: str) -> list[str]:
 def commands(workdir: Path, count: int) -> dict[str, tuple[list[str], dict, list[str]]]:
     """Each way's command, environment and what it leaves to clean before the next run."""
     cold = dict(os.environ, REPROTRAIN_WARM_WORKERS="0")
+    # Snakemake's defaults: not reprotrain's profile, which Snakemake would find here.
     minimal = [
-        str(BIN / "snakemake"), "-s", "benchmarks/minimal_ml/Snakefile",
-        "--cores", str(os.cpu_count()), "--config", f"count={count}",
+        str(BIN / "snakemake"), "-s", "benchmarks/minimal_ml/Snakefile", "--workflow-profile",
+        "none", "--cores", str(os.cpu_count()), "--config", f"count={count}",
     ]  # fmt: skip
     loop = [str(BIN / "python"), "benchmarks/sweep_steps.py", str(count), "loop-out"]
     ours = ["results-bench", "logs", ".snakemake"]
