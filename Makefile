@@ -7,7 +7,7 @@ CORES ?= 2
 export PYTHONHASHSEED := 0
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run sweep report report-sweep test test-fast bench bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report report-sweep test test-fast bench bench-sweep bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -53,10 +53,20 @@ slurm-down:
 run-slurm: setup
 	$(BIN)/snakemake --profile profiles/slurm
 
-## bench: the benchmark suite against the plain-script floor (about 40 min at 2 cores);
-## writes benchmarks/RESULTS.md. Not part of `make test`. BENCH_ARGS="--sizes 10000" for a quick one.
+## bench: the benchmark suite against the plain-script floor (about 40 min at 2 cores),
+## then the sweep table (bench-sweep). Writes benchmarks/RESULTS.md and benchmarks/SWEEP.md.
+## Not part of `make test`. BENCH_ARGS="--sizes 10000" for a quick one.
 bench: setup
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/sweep.py $(SWEEP_ARGS)
+
+## bench-sweep: sweeps of 1, 4, 16 and 64 model runs by reprotrain, reprotrain with one
+## process per job, a minimal Snakemake workflow and a plain loop, alternated, plus the
+## dry run and no-op at 1 and 256 (about 40 min at 2 cores; SWEEP_ARGS="--counts 1 4"
+## for a quick one); writes benchmarks/SWEEP.md
+SWEEP_ARGS ?= --repeats 3 --large-repeats 1
+bench-sweep: setup
+	$(BIN)/python benchmarks/sweep.py $(SWEEP_ARGS)
 
 ## bench-numerics: what the numerics pin costs against the kernel this CPU picks (a few
 ## minutes); writes benchmarks/NUMERICS.md

@@ -166,7 +166,10 @@ def render(results: dict) -> str:
         cells = " | ".join(f"{medians[variant]:.1f} s" for variant in VARIANTS)
         to_loop = medians[VARIANTS[0]] / medians[VARIANTS[3]]
         to_minimal = medians[VARIANTS[0]] / medians[VARIANTS[2]]
-        lines.append(f"| {row['combinations']} | {cells} | {to_loop:.2f}x | {to_minimal:.2f}x |")
+        lines.append(
+            f"| {row['combinations']} | {cells} | {to_loop:.2f}x | {to_minimal:.2f}x "
+            f"| {row['repeats']} |"
+        )
     largest = results["counts"][-1]
     medians = {variant: median(largest["seconds"][variant]) for variant in VARIANTS}
     to_loop = medians[VARIANTS[0]] / medians[VARIANTS[3]]
