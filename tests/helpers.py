@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,3 +135,30 @@ def rewrite_model_and_card(project: Path) -> None:
     card = json.loads(card_path.read_text())
     card["model"]["sha256"] = hashlib.sha256(blob).hexdigest()
     card_path.write_text(json.dumps(card))
+
+
+def wait_for(condition, what: str, timeout: float = 120):
+    """Poll ``condition`` until it gives something true, and return that; fail after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return found
+
+
+def processes_with(variable: str, value: str) -> list[int]:
+    """Live processes whose environment holds ``variable=value`` (they inherited it)."""
+    found = []
+    needle = f"{variable}={value}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone already, or not ours to read
+        if needle in environment:
+            found.append(int(entry.name))
+    return found

@@ -11,7 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import BIN, MODEL, assert_same_manifest, config_override, copy_repo, snakemake
+from helpers import (
+    BIN,
+    MODEL,
+    assert_same_manifest,
+    config_override,
+    copy_repo,
+    processes_with,
+    snakemake,
+    wait_for,
+)
 
 pytestmark = pytest.mark.pipeline
 
@@ -41,14 +50,6 @@ def start(workdir: Path, cores: int = 1) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-
-
-def wait_for(condition, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def rule_started(workdir: Path, rule: str) -> bool:
@@ -180,22 +181,6 @@ def test_an_unwritable_directory_fails_with_one_message(tmp_path, directory, opt
     assert "\n  fix: " in run.output[run.output.index(message) :]
     assert "Traceback" not in run.output
     assert "Logging error" not in run.output
-
-
-def processes_with(variable: str, value: str) -> list[int]:
-    """Live processes whose environment holds ``variable=value`` (they inherited it)."""
-    found = []
-    needle = f"{variable}={value}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environment = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue  # gone already, or not ours to read
-        if needle in environment:
-            found.append(int(entry.name))
-    return found
 
 
 def test_jobs_leave_no_worker_processes_behind(tmp_path, monkeypatch):

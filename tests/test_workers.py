@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import BIN, REPO, copy_repo, snakemake
+from helpers import BIN, REPO, copy_repo, processes_with, snakemake, wait_for
 
 from reprotrain import worker
 
@@ -36,15 +35,6 @@ def refuse():
 """
 
 
-def wait_for(condition, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -54,18 +44,8 @@ def alive(pid: int) -> bool:
 
 
 def processes_of_run(run: int) -> list[int]:
-    """Every live process that belongs to the run whose driver is ``run``."""
-    marker = f"{worker.RUN}={run}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != run:
-            try:
-                environment = (proc / "environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if marker in environment and alive(int(proc.name)):
-                found.append(int(proc.name))
-    return found
+    """Every live process (not a zombie) that belongs to the run whose driver is ``run``."""
+    return [pid for pid in processes_with(worker.RUN, str(run)) if pid != run and alive(pid)]
 
 
 @pytest.fixture
@@ -152,7 +132,9 @@ def test_a_killed_job_takes_its_step_with_it_and_the_run_ends_its_workers(tmp_pa
     driver, place, environment = run
     sleeper = job(tmp_path, environment, "steps_here:sleep", out="pid.txt")
     started = tmp_path / "pid.txt"
-    step = int(wait_for(lambda: started.exists() and started.read_text(), "the step to start"))
+    step = int(
+        wait_for(lambda: started.exists() and started.read_text(), "the step to start", 30)
+    )
     sleeper.kill()
     sleeper.wait()
     wait_for(lambda: not alive(step), "the killed job's step to end", timeout=10)
