@@ -132,9 +132,7 @@ def test_a_killed_job_takes_its_step_with_it_and_the_run_ends_its_workers(tmp_pa
     driver, place, environment = run
     sleeper = job(tmp_path, environment, "steps_here:sleep", out="pid.txt")
     started = tmp_path / "pid.txt"
-    step = int(
-        wait_for(lambda: started.exists() and started.read_text(), "the step to start", 30)
-    )
+    step = int(wait_for(lambda: started.exists() and started.read_text(), "the step to start", 30))
     sleeper.kill()
     sleeper.wait()
     wait_for(lambda: not alive(step), "the killed job's step to end", timeout=10)
