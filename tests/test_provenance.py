@@ -8,6 +8,7 @@ import pytest
 from helpers import REPO, copy_repo
 
 from reprotrain import provenance
+from reprotrain.hashing import digest_value, digest_value_remembered
 
 
 def test_code_digest_ignores_location_and_non_code_files(tmp_path):
@@ -202,6 +203,58 @@ def test_the_data_version_and_installed_software_are_inputs_not_params():
         "sha256": "digest-of-venv",
     }
     assert "data/raw.csv" not in made["inputs"]
+
+
+def test_an_outputs_digests_change_with_any_rules_params_or_code_and_nothing_else():
+    schema = {"columns": [{"name": f"c{i}", "kind": "number"} for i in range(30)]}
+
+    def recipe_with(alpha=0.5, seed=7, fit_code="digest-of-fit", columns=schema):
+        fit = rule(
+            "fit",
+            provenance.Declaration(params=("alpha", "schema"), code=("source",)),
+            {"tmp/fitted.pkl": "fitted"},
+            alpha=alpha,
+            schema=columns,
+            source=fit_code,
+        )
+        publish = rule(
+            "publish",
+            provenance.Declaration(params=("seed",), not_provenance=("report_path",)),
+            {"out/model.pkl": "model"},
+            [provenance.RuleInput("fitted", "tmp/fitted.pkl", ("tmp/fitted.pkl",))],
+            seed=seed,
+            report_path="out/report.html",
+        )
+        producers = {"tmp/fitted.pkl": "fit", "out/model.pkl": "publish"}
+        context = provenance.RecipeContext(covered=frozenset(), locks={})
+        rules = {"fit": fit, "publish": publish}
+        return provenance.recipe("out/model.pkl", {}, view_of(rules), producers, context)
+
+    base = recipe_with()
+    assert base["params"] == {"publish": {"seed": 7}, "fit": {"alpha": 0.5, "schema": schema}}
+    assert base["code_digest"] == digest_value(base["code"])
+    assert recipe_with()["params_digest"] == base["params_digest"]
+    renamed = {"columns": [*schema["columns"][:-1], {"name": "other", "kind": "number"}]}
+    for changed in (
+        recipe_with(alpha=0.25),
+        recipe_with(seed=8),
+        recipe_with(alpha=1),
+        recipe_with(columns=renamed),
+    ):
+        assert changed["params_digest"] != base["params_digest"]
+        assert changed["code_digest"] == base["code_digest"]
+    other_code = recipe_with(fit_code="edited")
+    assert other_code["params_digest"] == base["params_digest"]
+    assert other_code["code_digest"] != base["code_digest"]
+
+
+def test_a_remembered_digest_is_the_digest_of_the_very_value():
+    # Values whose JSON differs while Python calls them equal, met one after another.
+    values = [1, True, 1.0, "1", [1], {"a": 1}, {"a": True}, {"a": 1.0}, None, [None], {}]
+    for _ in range(2):
+        for value in values:
+            assert digest_value_remembered(value) == digest_value(value)
+    assert len({digest_value_remembered(value) for value in values}) == len(values)
 
 
 @pytest.mark.parametrize(

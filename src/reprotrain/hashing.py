@@ -35,6 +35,26 @@ def digest_value(value: Any) -> str:
     return sha256_bytes(canonical_json(value).encode("utf-8"))
 
 
+# digest_value writes indented JSON, which json encodes in pure Python: a sweep would encode
+# the same table schema once per job. A plain JSON value's repr (dicts, lists, strings,
+# numbers, booleans, None) differs wherever its canonical JSON does, so the digest of a
+# value met again is found by its repr, which is written in C.
+_REMEMBERED_LIMIT = 4096
+_remembered: dict[str, str] = {}
+
+
+def digest_value_remembered(value: Any) -> str:
+    """digest_value of a plain JSON value, remembered by its repr (for values met again
+    and again, such as one table schema in the params of every job of a sweep)."""
+    key = repr(value)
+    digest = _remembered.get(key)
+    if digest is None:
+        if len(_remembered) >= _REMEMBERED_LIMIT:
+            _remembered.clear()
+        digest = _remembered[key] = digest_value(value)
+    return digest
+
+
 def digest_tree(root: str | os.PathLike[str], relative_paths: Iterable[str]) -> str:
     """Digest of several files' names and contents, independent of where ``root`` lives."""
     base = Path(root)

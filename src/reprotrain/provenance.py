@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprotrain.hashing import digest_tree, sha256_file
+from reprotrain.hashing import digest_tree, digest_value, digest_value_remembered, sha256_file
 
 # The code that can change an output: the workflow, its rule scripts and schemas, and
 # the package. Tests, docs and the recorded manifest are not part of it.
@@ -256,6 +256,21 @@ class RuleView:
     params: Mapping[str, Any]
     packages_record: str  # where the job records the packages it imported
 
+    # A view is built once per rule and wildcards (the workflow caches it) but is part of
+    # the recipe of several outputs: its declared params are picked and digested once.
+    @functools.cached_property
+    def made_params(self) -> dict[str, Any]:
+        """The params that change its outputs' bytes (Declaration.params)."""
+        return {key: self.params[key] for key in self.declaration.params}
+
+    @functools.cached_property
+    def made_params_digest(self) -> str:
+        """The digest of each made param, digested: a value every job shares (the table
+        schema) is encoded once."""
+        return digest_value(
+            {key: digest_value_remembered(value) for key, value in self.made_params.items()}
+        )
+
 
 @dataclass(frozen=True)
 class RecipeContext:
@@ -277,12 +292,42 @@ def recipe(
     """Rule, inputs, params and code of one output, looking through uncovered intermediates.
 
     `producers` maps an output pattern to the rule that makes it; `view` gives that rule for
-    the wildcards. Returns {"rule", "inputs", "params": {rule: {...}}, "code": {...}}.
+    the wildcards. Returns {"rule", "inputs", "params": {rule: {...}}, "code": {...},
+    "params_digest", "code_digest"}. The params digest is composed of each rule's own
+    (RuleView.made_params_digest), so a sweep digests each job's params once, not once per
+    output that job leads to.
     """
+    rules: dict[str, RuleView] = {}
+    code: dict[str, Any] = {}
+    inputs = _gather(pattern, wildcards, view, producers, context, rules, code)
+    return {
+        "rule": next(iter(rules)),  # the first rule gathered: the output's own
+        "inputs": inputs,
+        "params": {name: rule.made_params for name, rule in rules.items()},
+        "code": code,
+        "params_digest": digest_value(
+            {name: rule.made_params_digest for name, rule in rules.items()}
+        ),
+        "code_digest": digest_value(code),
+    }
+
+
+def _gather(
+    pattern: str,
+    wildcards: Mapping[str, Any],
+    view: Callable[[str, Mapping[str, Any]], RuleView],
+    producers: Mapping[str, str],
+    context: RecipeContext,
+    rules: dict[str, RuleView],
+    code: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """The inputs of one output; adds the rules it went through to `rules` and their code
+    params to `code`."""
     rule = view(producers[pattern], wildcards)
     declared = rule.declaration
     params = rule.params
-    code = {f"{rule.name}.{key}": params[key] for key in declared.code}
+    rules[rule.name] = rule
+    code |= {f"{rule.name}.{key}": params[key] for key in declared.code}
     inputs: dict[str, dict[str, Any]] = {}
     if declared.data is not None and params[declared.data] is not None:
         inputs["dataset"] = dict(context.data_input or {})
@@ -299,7 +344,6 @@ def recipe(
         "kind": "environment",
         "record": rule.packages_record,
     }
-    made = {rule.name: {key: params[key] for key in declared.params}}
     made_from = declared.made_from.get(rule.outputs[pattern] or "")
     for item in rule.inputs:
         if made_from is not None and item.name not in made_from:
@@ -308,14 +352,11 @@ def recipe(
             if file in context.covered:
                 inputs[file] = {"kind": "output"}
             elif item.pattern is not None and item.pattern in producers:
-                upstream = recipe(item.pattern, wildcards, view, producers, context)
-                inputs |= upstream["inputs"]
-                made |= upstream["params"]
-                code |= upstream["code"]
+                inputs |= _gather(item.pattern, wildcards, view, producers, context, rules, code)
             elif file in context.locks:
                 inputs[context.locks[file]] = {"kind": "environment", "file": file}
             elif file == context.raw:
                 inputs["dataset"] = dict(context.data_input or {})
             else:
                 inputs[file] = {"kind": "file"}
-    return {"rule": rule.name, "inputs": inputs, "params": made, "code": code}
+    return inputs

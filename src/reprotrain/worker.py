@@ -326,9 +326,9 @@ class _Server:
                     if key.data == "accept":
                         self._accept()
                     elif key.data == "child":
-                        self._reply(key.fd)
-                    else:  # the job's process is gone (killed): so goes its step
-                        self._abandon(key.data)
+                        self._end_job(key.fd, killed=False)
+                    else:  # the job's connection closed: its process is gone
+                        self._end_job(key.data, killed=True)
         except _Stop:
             pass
         finally:
@@ -377,23 +377,19 @@ class _Server:
         if not keep_driver:
             os.close(self.driver)
 
-    def _reply(self, child: int) -> None:
+    def _end_job(self, child: int, killed: bool) -> None:
+        """A job's child is done (it tells its exit status to the job's process), or the
+        job's process is gone (killed), and so goes its child."""
         connection, pid = self.jobs.pop(child)
         self.selector.unregister(child)
         self.selector.unregister(connection)
+        if killed:
+            os.kill(pid, signal.SIGKILL)
         status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         os.close(child)
         with contextlib.suppress(OSError), connection:
-            connection.sendall(_STATUS.pack(status))
-
-    def _abandon(self, child: int) -> None:
-        connection, pid = self.jobs.pop(child)
-        self.selector.unregister(child)
-        self.selector.unregister(connection)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(child)
-        connection.close()
+            if not killed:
+                connection.sendall(_STATUS.pack(status))
 
     def _close(self) -> None:
         for connection, pid in self.jobs.values():

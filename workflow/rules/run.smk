@@ -73,7 +73,13 @@ def data_version_of(wildcards):
 
 def schema_of(wildcards):
     """The table schema of the data version, as the jobs get it."""
-    return dataclasses.asdict(data_version_of(wildcards).dataset.schema)
+    return _schema_dict(wildcards.dataset, wildcards.version)
+
+
+# One dict per data version, not one per job of a sweep (nothing changes a param's value).
+@functools.cache
+def _schema_dict(dataset, version):
+    return dataclasses.asdict(DATA_VERSIONS[(dataset, version)].dataset.schema)
 
 
 def hyperparameters_of(wildcards):
@@ -219,23 +225,32 @@ def declare_provenance(rule_name, **meaning):
     DECLARATIONS[rule_name] = declaration
 
 
-def _evaluate(item, wildcards):
-    """A rule's input or param item for concrete wildcards, as Snakemake would see it."""
+def _evaluate(item, wildcards, values):
+    """A rule's input or param item for concrete wildcards (a dict, and the same as
+    Snakemake's Wildcards), as Snakemake would see it."""
     if callable(item):
-        return item(Wildcards(fromdict=wildcards))
+        return item(values)
     if isinstance(item, str):
         return apply_wildcards(item, wildcards)
     return item
 
 
 def _rule_view(name, wildcards):
+    return _cached_rule_view(name, tuple(sorted(wildcards.items())))
+
+
+# A rule's view is part of the recipe of each output it leads to: built once per job.
+@functools.cache
+def _cached_rule_view(name, wildcard_items):
+    wildcards = dict(wildcard_items)
+    values = Wildcards(fromdict=wildcards)
     proxy = getattr(rules, name)
     declaration = DECLARATIONS[name]
     output_names = {str(output): key for key, output in proxy.output.items()}
     inputs = []
     for input_name, item in proxy.input.items():
         for each in list(item) if isinstance(item, list) else [item]:
-            value = _evaluate(each, wildcards)
+            value = _evaluate(each, wildcards, values)
             files = [value] if isinstance(value, str) else value
             pattern = str(each) if isinstance(each, str) else None
             inputs.append(
@@ -248,11 +263,13 @@ def _rule_view(name, wildcards):
         inputs=tuple(inputs),
         # What is no provenance is not evaluated (it may need the job's input or a record).
         params={
-            key: _evaluate(value, wildcards)
+            key: _evaluate(value, wildcards, values)
             for key, value in proxy.params.items()
             if key not in declaration.not_provenance
         },
-        packages_record=drift.packages_record_path(_evaluate(proxy.log[0], wildcards)),
+        packages_record=drift.packages_record_path(
+            _evaluate(proxy.log[0], wildcards, values)
+        ),
     )
 
 
@@ -261,7 +278,7 @@ VALIDATE_RULE = {"classification": "validate", "regression": "validate_regressio
 
 
 @functools.cache
-def _producers(kind):
+def _producers(kind="classification"):
     """Each output pattern -> the rule that makes it for a dataset of this kind of task."""
     others = set(VALIDATE_RULE.values()) - {VALIDATE_RULE[kind]}
     return {
@@ -273,15 +290,25 @@ def _producers(kind):
 
 
 def _recipe(pattern, wildcards):
-    raw, data_input, kind = None, None, "classification"
-    if "dataset" in wildcards:
-        kind = TASK_KINDS[wildcards["dataset"]]
-        values = Wildcards(fromdict=wildcards)
-        data_version = data_version_of(values)
-        raw = data_version.location and str(raw_data(values))
-        data_input = {"kind": "data", "sha256": data_version.input_digest}
-    context = provenance.RecipeContext(COVERED_SET, LOCKS, raw, data_input)
+    if "dataset" not in wildcards:
+        context = _recipe_context(None, None)
+        return provenance.recipe(pattern, wildcards, _rule_view, _producers(), context)
+    dataset, version = wildcards["dataset"], wildcards["version"]
+    context = _recipe_context(dataset, version)
+    kind = TASK_KINDS[dataset]
     return provenance.recipe(pattern, wildcards, _rule_view, _producers(kind), context)
+
+
+@functools.cache
+def _recipe_context(dataset, version):
+    """What the recipes of one data version's outputs share (None: of no data version)."""
+    if dataset is None:
+        return provenance.RecipeContext(COVERED_SET, LOCKS)
+    values = Wildcards(fromdict={"dataset": dataset, "version": version})
+    data_version = data_version_of(values)
+    raw = data_version.location and str(raw_data(values))
+    data_input = {"kind": "data", "sha256": data_version.input_digest}
+    return provenance.RecipeContext(COVERED_SET, LOCKS, raw, data_input)
 
 
 @functools.cache
@@ -311,8 +338,8 @@ def recorded_model_sha256(wildcards):
         return None
     recipe = _recipe(OUT["model"], values)
     if (
-        digest_value(recipe["params"]) != entry["params_digest"]
-        or digest_value(recipe["code"]) != entry["code_digest"]
+        recipe["params_digest"] != entry["params_digest"]
+        or recipe["code_digest"] != entry["code_digest"]
     ):
         return None
     for name, item in recipe["inputs"].items():
@@ -333,8 +360,8 @@ def output_recipes(wildcards):
             "rule": recipe["rule"],
             "pattern": OUT[key],
             "inputs": recipe["inputs"],
-            "params_digest": digest_value(recipe["params"]),
-            "code_digest": digest_value(recipe["code"]),
+            "params_digest": recipe["params_digest"],
+            "code_digest": recipe["code_digest"],
         }
     return recipes
 
