@@ -11,11 +11,12 @@ invocation:
 
 Each reprotrain run ends in its checksum against a manifest a warm-up run recorded, so
 each timed run is a bit-identity check too. Then reprotrain's dry run (from clean) and
-no-op rerun at 1 and 256 combinations: what grows with the DAG. Writes SWEEP.md and
-sweep.json.
+no-op rerun at 1 and 256 combinations: what grows with the DAG, beside the minimal
+workflow's dry run and a profile of reprotrain's. Writes SWEEP.md and sweep.json.
 
-    make bench-sweep                                    # about 30 min on 2 cores
+    make bench-sweep                                    # about 45 min on 2 cores
     .venv/bin/python benchmarks/sweep.py --counts 1 4 --repeats 3
+    .venv/bin/python benchmarks/sweep.py --scale-only   # about 15 min
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pstats
+import re
 import shutil
 import subprocess
 import sys
@@ -124,14 +127,52 @@ def bench_count(workdir: Path, scratch: Path, count: int, repeats: int) -> dict:
     return {"combinations": count, "repeats": repeats, "seconds": times}
 
 
+def job_count(log: Path) -> int:
+    """The jobs of a dry run, from Snakemake's job stats."""
+    totals = re.findall(r"^total\s+(\d+)$", log.read_text(encoding="utf-8"), re.MULTILINE)
+    if not totals:
+        sys.exit(f"no job stats in {log}")
+    return int(totals[-1])
+
+
+def own_seconds(profile: Path) -> tuple[float, float]:
+    """Of a profiled run: the seconds spent in reprotrain's functions that Snakemake calls
+    (input and param functions, not the parse of the workflow) and the whole run's."""
+    stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+
+    def ours(file: str) -> bool:
+        return f"{os.sep}workflow{os.sep}" in file or f"{os.sep}reprotrain{os.sep}" in file
+
+    own = 0.0
+    for (file, _, name), (_, _, _, _, callers) in stats.items():
+        if not ours(file) or name == "<module>":
+            continue
+        own += sum(edge[3] for caller, edge in callers.items() if not ours(caller[0]))
+    return own, max(entry[3] for entry in stats.values())
+
+
 def bench_scale(workdir: Path, scratch: Path, repeats: int) -> dict:
-    """reprotrain's dry run from clean and no-op rerun, at 1 and SCALE combinations."""
-    found: dict[str, dict[str, list[float]]] = {}
+    """reprotrain's dry run from clean and no-op rerun at 1 and SCALE combinations, beside
+    the minimal workflow's dry run (Snakemake's own cost per job of the simplest shape),
+    and where a profiled SCALE dry run of reprotrain spends its time."""
+    found: dict[str, dict] = {}
+    minimal = commands(workdir, 1)[VARIANTS[2]][0][:-1]  # without its count
     for count in (1, SCALE):
         write_config(workdir, count)
+        dry, minimal_dry = [], []
+        for _ in range(repeats):
+            clean(workdir, ["results-bench", "logs", ".snakemake"])
+            log = scratch / f"logs/dry-{count}.log"
+            dry.append(timed(reprotrain("-n"), workdir, dict(os.environ), log))
+            clean(workdir, ["minimal-out", ".snakemake"])
+            minimal_log = scratch / f"logs/minimal-dry-{count}.log"
+            command = [*minimal, f"count={count}", "-n"]
+            minimal_dry.append(timed(command, workdir, dict(os.environ), minimal_log))
+        profile = scratch / f"logs/dry-{count}.prof"
+        profiled = [str(BIN / "python"), "-m", "cProfile", "-o", str(profile), *reprotrain("-n")]
         clean(workdir, ["results-bench", "logs", ".snakemake"])
-        dry = [timed(reprotrain("-n"), workdir, dict(os.environ), scratch / "logs/dry.log")
-               for _ in range(repeats)]  # fmt: skip
+        timed(profiled, workdir, dict(os.environ), scratch / f"logs/dry-{count}-profiled.log")
+        own, whole = own_seconds(profile)
         record(workdir, scratch, count)
         timed(reprotrain(), workdir, dict(os.environ), scratch / f"logs/scale-{count}.log")
         noop = []
@@ -140,7 +181,14 @@ def bench_scale(workdir: Path, scratch: Path, repeats: int) -> dict:
             noop.append(timed(reprotrain(), workdir, dict(os.environ), log))
             if "Nothing to be done" not in log.read_text(encoding="utf-8"):
                 sys.exit(f"the no-op rerun at {count} combinations ran jobs: see {log}")
-        found[str(count)] = {"dry_run": dry, "noop": noop}
+        found[str(count)] = {
+            "dry_run": dry,
+            "noop": noop,
+            "jobs": job_count(scratch / f"logs/dry-{count}.log"),
+            "minimal_dry_run": minimal_dry,
+            "minimal_jobs": job_count(scratch / f"logs/minimal-dry-{count}.log"),
+            "profiled_dry_run": {"reprotrain_functions": own, "whole": whole},
+        }
         print(f"{count:4d} combinations: dry run {median(dry):.1f} s, no-op {median(noop):.1f} s")
     return found
 
@@ -182,21 +230,50 @@ def render(results: dict) -> str:
         f"{verdict(to_minimal, MINIMAL_TARGET, True)}).",
     ]
     if scale := results.get("scale"):
-        one, many = scale["1"], scale[str(SCALE)]
-        lines += [
-            "",
-            f"reprotrain's dry run and no-op rerun (medians of {results['scale_repeats']}):",
-            "",
-            f"| reprotrain | 1 combination | {SCALE} combinations | ratio | target |",
-            "|---|---:|---:|---:|---|",
-        ]
-        for key, name in (("dry_run", "dry run from clean"), ("noop", "no-op rerun")):
-            ratio = median(many[key]) / median(one[key])
-            lines.append(
-                f"| {name} | {median(one[key]):.1f} s | {median(many[key]):.1f} s | "
-                f"{ratio:.2f}x | at most {SCALE_TARGET:g}x: {verdict(ratio, SCALE_TARGET, True)} |"
-            )
+        lines += render_scale(results, scale)
     return "\n".join(lines) + "\n"
+
+
+def render_scale(results: dict, scale: dict) -> list[str]:
+    one, many = scale["1"], scale[str(SCALE)]
+    lines = [
+        "",
+        f"reprotrain's dry run and no-op rerun (medians of {results['scale_repeats']}"
+        + (f", commit `{results['scale_commit']}`" if "scale_commit" in results else "")
+        + "):",
+        "",
+        f"| | 1 combination | {SCALE} combinations | ratio | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for key, name in (("dry_run", "dry run from clean"), ("noop", "no-op rerun")):
+        ratio = median(many[key]) / median(one[key])
+        lines.append(
+            f"| {name} | {median(one[key]):.1f} s | {median(many[key]):.1f} s | "
+            f"{ratio:.2f}x | at most {SCALE_TARGET:g}x: {verdict(ratio, SCALE_TARGET, True)} |"
+        )
+    if "jobs" not in many:
+        return lines
+
+    def per_job(key: str, jobs: str) -> float:
+        grown = median(many[key]) - median(one[key])
+        return 1000 * grown / (many[jobs] - one[jobs])
+
+    own, whole = (many["profiled_dry_run"][key] for key in ("reprotrain_functions", "whole"))
+    own_one = one["profiled_dry_run"]["reprotrain_functions"]
+    lines += [
+        "",
+        f"Where the dry run grows: {one['jobs']} jobs at 1 combination, {many['jobs']} at "
+        f"{SCALE}; each added job costs {per_job('dry_run', 'jobs'):.1f} ms. The minimal "
+        f"workflow's dry run ({one['minimal_jobs']} to {many['minimal_jobs']} jobs, "
+        f"{median(one['minimal_dry_run']):.1f} s to {median(many['minimal_dry_run']):.1f} s, "
+        "scikit-learn imported when it is parsed) costs "
+        f"{per_job('minimal_dry_run', 'minimal_jobs'):.1f} ms per added job: Snakemake's own "
+        f"cost for its simplest job. Under cProfile, reprotrain's own functions that Snakemake "
+        f"calls (input and param functions, the recipes) take {own:.2f} s of a {whole:.1f} s "
+        f"dry run at {SCALE} combinations ({100 * own / whole:.0f}%; {own_one:.2f} s at 1): "
+        "the rest is Snakemake's work per job.",
+    ]
+    return lines
 
 
 def repeats_at(count: int, arguments: argparse.Namespace) -> int:
@@ -212,19 +289,28 @@ def main() -> None:
         "--large-repeats", type=int, help="repeats at 64 combinations and more (default: --repeats)"
     )
     parser.add_argument("--no-scale", action="store_true", help=f"skip the {SCALE} runs")
+    parser.add_argument(
+        "--scale-only",
+        action="store_true",
+        help=f"only the {SCALE} runs; the sweep table stays as sweep.json has it",
+    )
     parser.add_argument("--scratch", type=Path, help="where the copy goes (default: a temp dir)")
     arguments = parser.parse_args()
     scratch = Path(arguments.scratch or tempfile.mkdtemp(prefix="reprotrain-sweep-"))
     (scratch / "logs").mkdir(parents=True, exist_ok=True)
     workdir = copy_project(scratch / "project")
-    results = {
-        "command": " ".join(["benchmarks/sweep.py", *sys.argv[1:]]),
-        "machine": machine(),
-        "counts": [
-            bench_count(workdir, scratch, n, repeats_at(n, arguments)) for n in arguments.counts
-        ],
-        "scale_repeats": arguments.repeats,
-    }
+    if arguments.scale_only:
+        results = json.loads(SWEEP_JSON.read_text(encoding="utf-8"))
+        results["scale_commit"] = machine()["commit"]
+    else:
+        results = {
+            "command": " ".join(["benchmarks/sweep.py", *sys.argv[1:]]),
+            "machine": machine(),
+            "counts": [
+                bench_count(workdir, scratch, n, repeats_at(n, arguments)) for n in arguments.counts
+            ],
+        }
+    results["scale_repeats"] = arguments.repeats
     if not arguments.no_scale:
         results["scale"] = bench_scale(workdir, scratch, arguments.repeats)
     shutil.rmtree(workdir)
