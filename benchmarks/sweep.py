@@ -151,6 +151,15 @@ def own_seconds(profile: Path) -> tuple[float, float]:
     return own, max(entry[3] for entry in stats.values())
 
 
+def profiled(workdir: Path, scratch: Path, name: str, *extra: str) -> dict[str, float]:
+    """One reprotrain invocation under cProfile: its seconds, and reprotrain's share."""
+    profile = scratch / f"logs/{name}.prof"
+    command = [str(BIN / "python"), "-m", "cProfile", "-o", str(profile), *reprotrain(*extra)]
+    timed(command, workdir, dict(os.environ), scratch / f"logs/{name}-profiled.log")
+    own, whole = own_seconds(profile)
+    return {"reprotrain_functions": own, "whole": whole}
+
+
 def bench_scale(workdir: Path, scratch: Path, repeats: int) -> dict:
     """reprotrain's dry run from clean and no-op rerun at 1 and SCALE combinations, beside
     the minimal workflow's dry run (Snakemake's own cost per job of the simplest shape),
@@ -168,11 +177,8 @@ def bench_scale(workdir: Path, scratch: Path, repeats: int) -> dict:
             minimal_log = scratch / f"logs/minimal-dry-{count}.log"
             command = [*minimal, f"count={count}", "-n"]
             minimal_dry.append(timed(command, workdir, dict(os.environ), minimal_log))
-        profile = scratch / f"logs/dry-{count}.prof"
-        profiled = [str(BIN / "python"), "-m", "cProfile", "-o", str(profile), *reprotrain("-n")]
         clean(workdir, ["results-bench", "logs", ".snakemake"])
-        timed(profiled, workdir, dict(os.environ), scratch / f"logs/dry-{count}-profiled.log")
-        own, whole = own_seconds(profile)
+        profiled_dry = profiled(workdir, scratch, f"dry-{count}", "-n")
         record(workdir, scratch, count)
         timed(reprotrain(), workdir, dict(os.environ), scratch / f"logs/scale-{count}.log")
         noop = []
@@ -187,7 +193,8 @@ def bench_scale(workdir: Path, scratch: Path, repeats: int) -> dict:
             "jobs": job_count(scratch / f"logs/dry-{count}.log"),
             "minimal_dry_run": minimal_dry,
             "minimal_jobs": job_count(scratch / f"logs/minimal-dry-{count}.log"),
-            "profiled_dry_run": {"reprotrain_functions": own, "whole": whole},
+            "profiled_dry_run": profiled_dry,
+            "profiled_noop": profiled(workdir, scratch, f"noop-{count}"),
         }
         print(f"{count:4d} combinations: dry run {median(dry):.1f} s, no-op {median(noop):.1f} s")
     return found
@@ -258,21 +265,32 @@ def render_scale(results: dict, scale: dict) -> list[str]:
         grown = median(many[key]) - median(one[key])
         return 1000 * grown / (many[jobs] - one[jobs])
 
-    own, whole = (many["profiled_dry_run"][key] for key in ("reprotrain_functions", "whole"))
-    own_one = one["profiled_dry_run"]["reprotrain_functions"]
     lines += [
         "",
-        f"Where the dry run grows: {one['jobs']} jobs at 1 combination, {many['jobs']} at "
-        f"{SCALE}; each added job costs {per_job('dry_run', 'jobs'):.1f} ms. The minimal "
-        f"workflow's dry run ({one['minimal_jobs']} to {many['minimal_jobs']} jobs, "
+        f"Where it grows: {one['jobs']} jobs at 1 combination, {many['jobs']} at {SCALE}. "
+        f"Each added job costs reprotrain's dry run {per_job('dry_run', 'jobs'):.1f} ms; the "
+        f"minimal workflow's dry run ({one['minimal_jobs']} to {many['minimal_jobs']} jobs, "
         f"{median(one['minimal_dry_run']):.1f} s to {median(many['minimal_dry_run']):.1f} s, "
         "scikit-learn imported when it is parsed) costs "
-        f"{per_job('minimal_dry_run', 'minimal_jobs'):.1f} ms per added job: Snakemake's own "
-        f"cost for its simplest job. Under cProfile, reprotrain's own functions that Snakemake "
-        f"calls (input and param functions, the recipes) take {own:.2f} s of a {whole:.1f} s "
-        f"dry run at {SCALE} combinations ({100 * own / whole:.0f}%; {own_one:.2f} s at 1): "
-        "the rest is Snakemake's work per job.",
+        f"{per_job('minimal_dry_run', 'minimal_jobs'):.1f} ms per added job, Snakemake's own "
+        "cost for its simplest job. One invocation of each under cProfile, split into "
+        "reprotrain's own functions that Snakemake calls (input and param functions, the "
+        "recipes, the check of the last run's outputs by their bytes) and the rest "
+        "(Snakemake, and the parse of the workflow):",
+        "",
+        f"| under cProfile | reprotrain's functions, 1 / {SCALE} | the rest, 1 / {SCALE} "
+        "| the rest's ratio |",
+        "|---|---:|---:|---:|",
     ]
+    for key, name in (("profiled_dry_run", "dry run"), ("profiled_noop", "no-op rerun")):
+        if key not in many:
+            continue
+        own = (one[key]["reprotrain_functions"], many[key]["reprotrain_functions"])
+        rest = (one[key]["whole"] - own[0], many[key]["whole"] - own[1])
+        lines.append(
+            f"| {name} | {own[0]:.2f} s / {own[1]:.2f} s | {rest[0]:.1f} s / {rest[1]:.1f} s "
+            f"| {rest[1] / rest[0]:.2f}x |"
+        )
     return lines
 
 
