@@ -271,10 +271,6 @@ try:
             config["manifest"]["expected"], "recorded manifest", public_key=PUBLIC_KEY
         )
     DRIFT_MODE = config["environment_drift"]
-    # The numerics every job uses, checked against this CPU before any job (and again
-    # on every SLURM node, where each job parses this file too).
-    # Each model a run trains builds: a preset, or a custom estimator whose import and
-    # params are checked now (importing scikit-learn only then).
     # One kind of task per dataset name (a rule per kind makes its figures), and each
     # dataset's own thresholds of its kind.
     TASK_KINDS = registry.task_kinds(DATA_VERSIONS, config["registry"])
@@ -283,6 +279,8 @@ try:
         registry.kinds_of(REGISTRY),
         CONFIG_LABEL,
     )
+    # Each model a run trains builds: a preset, or a custom estimator whose import and
+    # params are checked now (importing scikit-learn only then).
     estimators.check_models(
         as_list(config["model"]),
         config["models"],
@@ -290,6 +288,8 @@ try:
         USER_CODE,
         {kind: name for name, kind in sorted(TASK_KINDS.items(), reverse=True)},
     )
+    # The numerics every job uses, checked against this CPU before any job (and again
+    # on every SLURM node, where each job parses this file too).
     NUMERICS = numerics.pin_from_config(config["numerics"], CONFIG_LABEL)
     numerics.check_host(NUMERICS, CONFIG_LABEL)
     # Without conda the rules run in this very interpreter: check it now.
