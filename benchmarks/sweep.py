@@ -163,7 +163,7 @@ def profiled(workdir: Path, scratch: Path, name: str, *extra: str) -> dict[str, 
 def bench_scale(workdir: Path, scratch: Path, repeats: int) -> dict:
     """reprotrain's dry run from clean and no-op rerun at 1 and SCALE combinations, beside
     the minimal workflow's dry run (Snakemake's own cost per job of the simplest shape),
-    and where a profiled SCALE dry run of reprotrain spends its time."""
+    and where reprotrain's dry run and no-op spend their time (one of each profiled)."""
     found: dict[str, dict] = {}
     minimal = commands(workdir, 1)[VARIANTS[2]][0][:-1]  # without its count
     for count in (1, SCALE):
