@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reprotrain import audit
 
@@ -14,10 +16,15 @@ MODEL = f"{SPLIT}/m/model.pkl"
 METRICS = f"{SPLIT}/m/metrics.json"
 
 
-def entry(sha, rule, inputs, params="p", code="c", pattern=None):
+ENVIRONMENT = "results/environment.json"
+PYTHON = {"implementation": "cpython", "version": "3.12.1", "build": "3.12.1 (main) [GCC 12.2.0]"}
+
+
+def entry(sha, rule, inputs, params="p", code="c", pattern=None, role="artifact"):
     return {
         "sha256": sha,
         "rule": rule,
+        "role": role,
         "pattern": pattern or rule,
         "inputs": {
             name: {"kind": kind, "sha256": digest} for name, (kind, digest) in inputs.items()
@@ -28,21 +35,40 @@ def entry(sha, rule, inputs, params="p", code="c", pattern=None):
 
 
 def manifest():
-    """preprocess -> train/save (model.pkl) -> validate (metrics.json), one run."""
+    """environment; preprocess -> train/save (model.pkl) -> validate (metrics.json), one
+    run. Every job ran on the interpreter."""
+    on = {"interpreter": ("environment", "py1")}
     return {
         "files": {
-            TRAIN: entry(
-                "t1", "preprocess", {"dataset": ("data", "d1"), "hardware": ("hardware", "h1")}
+            ENVIRONMENT: entry(
+                "e1",
+                "environment",
+                {"envs/requirements.lock": ("environment", "l1"), **on},
+                role="record",
             ),
-            MODEL: entry("m1", "save", {TRAIN: ("output", "t1"), "hardware": ("hardware", "h1")}),
-            METRICS: entry("x1", "validate", {MODEL: ("output", "m1")}),
+            TRAIN: entry(
+                "t1",
+                "preprocess",
+                {"dataset": ("data", "d1"), "hardware": ("hardware", "h1"), **on},
+            ),
+            MODEL: entry(
+                "m1",
+                "save",
+                {TRAIN: ("output", "t1"), "hardware": ("hardware", "h1"), **on},
+            ),
+            METRICS: entry("x1", "validate", {MODEL: ("output", "m1"), **on}),
         },
         "provenance": {
             "data": {"d/v1": {"sha256": "d1"}},
             "params_digest": "run-params",
             "config_digest": "config",
             "code": {"digest": "code"},
-            "environment": {"packages": {"numpy": "2.3.5"}, "hardware": {"simd": "x86-64-v3"}},
+            "environment": {
+                "python": dict(PYTHON),
+                "lock": {"path": "envs/requirements.lock", "sha256": "l1"},
+                "packages": {"numpy": "2.3.5"},
+                "hardware": {"simd": "x86-64-v3"},
+            },
         },
     }
 
@@ -256,3 +282,104 @@ def test_explain_names_the_columns_of_a_split_table_that_changed(tmp_path):
     ]
     tables.write_table(after.iloc[:2], tmp_path / "c.npy")
     assert audit.semantic_changes(tmp_path / "b.npy", tmp_path / "c.npy") == ["  rows: 3 -> 2"]
+
+
+def on_another_python(document, version="3.12.3"):
+    """The same run's manifest as another interpreter patch records it: the environment
+    record's bytes and every output's interpreter input change."""
+    document["provenance"]["environment"]["python"]["version"] = version
+    for item in document["files"].values():
+        item["inputs"]["interpreter"]["sha256"] = f"py-{version}"
+    document["files"][ENVIRONMENT]["sha256"] = f"e-{version}"
+    return document
+
+
+def test_another_interpreter_patch_that_changes_only_the_environment_record_reproduces():
+    before, after = manifest(), on_another_python(manifest())
+
+    differences = audit.classify(before, after)
+
+    (environment,) = differences
+    assert environment.path == ENVIRONMENT and environment.causes == [audit.ENVIRONMENT]
+    assert environment.environment_detail == "python 3.12.1 -> 3.12.3"
+    judgement = audit.judge(differences, before, after, strict=False)
+    assert judgement.reproduced and not judgement.identical
+    assert judgement.line().startswith(
+        "reproduced: every artifact identical; environment differs: python 3.12.1 -> 3.12.3"
+    )
+    assert not audit.judge(differences, before, after, strict=True).reproduced
+
+
+def test_an_artifact_that_differs_on_another_interpreter_names_it_and_fails():
+    before, after = manifest(), on_another_python(manifest())
+    after["files"][MODEL]["sha256"] = "m2"
+
+    found = by_path(audit.classify(before, after))
+
+    assert found[MODEL].causes == [audit.ENVIRONMENT]
+    assert "environment (python 3.12.1 -> 3.12.3)" in audit.format_report(
+        list(found.values()), "A", "B"
+    )
+    assert not audit.judge(list(found.values()), before, after, strict=False).reproduced
+
+
+def test_a_lock_only_one_run_has_is_the_environment_not_a_changed_recipe():
+    """conda's pin file in place of pip's lock: the recipe names another lock."""
+    before, after = manifest(), manifest()
+    inputs = after["files"][ENVIRONMENT]["inputs"]
+    inputs["envs/environment.linux-64.pin.txt"] = inputs.pop("envs/requirements.lock")
+    after["files"][ENVIRONMENT]["sha256"] = "e-conda"
+    after["provenance"]["environment"]["lock"] = {
+        "path": "envs/environment.linux-64.pin.txt",
+        "sha256": "pin",
+    }
+
+    (difference,) = audit.classify(before, after)
+
+    assert difference.causes == [audit.ENVIRONMENT]
+    judgement = audit.judge([difference], before, after, strict=False)
+    assert judgement.reproduced
+    assert "lock envs/requirements.lock -> envs/environment.linux-64.pin.txt" in judgement.line()
+
+
+CHANGES = {
+    "interpreter": lambda d, path: d["files"][path]["inputs"]["interpreter"].update(sha256="py2"),
+    "hardware": lambda d, path: (
+        d["files"][path]["inputs"]
+        .setdefault("hardware", {"kind": "hardware", "sha256": "h1"})
+        .update(sha256="h2")
+    ),
+    "params": lambda d, path: d["files"][path].update(params_digest="p2"),
+    "code": lambda d, path: d["files"][path].update(code_digest="c2"),
+    "nothing": lambda d, path: None,
+}
+
+
+@given(
+    changes=st.dictionaries(
+        st.sampled_from([ENVIRONMENT, TRAIN, MODEL, METRICS]),
+        st.sampled_from(sorted(CHANGES)),
+        min_size=1,
+    ),
+    strict=st.booleans(),
+)
+def test_a_run_reproduces_exactly_when_only_records_differ_and_only_by_the_environment(
+    changes, strict
+):
+    """Whatever outputs differ, and why: reproduced iff no artifact differs and each record
+    that does was made in a recorded other environment (never under strict)."""
+    before, after = manifest(), manifest()
+    after["provenance"]["config_digest"] = "config-2"  # params may change
+    for path, change in changes.items():
+        CHANGES[change](after, path)
+        after["files"][path]["sha256"] += "-other"
+
+    differences = audit.classify(before, after)
+    judgement = audit.judge(differences, before, after, strict)
+
+    records_by_environment = all(
+        path == ENVIRONMENT and change in ("interpreter", "hardware")
+        for path, change in changes.items()
+    )
+    assert judgement.reproduced == (records_by_environment and not strict)
+    assert {d.path for d in differences} == set(changes)

@@ -15,11 +15,14 @@ PROVENANCE = {
     "data": {"d/v1": {"kind": "file", "sha256": "0" * 64}},
     "code": {"digest": "c" * 64, "git_commit": None, "git_dirty": None},
     "params_digest": "a" * 64,
-    "environment": {"python": "3.12.1"},
+    "environment": {
+        "python": {"implementation": "cpython", "version": "3.12.1", "build": "3.12.1 (main)"}
+    },
 }
 RECIPES = {
     "results/a.csv": {
         "rule": "make_a",
+        "role": "artifact",
         "pattern": "results/a.csv",
         "inputs": {"dataset": {"kind": "data", "sha256": "0" * 64}},
         "params_digest": digest_value({"make_a": {}}),
@@ -27,6 +30,7 @@ RECIPES = {
     },
     "results/b.json": {
         "rule": "make_b",
+        "role": "record",
         "pattern": "results/b.json",
         "inputs": {"results/a.csv": {"kind": "output"}, "lock.txt": {"kind": "environment"}},
         "params_digest": digest_value({"make_b": {}}),
@@ -95,13 +99,13 @@ def test_inconsistent_input_hash_is_reported(outputs):
         (None, "does not exist"),
         ("{not json", "not valid JSON"),
         ('{"schema_version": 99, "files": {}}', "schema version 99"),
-        ('{"schema_version": 5, "files": {"x": {"sha256": "zz"}}}', "not a sha256"),
-        ('{"schema_version": 5, "files": {}}', "lists no files"),
+        ('{"schema_version": 6, "files": {"x": {"sha256": "zz"}}}', "not a sha256"),
+        ('{"schema_version": 6, "files": {}}', "lists no files"),
         ("[1, 2]", "not a JSON object"),
-        ('{"schema_version": 5, "files": {"../../../../etc/passwd": {}}}', "not a relative path"),
-        ('{"schema_version": 5, "files": {"/etc/hostname": {}}}', "not a relative path"),
-        ('{"schema_version": 5, "files": {"": {}}}', "not a relative path"),
-        ('{"schema_version": 5, "files": {"x": {"size": NaN}}}', "NaN is not a JSON number"),
+        ('{"schema_version": 6, "files": {"../../../../etc/passwd": {}}}', "not a relative path"),
+        ('{"schema_version": 6, "files": {"/etc/hostname": {}}}', "not a relative path"),
+        ('{"schema_version": 6, "files": {"": {}}}', "not a relative path"),
+        ('{"schema_version": 6, "files": {"x": {"size": NaN}}}', "NaN is not a JSON number"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         (b"\xff\xfe{}", "not valid JSON"),
     ],
@@ -166,9 +170,34 @@ def test_a_provenance_of_the_wrong_type_is_refused_by_name(outputs, tmp_path, fi
 
 
 def test_hardware_of_the_wrong_type_is_refused_by_name(outputs, tmp_path):
-    document = build(provenance=PROVENANCE | {"environment": {"hardware": {"blas": [1]}}})
+    environment = PROVENANCE["environment"] | {"hardware": {"blas": [1]}}
+    document = build(provenance=PROVENANCE | {"environment": environment})
     path = tmp_path / "manifest.json"
     manifest.write(path, document)
     with pytest.raises(ReprotrainError) as error:
         manifest.load(path, "run manifest")
     assert error.value.field == "provenance.environment.hardware.blas"
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d["files"]["results/a.csv"].update(role="result"), "files.results/a.csv.role"),
+        (
+            lambda d: d["provenance"]["environment"].update(python="3.12.1"),
+            "provenance.environment.python",
+        ),
+    ],
+    ids=["unknown role", "interpreter as a bare version"],
+)
+def test_a_role_or_interpreter_audits_cannot_read_is_refused_by_name(
+    outputs, tmp_path, edit, field
+):
+    document = json.loads(json.dumps(build()))
+    edit(document)
+    path = tmp_path / "manifest.json"
+    del document["integrity"]
+    manifest.write(path, document | {"integrity": manifest.integrity(document)})
+    with pytest.raises(ReprotrainError) as error:
+        manifest.load(path, "run manifest")
+    assert error.value.field == field

@@ -113,25 +113,79 @@ def test_canonical_pickle_loads_back_with_plain_pickle(hyperparameters, training
     assert loaded.score(features, target) > 0.95
 
 
-def test_load_verified_refuses_tampered_bytes_before_unpickling(tmp_path):
-    class Bomb:
-        def __reduce__(self):
-            return (pytest.fail, ("a tampered model was unpickled",))
+UNPICKLED: list[str] = []
 
+
+def _note_unpickled(name: str) -> str:
+    UNPICKLED.append(name)
+    return name
+
+
+class Noted:
+    """A pickle that notes when it is loaded (a hostile one would run a command there)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self):
+        return (_note_unpickled, (self.name,))
+
+
+@pytest.mark.parametrize("record", ["matches", "differs", None])
+@pytest.mark.parametrize("seal", ["of these bytes", "of other bytes", None])
+def test_a_model_is_unpickled_only_when_its_record_or_its_seal_vouches_for_it(
+    tmp_path, monkeypatch, capsys, record, seal
+):
+    """The record (the repository's) or this directory's seal vouches; the card alone never
+    does. A model the seal vouches for that differs from the record was retrained here:
+    it is scored, and said so."""
+    from reprotrain import signing
+
+    monkeypatch.chdir(tmp_path)
+    signing.make_seal_key()
+    blob = pickle.dumps(Noted("model"))
     model = tmp_path / "model.pkl"
-    honest = pickle.dumps({"weights": [1, 2, 3]})
-    model.write_bytes(pickle.dumps(Bomb()))
+    model.write_bytes(blob)
+    seal_path = tmp_path / "model.seal"
+    if seal is not None:
+        signing.seal(blob if seal == "of these bytes" else b"other", seal_path)
+    recorded = {
+        "matches": (sha256_bytes(blob), "config/manifest.json"),
+        "differs": (sha256_bytes(b"recorded"), "config/manifest.json"),
+        None: None,
+    }[record]
+    UNPICKLED.clear()
+    vouched = record == "matches" or seal == "of these bytes"
+    if vouched:
+        assert models.load_verified(model, sha256_bytes(blob), "card", recorded, seal_path)
+        assert UNPICKLED == ["model"]
+        retrained = record == "differs"
+        assert ("retrained here, and different from" in capsys.readouterr().err) == retrained
+        return
     with pytest.raises(ReprotrainError) as error:
-        models.load_verified(model, sha256_bytes(honest), tmp_path / "model_card.json")
+        models.load_verified(model, sha256_bytes(blob), "card", recorded, seal_path)
+    assert UNPICKLED == []
     assert "refused to unpickle" in error.value.message
     assert str(model) in error.value.message
 
 
-def test_load_verified_accepts_matching_bytes(tmp_path):
+def test_a_model_that_does_not_match_its_card_is_refused_however_it_is_vouched_for(
+    tmp_path, monkeypatch
+):
+    from reprotrain import signing
+
+    monkeypatch.chdir(tmp_path)
+    signing.make_seal_key()
+    blob = pickle.dumps(Noted("model"))
     model = tmp_path / "model.pkl"
-    model.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
-    loaded = models.load_verified(model, sha256_bytes(model.read_bytes()), "card")
-    assert loaded == {"weights": [1, 2, 3]}
+    model.write_bytes(blob)
+    signing.seal(blob, tmp_path / "model.seal")
+    UNPICKLED.clear()
+    with pytest.raises(ReprotrainError, match="does not match card"):
+        models.load_verified(
+            model, sha256_bytes(b"other"), "card", (sha256_bytes(blob), "rec"), "model.seal"
+        )
+    assert UNPICKLED == []
 
 
 def test_hyperparameters_are_json_friendly_and_complete(hyperparameters):

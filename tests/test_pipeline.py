@@ -42,7 +42,7 @@ def test_manifest_records_provenance(default_run):
     assert len(provenance["params_digest"]) == 64
     environment = provenance["environment"]
     assert environment["lock"]["path"] == "envs/requirements.lock"
-    assert environment["python"].startswith("3.12.")
+    assert environment["python"]["version"].startswith("3.12.")
     assert environment["packages"]["scikit-learn"] == "1.7.2"
 
 

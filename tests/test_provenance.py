@@ -64,7 +64,10 @@ def test_environment_fingerprint_describes_this_interpreter():
     )
     assert fingerprint["lock"]["path"] == "envs/requirements.lock"
     assert len(fingerprint["lock"]["sha256"]) == 64
-    assert fingerprint["python"].startswith("3.12.")
+    assert fingerprint["python"]["implementation"] == "cpython"
+    assert fingerprint["python"]["version"].startswith("3.12.")
+    # The build names the interpreter binary's build date and compiler.
+    assert fingerprint["python"]["build"].startswith(fingerprint["python"]["version"])
     assert fingerprint["packages"] == {"not-installed-anywhere": None, "numpy": "2.3.5"}
 
 
@@ -160,13 +163,16 @@ def test_a_recipe_follows_uncovered_intermediates_and_sorts_params_by_declaratio
         "publish.fit_code": "digest-of-fit",
         "fit.source": "digest-of-fit",
     }
-    # Made from the fitted pickle only: through it, the covered table and the pin.
+    # Made from the fitted pickle only: through it, the covered table and the pin; every
+    # job ran on the interpreter.
     assert set(model["inputs"]) == {
         "packages used by publish",
         "packages used by fit",
         "hardware",
+        "interpreter",
         TRAIN_TABLE,
     }
+    assert model["inputs"]["interpreter"] == {"kind": "environment", "fingerprint": "python"}
 
     card = provenance.recipe("out/card.json", {}, view_of(rules), producers, context)
     # A lock is named by its repository path wherever it was read; a plain file by itself.

@@ -16,6 +16,7 @@ RUN, VERDICT, RECORD = "results/manifest.json", "results/checksum.json", "config
 RECIPES = {
     "results/a.npy": {
         "rule": "make_a",
+        "role": "artifact",
         "pattern": "results/a.npy",
         "inputs": {"dataset": {"kind": "data", "sha256": "0" * 64}},
         "params_digest": digest_value({"make_a": {}}),
@@ -23,13 +24,15 @@ RECIPES = {
     },
     "results/b.json": {
         "rule": "make_b",
+        "role": "record",
         "pattern": "results/b.json",
         "inputs": {"results/a.npy": {"kind": "output"}},
         "params_digest": digest_value({"make_b": {}}),
         "code_digest": digest_value({"make_b": "y"}),
     },
 }
-PROVENANCE = {"data": {}, "code": {}, "params_digest": "a" * 64, "environment": {}}
+PYTHON = {"implementation": "cpython", "version": "3.12.1", "build": "3.12.1 (main)"}
+PROVENANCE = {"data": {}, "code": {}, "params_digest": "a" * 64, "environment": {"python": PYTHON}}
 
 
 def write_run() -> dict:
@@ -40,7 +43,7 @@ def write_run() -> dict:
 
 def write_verdict() -> None:
     Path(VERDICT).write_text(
-        json.dumps({"matches": RECORD, "run_manifest_sha256": sha256_file(RUN)})
+        json.dumps({"matches": RECORD, "run_manifest_sha256": sha256_file(RUN), "strict": False})
     )
 
 
@@ -91,6 +94,11 @@ def test_a_byte_flipped_with_its_mtime_restored_is_found_and_made_again(last_run
 def test_a_verdict_for_another_run_manifest_is_redone(last_run):
     Path(VERDICT).write_text(json.dumps({"matches": RECORD, "run_manifest_sha256": "0" * 64}))
     assert reconcile(last_run).remove == [VERDICT]
+
+
+def test_a_verdict_given_under_another_strictness_is_redone(last_run):
+    assert reconcile(last_run).remove == []
+    assert audit.reconcile(RUN, VERDICT, last_run, RECORD, strict=True).remove == [VERDICT]
 
 
 def test_a_verdict_without_its_run_manifest_is_redone(last_run):

@@ -87,7 +87,7 @@ def statement(document: dict[str, Any], manifest_bytes: bytes, manifest_name: st
             },
             "internalParameters": {
                 "platform": str(environment.get("platform")),
-                "python": str(environment.get("python")),
+                "python": {key: str(value) for key, value in environment["python"].items()},
                 "numerics": {
                     key: str(value)
                     for key, value in ((environment.get("hardware") or {}).get("pin") or {}).items()

@@ -28,6 +28,14 @@ NONDETERMINISM = "nondeterminism"
 ROOT_CAUSES = (DATA, PARAMS, CODE, ENVIRONMENT, HARDWARE)
 INPUT_CAUSES = {"data": DATA, "environment": ENVIRONMENT, "hardware": HARDWARE, "file": DATA}
 
+# Names of the inputs every recipe gives the environment (reprotrain.provenance).
+INTERPRETER, INSTALLED, HARDWARE_INPUT, USED_BY = (
+    "interpreter",
+    "installed packages",
+    "hardware",
+    "packages used by ",
+)
+
 DRIVER_PARAMS = (
     "its params differ with the same config, registry and code: the Snakemake process "
     "computed them nondeterministically, e.g. from a set's order under its PYTHONHASHSEED"
@@ -52,6 +60,9 @@ class Difference:
     # are then B's names for A's outputs).
     file_in_a: str | None = None
     params_changed: list[str] = field(default_factory=list)  # "key: old -> new"
+    role: str = "artifact"  # what B's manifest says the output is (layout.Role)
+    # What changed of the environment or hardware among its own inputs, in a few words.
+    environment_detail: str | None = None
 
     @property
     def path_a(self) -> str:
@@ -111,6 +122,100 @@ def hardware_change(before: dict[str, Any], after: dict[str, Any]) -> str | None
     return "; ".join(parts) or None
 
 
+def _python_text(python: Any) -> str:
+    if not isinstance(python, dict):
+        return str(python)
+    return f"{python.get('implementation')} {python.get('version')}"
+
+
+def python_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """What changed of the interpreter between two runs (None: nothing)."""
+    old = (before["provenance"].get("environment") or {}).get("python")
+    new = (after["provenance"].get("environment") or {}).get("python")
+    if old == new:
+        return None
+    if _python_text(old) != _python_text(new):
+        same_implementation = (
+            isinstance(old, dict)
+            and isinstance(new, dict)
+            and old.get("implementation") == new.get("implementation")
+        )
+        if same_implementation:
+            return f"python {old.get('version')} -> {new.get('version')}"
+        return f"python {_python_text(old)} -> {_python_text(new)}"
+    return f"python build {(old or {}).get('build')!r} -> {(new or {}).get('build')!r}"
+
+
+_PACKAGES_SHOWN = 4
+
+
+def packages_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """The installed packages whose versions differ between two runs (None: none)."""
+    old = (before["provenance"].get("environment") or {}).get("packages") or {}
+    new = (after["provenance"].get("environment") or {}).get("packages") or {}
+    changed = [
+        f"{name} {old.get(name) or 'absent'} -> {new.get(name) or 'absent'}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+    if len(changed) > _PACKAGES_SHOWN:
+        changed[_PACKAGES_SHOWN:] = [f"and {len(changed) - _PACKAGES_SHOWN} more packages"]
+    return ", ".join(changed) or None
+
+
+def lock_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    old = (before["provenance"].get("environment") or {}).get("lock") or {}
+    new = (after["provenance"].get("environment") or {}).get("lock") or {}
+    if old == new:
+        return None
+    if old.get("path") != new.get("path"):
+        return f"lock {old.get('path')} -> {new.get('path')}"
+    return f"lock {new.get('path')} changed"
+
+
+def environment_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """What changed in the software between two runs, in a few words (None: nothing):
+    the interpreter, the lock, the packages, the platform, drift."""
+    old = _software(before["provenance"].get("environment")) or {}
+    new = _software(after["provenance"].get("environment")) or {}
+    parts = [
+        change
+        for change in (
+            python_change(before, after),
+            lock_change(before, after),
+            packages_change(before, after),
+        )
+        if change
+    ]
+    if old.get("platform") != new.get("platform"):
+        parts.append(f"platform {old.get('platform')} -> {new.get('platform')}")
+    if old.get("drift") != new.get("drift"):
+        parts.append("drift from the lock")
+    if not parts and old != new:
+        parts.append("the environment record")
+    return "; ".join(parts) or None
+
+
+def _environment_detail(
+    changed_inputs: list[str], before: dict[str, Any], after: dict[str, Any]
+) -> str | None:
+    """What of the environment and hardware changed among one output's own inputs."""
+    parts = []
+    if INTERPRETER in changed_inputs:
+        parts.append(python_change(before, after) or "the interpreter")
+    if any(name == INSTALLED or name.startswith(USED_BY) for name in changed_inputs):
+        parts.append(packages_change(before, after) or "packages")
+    locks = [
+        name
+        for name in changed_inputs
+        if name not in (INTERPRETER, INSTALLED, HARDWARE_INPUT) and not name.startswith(USED_BY)
+    ]
+    parts += [f"{name} changed" for name in locks]
+    if HARDWARE_INPUT in changed_inputs:
+        parts.append(hardware_change(before, after) or "the hardware fingerprint")
+    return "; ".join(dict.fromkeys(parts)) or None
+
+
 def _pair_moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
     """A's path -> B's path for outputs each run made once under another path.
 
@@ -153,11 +258,22 @@ def _params_can_change(before: dict[str, Any], after: dict[str, Any]) -> bool:
 def _causes_of(
     old: dict[str, Any], new: dict[str, Any], params_can_change: bool, moved: dict[str, str]
 ):
-    """The causes found in one output's own provenance (nondeterminism when none is)."""
-    causes, upstream = set(), []
+    """The causes found in one output's own provenance (nondeterminism when none is), the
+    outputs upstream that changed, a note, and the environment and hardware inputs that
+    changed."""
+    causes, upstream, changed_inputs = set(), [], []
     old_inputs = {moved.get(name, name): item for name, item in old["inputs"].items()}
-    if old["rule"] != new["rule"] or set(old_inputs) != set(new["inputs"]):
+    if old["rule"] != new["rule"]:
         causes.add(CODE)  # the recipe itself changed
+    for name in sorted(set(old_inputs) ^ set(new["inputs"])):
+        # An input one side has and the other lacks: a lock of another way of running
+        # (conda's pin file, pip's lock) is the environment; anything else, the recipe.
+        kind = (new["inputs"].get(name) or old_inputs[name])["kind"]
+        if kind in ("environment", "hardware"):
+            causes.add(INPUT_CAUSES[kind])
+            changed_inputs.append(name)
+        else:
+            causes.add(CODE)
     for name in sorted(set(old_inputs) & set(new["inputs"])):
         before, after = old_inputs[name], new["inputs"][name]
         if before["sha256"] == after["sha256"]:
@@ -166,6 +282,8 @@ def _causes_of(
             upstream.append(name)
         else:
             causes.add(INPUT_CAUSES[after["kind"]])
+            if after["kind"] in ("environment", "hardware"):
+                changed_inputs.append(name)
     note = None
     if old["params_digest"] != new["params_digest"]:
         if params_can_change:
@@ -177,7 +295,7 @@ def _causes_of(
     if upstream:
         causes.add(UPSTREAM)
     ordered = [c for c in (*ROOT_CAUSES, UPSTREAM) if c in causes]
-    return ordered or [NONDETERMINISM], upstream, note
+    return ordered or [NONDETERMINISM], upstream, note, sorted(changed_inputs)
 
 
 def results_directory(document: dict[str, Any]) -> str | None:
@@ -186,6 +304,13 @@ def results_directory(document: dict[str, Any]) -> str | None:
         if PurePosixPath(name).name == "manifest.json":
             return PurePosixPath(name).parent.as_posix()
     return None
+
+
+def logs_directory(document: dict[str, Any]) -> str:
+    """Where the run of a manifest keeps its logs and job records (reprotrain.layout)."""
+    from reprotrain.layout import Layout
+
+    return Layout(results_directory(document) or "results", ()).logs
 
 
 def _rebased(document: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -227,7 +352,7 @@ def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
         if old is not None and new is not None:
             if old["sha256"] == new["sha256"]:
                 continue
-            causes, upstream, note = _causes_of(old, new, params_can_change, moved)
+            causes, upstream, note, changed_inputs = _causes_of(old, new, params_can_change, moved)
             differences[path] = Difference(
                 path,
                 "changed",
@@ -237,6 +362,8 @@ def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
                 actual=new["sha256"],
                 path_in_a=None if path_in_a == path else path_in_a,
                 note=note,
+                role=new["role"],
+                environment_detail=_environment_detail(changed_inputs, before, after),
             )
         else:
             # A file made by one run only: the run's inputs decide the set of outputs.
@@ -247,6 +374,7 @@ def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
                 causes,
                 expected=old and old["sha256"],
                 actual=new and new["sha256"],
+                role=(new or old)["role"],
             )
     for difference in differences.values():
         difference.root_causes = _root_causes(difference, differences, set())
@@ -366,6 +494,12 @@ def _detail(difference: Difference) -> str:
         verdict = "NOTHING IT DEPENDS ON CHANGED: NONDETERMINISM"
         return f"{verdict} ({difference.note})" if difference.note else verdict
     parts = [cause for cause in difference.causes if cause != UPSTREAM]
+    if difference.environment_detail:
+        named = [p for p in parts if p in (ENVIRONMENT, HARDWARE)]
+        if named:
+            detail = difference.environment_detail
+            parts[parts.index(named[0])] = f"{' and '.join(named)} ({detail})"
+            parts = [p for p in parts if p not in named[1:]]
     if difference.params_changed and PARAMS in parts:
         shown = difference.params_changed[:_PARAMS_SHOWN]
         more = len(difference.params_changed) - len(shown)
@@ -387,8 +521,10 @@ def format_report(
     after: str,
     digest_width: int = 12,
     hardware: str | None = None,
+    environment: str | None = None,
 ) -> str:
-    """The per-file table; ``hardware`` says what changed in the numerics, if anything."""
+    """The per-file table; ``environment`` and ``hardware`` say what changed in the
+    software and the numerics, if anything."""
     if not differences:
         return f"identical: every covered output of {before} and {after} has the same sha256"
     rows = [("path", "cause", "expected (A)", "actual (B)")]
@@ -398,6 +534,8 @@ def format_report(
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [f"A: {before}", f"B: {after}"]
+    if environment:
+        lines.append(f"environment: {environment}")
     if hardware:
         lines.append(f"hardware: {hardware}")
     lines.append("")
@@ -417,11 +555,67 @@ def format_report(
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What a run's comparison with its record amounts to.
+
+    Reproduced: every artifact is byte-identical, and each record that differs does so
+    only because the recorded environment or hardware differs (another interpreter patch,
+    another lock, conda instead of pip). Strict judging calls any difference a failure.
+    """
+
+    identical: bool
+    reproduced: bool
+    environment: str | None  # what differs in the environment and hardware
+    records: tuple[str, ...]  # the records that differ
+
+    def line(self) -> str:
+        if self.identical:
+            return "reproduced: every covered output is identical"
+        return (
+            f"reproduced: every artifact identical; environment differs: {self.environment} "
+            f"({len(self.records)} record(s) describe it: {', '.join(self.records)})"
+        )
+
+
+_ENVIRONMENT_CAUSES = frozenset({ENVIRONMENT, HARDWARE})
+
+
+def judge(
+    differences: list[Difference], before: dict[str, Any], after: dict[str, Any], strict: bool
+) -> Judgement:
+    """Whether ``after`` reproduces ``before`` (see Judgement)."""
+    changes = [
+        change
+        for change in (environment_change(before, after), hardware_change(before, after))
+        if change
+    ]
+    reproduced = not differences or (
+        not strict
+        and all(
+            d.role == "record"
+            and d.change == "changed"
+            and bool(d.root_causes)
+            and set(d.root_causes) <= _ENVIRONMENT_CAUSES
+            for d in differences
+        )
+    )
+    return Judgement(
+        identical=not differences,
+        reproduced=reproduced,
+        environment="; ".join(changes) or None,
+        records=tuple(d.path for d in differences if d.role == "record"),
+    )
+
+
 def to_json(differences: list[Difference], before: dict[str, Any], after: dict[str, Any]):
     outcome = {IDENTICAL: "identical", EXPLAINED: "explained", UNEXPLAINED: "unexplained"}
+    judgement = judge(differences, before, after, strict=False)
     return {
         "status": outcome[status(differences)],
+        "reproduced": judgement.reproduced,
         "provenance_changes": _global_causes(before, after),
+        "environment_change": environment_change(before, after),
         "hardware_change": hardware_change(before, after),
         "differences": [asdict(d) for d in differences],
     }
@@ -502,10 +696,18 @@ def _shown(value: Any, width: int = 100) -> str:
     return text if len(text) <= width else f"{text[:width]}… ({len(text)} characters)"
 
 
-def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
-    """What differs inside each changed file both run directories hold: the changed keys of
-    JSON records and the changed columns of split tables first, then diffoscope's
-    byte-level view of every file, each bounded."""
+def explain(
+    differences: list[Difference],
+    root_a: Path,
+    root_b: Path,
+    logs: tuple[str, str] = ("logs", "logs"),
+) -> str:
+    """What differs inside each changed file both run directories hold: the conditions the
+    runs' jobs recorded differently (under ``logs`` of each directory), the changed keys of
+    JSON records and the changed columns of split tables, then diffoscope's byte-level view
+    of every file, each bounded."""
+    from reprotrain import conditions
+
     executable = shutil.which("diffoscope")
     if executable is None:
         raise ReprotrainError(
@@ -521,11 +723,19 @@ def explain(differences: list[Difference], root_a: Path, root_b: Path) -> str:
         if difference.change == "changed"
     ]
     pairs = [(d, a, b) for d, a, b in pairs if a.is_file() and b.is_file()]
-    sections = ["What changed (JSON records key by key, split tables column by column):"]
+    recorded = [
+        conditions.read_run(root, name) for root, name in zip((root_a, root_b), logs, strict=True)
+    ]
+    changed_conditions = conditions.changes(*recorded)
+    sections = [
+        "Conditions the runs' jobs recorded differently (no output may depend on them):\n"
+        + "\n".join(f"  {line}" for line in changed_conditions or ["(none)"])
+    ]
+    sections.append("What changed (JSON records key by key, split tables column by column):")
     for difference, a, b in pairs:
         if changes := semantic_changes(a, b):
             sections.append(f"{difference.path}:\n" + "\n".join(changes))
-    if len(sections) == 1:
+    if len(sections) == 2:
         sections.append("  (no JSON record or split table differs)")
     sections.append(f"Byte by byte (diffoscope, at most {EXPLAIN_BYTES} bytes per file):")
     for _, a, b in pairs:
@@ -597,7 +807,11 @@ class Reconciliation:
 
 
 def reconcile(
-    run_path: str, verdict_path: str, recorded: dict[str, Any] | None, recorded_path: str
+    run_path: str,
+    verdict_path: str,
+    recorded: dict[str, Any] | None,
+    recorded_path: str,
+    strict: bool = False,
 ) -> Reconciliation:
     """Check the last run's outputs by their bytes, not their mtimes, before Snakemake
     decides what is up to date.
@@ -623,7 +837,7 @@ def reconcile(
         remove = [*state.altered, run_path, verdict_path]
         return Reconciliation([p for p in remove if Path(p).exists()], notes)
     if verdict_file.exists() and not _verdict_holds(
-        verdict_file, run_file, run, recorded, recorded_path
+        verdict_file, run_file, run, recorded, recorded_path, strict
     ):
         return Reconciliation([verdict_path], [f"{verdict_path}: no longer holds"])
     return Reconciliation([], [])
@@ -635,6 +849,7 @@ def _verdict_holds(
     run: dict[str, Any],
     recorded: dict[str, Any] | None,
     recorded_path: str,
+    strict: bool,
 ) -> bool:
     try:
         verdict = json.loads(verdict_file.read_text(encoding="utf-8"))
@@ -643,9 +858,10 @@ def _verdict_holds(
     return (
         isinstance(verdict, dict)
         and verdict.get("matches") == recorded_path
+        and verdict.get("strict") == strict
         and verdict.get("run_manifest_sha256") == sha256_file(run_file)
         and recorded is not None
-        and not classify(recorded, run)
+        and judge(classify(recorded, run), recorded, run, strict).reproduced
     )
 
 
@@ -655,9 +871,14 @@ def record_command(run_manifest: str | Path, expected: str | Path) -> str:
 
 
 def checksum(
-    run_manifest: str, expected: str, out: str, recorded_integrity: str | None = None
-) -> None:
-    """The checksum rule: fail with a per-file table when outputs differ from the record.
+    run_manifest: str,
+    expected: str,
+    out: str,
+    recorded_integrity: str | None = None,
+    strict: bool = False,
+) -> Judgement:
+    """The checksum rule: fail with a per-file table when the run does not reproduce the
+    record (``judge``; with ``strict``, when any covered output differs).
 
     ``recorded_integrity``: the record as the driver read it (and checked its signature)."""
     record = record_command(run_manifest, expected)
@@ -673,7 +894,8 @@ def checksum(
     # A match is claimed for the bytes on disk, not for what the manifest job once hashed.
     manifest.verify_on_disk(run, run_manifest)
     differences = classify(recorded, run)
-    if differences:
+    judgement = judge(differences, recorded, run, strict)
+    if not judgement.reproduced:
         machines = [
             (_hardware(document["provenance"].get("environment")) or {}).get("machine")
             for document in (recorded, run)
@@ -689,6 +911,12 @@ def checksum(
                 "and set manifest.expected to that file in the config file that makes the "
                 "change; if the change is meant for this record, check the outputs and "
                 f"`{record}`"
+            )
+        if strict and judge(differences, recorded, run, strict=False).reproduced:
+            fix = (
+                "manifest.strict is true, so the environment must be the recorded one too: "
+                f"run in it (docs/environment.md: the exact interpreter), or, if this "
+                f"environment is the one to keep, record this run with `{record}`"
             )
         if machines[0] != machines[1]:
             fix = (
@@ -707,7 +935,18 @@ def checksum(
                 run_manifest,
                 digest_width=64,
                 hardware=hardware_change(recorded, run),
+                environment=environment_change(recorded, run),
             ),
             fix,
         )
-    write_json(out, {"matches": expected, "run_manifest_sha256": sha256_file(run_manifest)})
+    write_json(
+        out,
+        {
+            "matches": expected,
+            "run_manifest_sha256": sha256_file(run_manifest),
+            "strict": strict,
+            "environment_differs": None if judgement.identical else judgement.environment,
+            "records_differing": list(judgement.records),
+        },
+    )
+    return judgement

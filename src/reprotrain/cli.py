@@ -1,7 +1,9 @@
 """The `reprotrain` command: audit runs (diff, verify, hunt), record manifests, check the locks.
 
-Exit statuses of `diff` and `check`: 0 identical, 1 differences all explained by a
-changed input, 3 unexplained differences (nondeterminism), 2 usage or input errors.
+Exit statuses of `diff` and `check`: 0 identical (`check`: or reproduced, every artifact
+identical with the environment recorded otherwise, unless --strict), 1 differences all
+explained by a changed input, 3 unexplained differences (nondeterminism), 2 usage or
+input errors.
 `verify`: 0 the directory matches the manifest, 1 it does not, 2 errors.
 `hunt`: 0 every output identical under every variation, 3 nondeterminism found, 2 errors.
 """
@@ -21,15 +23,21 @@ RECORDED_MANIFEST = "config/manifest.json"
 CONFIG = "config/config.yaml"
 
 
-def _configured_public_key(manifest_path: str) -> str | None:
-    """The config's manifest.public_key when ``manifest_path`` is its recorded manifest."""
+def _configured(manifest_path: str, key: str) -> object:
+    """The config's ``manifest.<key>`` when ``manifest_path`` is its recorded manifest."""
     if not Path(CONFIG).is_file():
         return None
     settings = (yamlfile.load(CONFIG, "config file") or {}).get("manifest") or {}
     expected = settings.get("expected")
     if expected and Path(expected).resolve() == Path(manifest_path).resolve():
-        return settings.get("public_key")
+        return settings.get(key)
     return None
+
+
+def _configured_public_key(manifest_path: str) -> str | None:
+    """The config's manifest.public_key when ``manifest_path`` is its recorded manifest."""
+    key = _configured(manifest_path, "public_key")
+    return key if isinstance(key, str) else None
 
 
 def _record(args: argparse.Namespace) -> None:
@@ -81,7 +89,7 @@ def _compare(
     after_path: str,
     as_json: bool,
     dirs: tuple[str | None, str | None] | None = None,
-) -> tuple[int, list, tuple[Path, Path]]:
+) -> tuple[int, list, tuple[Path, Path], tuple[str, str]]:
     """Diff two manifests; with ``dirs`` (each run's directory, None for the default:
     the one above the manifest's results directory), name changed params from the runs'
     records too."""
@@ -100,17 +108,27 @@ def _compare(
     else:
         print(
             audit.format_report(
-                differences, before_path, after_path, hardware=audit.hardware_change(before, after)
+                differences,
+                before_path,
+                after_path,
+                hardware=audit.hardware_change(before, after),
+                environment=audit.environment_change(before, after),
             )
         )
-    return audit.status(differences), differences, roots
+        judgement = audit.judge(differences, before, after, strict=False)
+        if differences and judgement.reproduced:
+            print(judgement.line())
+    logs = (audit.logs_directory(before), audit.logs_directory(after))
+    return audit.status(differences), differences, roots, logs
 
 
 def _diff(args: argparse.Namespace) -> int:
-    outcome, differences, roots = _compare(args.a, args.b, args.json, (args.a_dir, args.b_dir))
+    outcome, differences, roots, logs = _compare(
+        args.a, args.b, args.json, (args.a_dir, args.b_dir)
+    )
     if args.explain and differences:
         print()
-        print(audit.explain(differences, *roots))
+        print(audit.explain(differences, *roots, logs=logs))
     return outcome
 
 
@@ -126,8 +144,28 @@ def _check(args: argparse.Namespace) -> int:
     # The run's files are hashed first: a manifest says nothing of files changed since.
     run = manifest.load(args.run, "run manifest")
     manifest.verify_on_disk(run, args.run)
-    manifest.load(args.expected, "recorded manifest", public_key=_public_key(args, args.expected))
-    status = _compare(args.expected, args.run, as_json=False)[0]
+    recorded = manifest.load(
+        args.expected, "recorded manifest", public_key=_public_key(args, args.expected)
+    )
+    strict = args.strict or _configured(args.expected, "strict") is True
+    differences = audit.classify(recorded, run)
+    judgement = audit.judge(differences, recorded, run, strict)
+    if differences and judgement.reproduced:
+        print(judgement.line())
+        status = audit.IDENTICAL
+    else:
+        print(
+            audit.format_report(
+                differences,
+                args.expected,
+                args.run,
+                hardware=audit.hardware_change(recorded, run),
+                environment=audit.environment_change(recorded, run),
+            )
+        )
+        status = audit.status(differences)
+        if strict and audit.judge(differences, recorded, run, strict=False).reproduced:
+            print("strict: the environment must be the recorded one too")
     if args.list:
         for path in sorted(run["files"]):
             print(f"  {path}")
@@ -314,8 +352,17 @@ def parser() -> argparse.ArgumentParser:
         "check",
         help="hash the last run's files against its manifest, then diff it with the recorded one",
     )
-    check.add_argument("--run", default=RUN_MANIFEST)
-    check.add_argument("--expected", default=RECORDED_MANIFEST)
+    check.add_argument("--run", default=RUN_MANIFEST, help="the run manifest to check")
+    check.add_argument(
+        "--expected", default=RECORDED_MANIFEST, help="the recorded manifest to compare it with"
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on any covered file that differs, the environment record included "
+        "(default: the config's manifest.strict, for its recorded manifest); without it, a "
+        "run whose every artifact is identical passes and says what differs in the environment",
+    )
     check.add_argument(
         "--public-key",
         help="the manifest must be signed for this public key (default: the config's "

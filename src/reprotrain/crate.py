@@ -303,8 +303,8 @@ def build(
             "#python",
             {
                 "@type": "SoftwareApplication",
-                "name": f"Python ({environment.get('implementation')})",
-                "version": str(environment.get("python")),
+                "name": f"Python ({environment['python']['implementation']})",
+                "version": environment["python"]["version"],
             },
         )
     )

@@ -32,6 +32,8 @@ CLEAN, NONDETERMINISTIC = 0, 3
 # Outputs of earlier runs and tool caches never go into a copy.
 NOT_SOURCE = {".git", ".snakemake", ".venv", "logs", ".pytest_cache", ".ruff_cache", "__pycache__"}
 RUN_FAILED = "(the run failed)"
+# The cause given for an output a failed run did not make.
+NOT_MADE = "not made: the run failed"
 # The culprit of an output that differs between two control runs.
 RERUN = "plain rerun"
 EXPLANATION_LINES = 80
@@ -47,6 +49,10 @@ class Conditions:
     umask: int
     threads: int
     wrappers: tuple[tuple[str, ...], ...] = ()
+    # The jobs' locale and time zone (config `job_environment`): the shell's reach only the
+    # Snakemake process, since every job's environment is built (reprotrain.jobenv).
+    job_locale: str = "C.UTF-8"
+    job_timezone: str = "UTC"
 
     def environment(self, home_root: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in self.unset}
@@ -55,8 +61,15 @@ class Conditions:
         home.mkdir(parents=True, exist_ok=True)
         return env | {"HOME": str(home)}
 
-    def command_prefix(self) -> list[str]:
-        return [part for wrapper in self.wrappers for part in wrapper]
+    def command_prefix(self, work: Path) -> list[str]:
+        return [part.replace(WORK, str(work)) for wrapper in self.wrappers for part in wrapper]
+
+    def config(self) -> list[str]:
+        """The config values the conditions set (Snakemake's --config)."""
+        return [
+            f"threads={self.threads}",
+            f"job_environment={{locale: {self.job_locale}, timezone: {self.job_timezone}}}",
+        ]
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,85 @@ def _locale_missing(name: str) -> Callable[[], str | None]:
         return None
 
     return check
+
+
+# Stands for the hunt's work directory in a wrapper's arguments.
+WORK = "{work}"
+
+
+@functools.cache
+def private_mounts() -> tuple[str, ...] | None:
+    """The command prefix that runs a command in a private mount namespace where it may
+    mount (root's, or a user namespace's), or None where neither is allowed."""
+    for prefix in (
+        ("unshare", "--mount", "--propagation", "private"),
+        ("unshare", "--map-root-user", "--mount", "--propagation", "private"),
+    ):
+        probe = [*prefix, "mount", "-t", "tmpfs", "tmpfs", "/mnt"]
+        if shutil.which("unshare") is None:
+            return None
+        done = subprocess.run(probe, capture_output=True, check=False)
+        if done.returncode == 0:
+            return prefix
+    return None
+
+
+def _mounts_missing() -> str | None:
+    if private_mounts() is None:
+        return (
+            "no private mount namespace can be made here (unshare --mount needs root or "
+            "user namespaces)"
+        )
+    return None
+
+
+# The list of online CPUs os.cpu_count() reads (glibc's get_nprocs), replaced in the run's
+# mount namespace by a file that names fewer (or, on a one-CPU machine, more) of them.
+CPUS_ONLINE = "/sys/devices/system/cpu/online"
+
+
+def fake_cpus_online() -> str:
+    """The CPU list the experiment's os.cpu_count() reads: one CPU, or two on a machine
+    that has one."""
+    return "0-1\n" if (os.cpu_count() or 1) == 1 else "0\n"
+
+
+def _with_cpu_count(conditions: Conditions) -> Conditions:
+    wrapper = (
+        *(private_mounts() or ()),
+        "sh",
+        "-c",
+        f'mount --bind "$0" {CPUS_ONLINE} && exec "$@"',
+        f"{WORK}/cpus-online",
+    )
+    return replace(conditions, wrappers=(*conditions.wrappers, wrapper))
+
+
+def _cpu_count_missing() -> str | None:
+    if not Path(CPUS_ONLINE).exists():
+        return f"{CPUS_ONLINE} does not exist here (os.cpu_count() reads it on Linux)"
+    return _mounts_missing()
+
+
+def _with_reordered_listings(conditions: Conditions) -> Conditions:
+    # First, so that every other wrapper and the run itself start in the reordered copy.
+    wrapper = (*(private_mounts() or ()), sys.executable, "-m", "reprotrain.reordered")
+    return replace(conditions, wrappers=(wrapper, *conditions.wrappers))
+
+
+def _with_locale(locale: str, language: str) -> Callable[[Conditions], Conditions]:
+    def vary(conditions: Conditions) -> Conditions:
+        shell = _with_env(LANG=locale, LC_ALL=locale, LANGUAGE=language)(conditions)
+        return replace(shell, job_locale=locale)
+
+    return vary
+
+
+def _with_timezone(timezone: str) -> Callable[[Conditions], Conditions]:
+    def vary(conditions: Conditions) -> Conditions:
+        return replace(_with_env(TZ=timezone)(conditions), job_timezone=timezone)
+
+    return vary
 
 
 def _days_ahead(days: int) -> str:
@@ -191,19 +283,37 @@ VARIATIONS = (
         _cpus_missing,
     ),
     Variation(
+        "cpu_count",
+        f"the number of CPUs os.cpu_count() reports (a private mount namespace over {CPUS_ONLINE})",
+        "this machine's",
+        "one CPU (two on a one-CPU machine)",
+        _with_cpu_count,
+        _cpu_count_missing,
+    ),
+    Variation(
+        "fileordering",
+        "the order directory listings come in (os.listdir): the copy on a tmpfs, each "
+        "directory listed in another order",
+        "the work directory's filesystem",
+        "a tmpfs in a private mount namespace, every listing reordered",
+        _with_reordered_listings,
+        _mounts_missing,
+    ),
+    Variation(
         "timezone",
-        "the TZ variable",
+        "TZ of the Snakemake process and config job_environment.timezone of the jobs",
         "TZ=GMT+12",
         "TZ=GMT-14",
-        _with_env(TZ="GMT-14"),
+        _with_timezone("GMT-14"),
     ),
     Variation(
         "locales",
-        "LANG, LC_ALL and LANGUAGE (number and date formatting, sort order)",
+        "LANG, LC_ALL and LANGUAGE of the Snakemake process and config "
+        "job_environment.locale of the jobs: a locale with a decimal comma",
         "C.UTF-8",
-        "fr_CH.UTF-8",
-        _with_env(LANG="fr_CH.UTF-8", LC_ALL="fr_CH.UTF-8", LANGUAGE="fr_CH:fr"),
-        _locale_missing("fr_CH.utf8"),
+        "fr_FR.UTF-8",
+        _with_locale("fr_FR.UTF-8", "fr_FR:fr"),
+        _locale_missing("fr_FR.utf8"),
     ),
     Variation(
         "python_hash_seed",
@@ -317,6 +427,8 @@ def control_conditions(available: Iterable[Variation]) -> Conditions:
         umask=0o022,
         threads=CONTROL_THREADS,
         wrappers=wrappers,
+        job_locale="C.UTF-8",
+        job_timezone="GMT+12",
     )
 
 
@@ -400,6 +512,7 @@ class Hunt:
         self.runs: list[Run] = []
         self.progress = progress
         self.control_manifest: dict[str, Any] | None = None
+        (work / "cpus-online").write_text(fake_cpus_online(), encoding="ascii")
 
     def _snakemake(self) -> list[str]:
         beside = Path(sys.executable).parent / "snakemake"
@@ -419,7 +532,7 @@ class Hunt:
             shutil.rmtree(directory)
         copy_project(self.root, directory, self.files)
         command = [
-            *conditions.command_prefix(),
+            *conditions.command_prefix(self.work),
             *self._snakemake(),
             "--workflow-profile",
             "profiles/default",
@@ -427,7 +540,7 @@ class Hunt:
             str(conditions.threads),
             *self.snakemake_args,
             "--config",
-            f"threads={conditions.threads}",
+            *conditions.config(),
             "--",
             self.target,
         ]
@@ -462,10 +575,22 @@ class Hunt:
             run.differing = {
                 d.path: d.causes for d in audit.classify(self.control_manifest, produced)
             }
+        elif run.failed and self.control_manifest is not None:
+            run.differing = {RUN_FAILED: [], **self._left_by_failed(run)}
         elif run.failed:
             run.differing = {RUN_FAILED: []}
         self.runs.append(run)
         return run
+
+    def _left_by_failed(self, run: Run) -> dict[str, list[str]]:
+        """The control's outputs that a failed run did not make, or made with other bytes:
+        it wrote no manifest, so each is hashed where the run left it."""
+        assert self.control_manifest is not None
+        state = manifest.compare_with_disk(self.control_manifest["files"], run.directory)
+        return {
+            **{path: [NOT_MADE] for path in [*state.missing, *state.escaping]},
+            **{path: [] for path in state.altered},
+        }
 
     def start_control(self) -> tuple[Run, Run]:
         """The control, twice under the very same conditions and path.
@@ -510,6 +635,7 @@ def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[di
     """diffoscope on each output against the run that varied its culprit alone."""
     alone = {tuple(run.variations): run for run in hunt.runs if len(run.variations) == 1}
     alone[(RERUN,)] = hunt.runs[1]
+    logs = audit.logs_directory(hunt.control_manifest or {})
     explanations = []
     for path, names in sorted(culprits.items()):
         for name in sorted(names):
@@ -517,11 +643,13 @@ def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[di
             if path == RUN_FAILED or run is None or run.failed:
                 continue
             causes = run.differing.get(path)
-            if not causes or audit.UPSTREAM in causes:
+            if not causes or audit.UPSTREAM in causes or causes == [NOT_MADE]:
                 continue  # downstream outputs change because their inputs did
             difference = audit.Difference(path, "changed", causes)
             try:
-                text = audit.explain([difference], control.directory, run.directory)
+                text = audit.explain(
+                    [difference], control.directory, run.directory, logs=(logs, logs)
+                )
             except ReprotrainError as error:
                 text = error.message
             lines = text.splitlines()
@@ -663,7 +791,13 @@ def _report(
 def _how(path: str, culprits: dict[str, set[str]], causes: list[str]) -> str | None:
     if path not in culprits:
         return None
-    if audit.UPSTREAM in causes:
+    if path == RUN_FAILED:
+        return "the pipeline fails (each run's log is in runs/)"
+    if causes == [NOT_MADE]:
+        how = "not made: the run failed before it (each run's log is in runs/)"
+    elif not causes:
+        how = "differs where the failed run left it (it wrote no manifest to say why)"
+    elif audit.UPSTREAM in causes:
         how = "changes because an output it is made from changed"
     elif causes == [audit.NONDETERMINISM]:
         how = "changes itself"

@@ -23,6 +23,13 @@ Coverage = Literal["always", "comparison", "no"]
 Scope = Literal["split", "model", "run"]
 # The kind of task an output is made for (None: every kind).
 Kind = Literal["classification", "regression"]
+# What a covered output is: a result of the run (the model, the split tables, metrics,
+# figures, summaries), or a record that describes how results were made (the environment
+# fingerprint, the data record, the model card). A record may differ from the recorded one
+# by a recorded change of the environment while every artifact is identical: the run is
+# then reproduced (reprotrain.audit.judge), unless the config is strict.
+Role = Literal["artifact", "record"]
+ROLES: tuple[Role, ...] = ("artifact", "record")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Output:
     # Made by Snakemake's --report rather than by a rule.
     by_report: bool = False
     only_for: Kind | None = None
+    role: Role = "artifact"
 
     @property
     def pattern(self) -> str:
@@ -47,17 +55,17 @@ class Output:
 OUTPUTS = (
     Output("train", "data/train.npy", "split"),
     Output("test", "data/test.npy", "split"),
-    Output("data_record", "data/data.json", "split"),
+    Output("data_record", "data/data.json", "split", role="record"),
     Output("estimator", "estimator.pkl", "model", coverage="no"),
     Output("training", "training.json", "model", coverage="no"),
     Output("model", "model.pkl", "model"),
-    Output("card", "model_card.json", "model"),
+    Output("card", "model_card.json", "model", role="record"),
     Output("metrics", "metrics.json", "model"),
     Output("roc", "roc.svg", "model", only_for="classification"),
     Output("confusion", "confusion.svg", "model", only_for="classification"),
     Output("predicted", "predicted.svg", "model", only_for="regression"),
     Output("residuals", "residuals.svg", "model", only_for="regression"),
-    Output("environment", "environment.json", "run"),
+    Output("environment", "environment.json", "run", role="record"),
     Output("summary_table", "summary/metrics.csv", "run", coverage="comparison"),
     Output("summary_html", "summary/metrics.html", "run", coverage="comparison"),
     Output("comparison", "summary/comparison.svg", "run", coverage="comparison"),
@@ -157,6 +165,18 @@ class Layout:
     def seal(self) -> str:
         """save's seal of model.pkl: random per directory (signing.py), so kept with the logs."""
         return f"{self.logs}/save/{SPLIT_MODEL}.seal"
+
+    @property
+    def estimator_seal(self) -> str:
+        """train's seal of the pickle it hands to save."""
+        return f"{self.logs}/train/{SPLIT_MODEL}.seal"
+
+    def role(self, key: str) -> Role:
+        return self._by_key[key].role
+
+    @property
+    def _by_key(self) -> dict[str, Output]:
+        return {output.key: output for output in self.outputs}
 
     @property
     def runs(self) -> list[dict[str, object]]:

@@ -1,14 +1,15 @@
 """Run manifests: every covered output's sha256 and what it was made from, in one JSON file.
 
-Schema version 5 (documented in docs/auditing.md, "Recording and checking the manifest"):
+Schema version 6 (documented in docs/auditing.md, "Recording and checking the manifest"):
 
-    {"schema_version": 5,
+    {"schema_version": 6,
      "files": {"<path relative to the workdir>": {
          "sha256": "...", "size": 123,
          "rule": "<producing rule>",
+         "role": "artifact" (a result) or "record" (it describes how results were made),
          "pattern": "<the output's path with its wildcards, e.g. results/runs/{dataset}/...>",
          "inputs": {"<covered output, lock file, 'dataset', 'installed packages',
-                     'packages used by <rule>' or 'hardware'>":
+                     'packages used by <rule>', 'interpreter' or 'hardware'>":
                     {"kind": "...", "sha256": "..."}},
          "params_digest": "...", "code_digest": "..."}},
      "uncovered": ["<outputs of the run that are deliberately not covered>"],
@@ -30,8 +31,9 @@ from typing import Any
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 from reprotrain.hashing import digest_value, sha256_files
+from reprotrain.layout import ROLES
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # What an input of an output can be: another covered output, the dataset version,
 # a lock file of the environment, the numerics it was computed with, or any other file.
 INPUT_KINDS = ("output", "data", "environment", "hardware", "file")
@@ -122,6 +124,7 @@ def build(
             "sha256": digests[path],
             "size": Path(path).stat().st_size,
             "rule": recipe["rule"],
+            "role": recipe["role"],
             "pattern": recipe["pattern"],
             "inputs": inputs,
             "params_digest": recipe["params_digest"],
@@ -209,7 +212,11 @@ def load(
         "schema_version",
         f"the {role} has schema version {version!r}; "
         f"this reprotrain reads version {SCHEMA_VERSION}",
-        fix,
+        "make it again with this reprotrain: rerun the pipeline, check the outputs, and "
+        "record the run (`make record`, or `reprotrain record --run <run manifest> --to "
+        f"{file}`)"
+        if isinstance(version, int) and role == "recorded manifest"
+        else fix,
     )
     files = manifest.get("files")
     _require(
@@ -228,6 +235,13 @@ def load(
         )
         _require(
             isinstance(entry.get("rule"), str), file, f"{where}.rule", "is not a rule name", fix
+        )
+        _require(
+            entry.get("role") in ROLES,
+            file,
+            f"{where}.role",
+            f"is not one of {', '.join(ROLES)}",
+            fix,
         )
         _require(
             isinstance(entry.get("pattern"), str),
@@ -303,6 +317,15 @@ def _check_provenance(provenance: dict[str, Any], file: Path, fix: str) -> None:
     )
     environment = provenance.get("environment")
     _require(isinstance(environment, dict), file, "provenance.environment", "is not an object", fix)
+    python = environment.get("python")
+    _require(
+        isinstance(python, dict)
+        and all(isinstance(python.get(key), str) for key in ("implementation", "version", "build")),
+        file,
+        "provenance.environment.python",
+        "is not an interpreter's implementation, version and build",
+        fix,
+    )
     hardware = environment.get("hardware", {})
     _require(
         isinstance(hardware, dict), file, "provenance.environment.hardware", "is not an object", fix

@@ -6,6 +6,7 @@ import inspect
 import io
 import logging
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,22 +213,52 @@ def load_verified(
     model_path: str | Path,
     expected_sha256: str,
     card_path: str | Path,
-    *also: tuple[str, str],
-    seal_path: str | Path | None = None,
+    recorded: tuple[str, str] | None,
+    seal_path: str | Path,
 ) -> BaseEstimator:
-    """Unpickle a model only after its bytes match the sha256 its model card recorded, and
-    each (sha256, source) of ``also`` (the recorded manifest's, first); with ``seal_path``,
-    only when they also carry save's seal (reprotrain.signing).
+    """Unpickle a model only after its bytes match the sha256 its model card recorded and
+    are vouched for: by ``recorded`` (the recorded manifest's sha256 and where it is), or by
+    save's seal at ``seal_path`` (reprotrain.signing). A model save sealed that differs from
+    the record was retrained here and trained other bytes: it is scored, and the run's
+    checksum names the cause; bytes neither vouches for are refused.
 
     The bytes checked are the bytes unpickled: the file is read once."""
-    data = Path(model_path).read_bytes()
-    for expected, source in (*also, (expected_sha256, str(card_path))):
-        _require_sha256(model_path, data, expected, source)
-    if seal_path is not None:
-        from reprotrain import signing
+    from reprotrain import signing
 
+    data = Path(model_path).read_bytes()
+    _require_sha256(model_path, data, expected_sha256, str(card_path))
+    actual = sha256_bytes(data)
+    if recorded is None:
         signing.check_seal(data, model_path, seal_path)
+    elif actual != recorded[0]:
+        _retrained_here(model_path, data, actual, recorded, seal_path)
     return pickle.loads(data)
+
+
+def _retrained_here(
+    model_path: str | Path, data: bytes, actual: str, recorded: tuple[str, str], seal_path
+) -> None:
+    """Bytes other than the record's: scored only when this directory's save sealed them
+    (the model was retrained here), and said so."""
+    from reprotrain import signing
+
+    if not signing.sealed(data, seal_path):
+        raise ReprotrainError(
+            model_path,
+            "sha256",
+            f"refused to unpickle: content does not match {recorded[1]} (expected "
+            f"{recorded[0]}, actual {actual}), and this directory's save job did not seal "
+            f"it ({seal_path})",
+            "the model file was modified after it was saved; delete it and rerun the "
+            "pipeline to retrain it from its verified inputs",
+        )
+    message = (
+        f"{model_path}: retrained here, and different from {recorded[1]} (recorded "
+        f"{recorded[0]}, trained {actual}): save sealed these bytes, so they are scored; "
+        "the checksum names the cause (`reprotrain hunt` finds why training differs)"
+    )
+    log.warning("%s", message)
+    print(f"reprotrain: {message}", file=sys.stderr)
 
 
 def _require_sha256(model_path: str | Path, data: bytes, expected: str, source: str) -> None:
@@ -239,6 +270,5 @@ def _require_sha256(model_path: str | Path, data: bytes, expected: str, source: 
             f"refused to unpickle: content does not match {source} "
             f"(expected {expected}, actual {actual})",
             "the model file was modified after it was saved; delete it and rerun the pipeline "
-            "to retrain it from its verified inputs (if a rerun makes these bytes again, the "
-            "training is not reproducible here: `reprotrain hunt` finds why)",
+            "to retrain it from its verified inputs",
         )

@@ -86,12 +86,18 @@ def train(
     threads: int,
     estimator_out: str,
     summary_out: str,
+    seal_out: str,
 ) -> None:
+    """Fit the model and write its canonical pickle, sealed: save publishes only bytes
+    this directory's train job wrote (reprotrain.signing)."""
+    from reprotrain import signing
+
     schema = TableSchema.from_dict(table_schema)
     features, labels = tables.read_table(train_table, schema)
     estimator = models.build_estimator(model_type, params, seed, schema, preprocessing)
     models.fit(estimator, features, labels, threads)
     blob = models.model_bytes(estimator)
+    signing.seal(blob, seal_out)
     atomic_write_bytes(estimator_out, blob)
     write_json(
         summary_out,
@@ -153,16 +159,16 @@ def validate(
     from reprotrain import figures  # matplotlib only where the figures are drawn
 
     model_card = _read_card(card)
-    # The recorded manifest, which the repository holds, first: a model and a card that
-    # someone rewrote together in results/ still do not match it.
-    # Without a record of this recipe, the seal save wrote stands in for it.
-    recorded = [(recorded_sha256, RECORDED_SOURCE.format(record=record))] if recorded_sha256 else []
+    # The recorded manifest, which the repository holds, vouches for the bytes: a model and
+    # a card that someone rewrote together in results/ still do not match it. Without a
+    # record of this recipe, or for a model retrained here with other bytes, the seal this
+    # directory's save wrote does.
     estimator = models.load_verified(
         model,
         model_card["model"]["sha256"],
         card,
-        *recorded,
-        seal_path=None if recorded_sha256 else seal_path,
+        (recorded_sha256, RECORDED_SOURCE.format(record=record)) if recorded_sha256 else None,
+        seal_path,
     )
     schema = TableSchema.from_dict(table_schema)
     features, labels = tables.read_table(test_table, schema)

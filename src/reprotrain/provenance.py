@@ -180,9 +180,19 @@ def environment_fingerprint(
     return {
         "lock": {"path": lock_name or lock_path, "sha256": sha256_file(lock_path)},
         "platform": sysconfig.get_platform(),
-        "python": platform.python_version(),
-        "implementation": sys.implementation.name,
+        "python": interpreter(),
         "packages": installed_versions(distributions),
+    }
+
+
+def interpreter() -> dict[str, str]:
+    """The interpreter that runs this process: implementation, version and build (the
+    build string names the build date and compiler; a conda one says conda-forge). Every
+    output's recipe has it as an input (``recipe``'s "interpreter")."""
+    return {
+        "implementation": sys.implementation.name,
+        "version": platform.python_version(),
+        "build": sys.version,
     }
 
 
@@ -272,6 +282,10 @@ class RuleView:
         )
 
 
+# The input that stands for the interpreter in every output's recipe.
+INTERPRETER = "interpreter"
+
+
 @dataclass(frozen=True)
 class RecipeContext:
     """What the recipe needs to know of the run beyond the rules."""
@@ -336,9 +350,11 @@ def _gather(
             "kind": "environment",
             "sha256": params[declared.environment],
         }
-    # The numerics the job ran with; the manifest job fills in their digest.
+    # The numerics the job ran with, and the interpreter every job runs on: the manifest
+    # job fills in their digests from the environment fingerprint.
     if declared.hardware is not None and params[declared.hardware] is not None:
-        inputs["hardware"] = {"kind": "hardware"}
+        inputs["hardware"] = {"kind": "hardware", "fingerprint": "hardware"}
+    inputs[INTERPRETER] = {"kind": "environment", "fingerprint": "python"}
     # The software the job used; the manifest job reads its record (drift.packages_used).
     inputs[f"packages used by {rule.name}"] = {
         "kind": "environment",

@@ -20,7 +20,7 @@ from reprotrain.locks import conda_python_packages, load_conda_lock, load_pip_lo
 
 log = logging.getLogger(__name__)
 
-CARD_SCHEMA_VERSION = 1
+CARD_SCHEMA_VERSION = 2
 
 
 def _read_json(path: str) -> Any:
@@ -47,9 +47,10 @@ def environment(lock: str, lock_name: str, conda_lock: str, pip_lock: str, out: 
 
 def save(
     estimator: str,
+    estimator_seal: str,
     summary: str,
     data_record: str,
-    environment_record: str,
+    environment_path: str,
     seed: int,
     params_digest: str,
     code_digests: dict[str, str],
@@ -59,11 +60,23 @@ def save(
     seal_out: str,
 ) -> None:
     """Publish model.pkl and its card, and seal the model (validate checks the seal, or the
-    recorded manifest, and the card's sha256 before unpickling)."""
+    recorded manifest, and the card's sha256 before unpickling). Only bytes this
+    directory's train job sealed are published: a pickle planted in results/ with a
+    summary naming its sha256 is refused.
+
+    The card describes the model and what it was made from; the environment is described
+    once per run, by environment.json, which the card names: another interpreter patch or
+    lock changes that record, not every card."""
     blob = Path(estimator).read_bytes()
+    signing.check_seal(blob, estimator, estimator_seal, job="train", refused="refused to publish")
     trained = _read_json(summary)
     if sha256_bytes(blob) != trained["sha256"]:
-        raise RuntimeError(f"{estimator} changed after training; rerun the train rule")
+        raise ReprotrainError(
+            estimator,
+            "sha256",
+            f"does not match the sha256 its training summary {summary} records",
+            "delete both and rerun: train makes them again",
+        )
     card = {
         "schema_version": CARD_SCHEMA_VERSION,
         "model": {
@@ -79,7 +92,7 @@ def save(
         "data": _read_json(data_record),
         "params_digest": params_digest,
         "code": code_digests,
-        "environment": _read_json(environment_record),
+        "environment": os.path.relpath(environment_path, Path(card_out).parent),
         "metrics": os.path.relpath(metrics_path, Path(card_out).parent),
     }
     signing.seal(blob, seal_out)
@@ -100,15 +113,16 @@ def write_manifest(
     out: str,
 ) -> None:
     environment_fingerprint = _read_json(environment_record)
-    # Every job that computed floats ran with the numerics the environment job recorded.
-    hardware = digest_value(environment_fingerprint["hardware"])
+    # Every job ran on the interpreter, and every job that computed floats with the
+    # numerics, that the environment job recorded.
+    digests = {part: digest_value(environment_fingerprint[part]) for part in ("python", "hardware")}
     # Of what a job imported, the packages of the rule environment: Snakemake's own, which
     # the script preamble imports from the driver, are not part of it.
     rule_environment = set(environment_fingerprint["packages"])
     for path, recipe in recipes.items():
         for item in recipe["inputs"].values():
-            if item["kind"] == "hardware":
-                item["sha256"] = hardware
+            if part := item.pop("fingerprint", None):
+                item["sha256"] = digests[part]
             if "record" in item:
                 used = _packages_used(item.pop("record"), path)
                 item["sha256"] = digest_value(

@@ -10,6 +10,7 @@ import html
 import json
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
     environment_rows = [
         ["lock in force", environment["lock"]["path"]],
         ["lock sha256", environment["lock"]["sha256"]],
-        ["python", f"{environment['implementation']} {environment['python']}"],
+        ["python", f"{environment['python']['implementation']} {environment['python']['version']}"],
+        ["python build", environment["python"]["build"]],
         ["platform", environment["platform"]],
     ]
     locked = drift.remembered_locked_versions(lock)
@@ -96,9 +98,17 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
         [name, version, installed.get(name, "")] for name, version in sorted(locked.items())
     ]
     outputs = [[path, entry["rule"], entry["sha256"]] for path, entry in document["files"].items()]
+    if verdict.get("environment_differs"):
+        claim = (
+            f"<p>The run reproduces the recorded manifest {_code(verdict['matches'])}: every "
+            "artifact is identical; the environment differs "
+            f"({html.escape(verdict['environment_differs'])}), as "
+            f"{html.escape(', '.join(verdict['records_differing']))} record"
+        )
+    else:
+        claim = f"<p>The run's outputs match the recorded manifest {_code(verdict['matches'])}"
     body = (
-        f"<p>The run's outputs match the recorded manifest {_code(verdict['matches'])}; "
-        f"run manifest sha256 {_code(verdict['run_manifest_sha256'])}.</p>"
+        f"{claim}; run manifest sha256 {_code(verdict['run_manifest_sha256'])}.</p>"
         "<h2>Data versions</h2>"
         + table(["dataset/version", "kind", "source", "rows", "sha256"], data_rows)
         + "<h2>Code version</h2>"
@@ -117,10 +127,15 @@ def checksum_and_provenance(
     run_manifest: str,
     expected: str,
     recorded_integrity: str | None,
+    strict: bool,
     lock: str,
     verdict_out: str,
     page_out: str,
 ) -> None:
-    """The checksum rule: compare with the recorded manifest, then write the report's page."""
-    audit.checksum(run_manifest, expected, verdict_out, recorded_integrity)
+    """The checksum rule: compare with the recorded manifest, then write the report's page.
+    A run reproduced in another environment says so, in its log and on the terminal."""
+    judgement = audit.checksum(run_manifest, expected, verdict_out, recorded_integrity, strict)
+    if not judgement.identical:
+        log.info("%s", judgement.line())
+        print(f"reprotrain: {judgement.line()}", file=sys.stderr)
     provenance_page(run_manifest, verdict_out, lock, page_out)

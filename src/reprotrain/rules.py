@@ -42,7 +42,7 @@ def execute(
     process had imported before it handed the step to a worker)."""
     # Imported here: a job that hands its step to a worker needs none of them.
     import reprotrain
-    from reprotrain import drift, hermetic
+    from reprotrain import conditions, drift, hermetic
     from reprotrain.fileio import write_json
 
     # A log that cannot be written (a full disk) must not turn the job's one message into a
@@ -68,6 +68,8 @@ def execute(
         hermetic.check(reprotrain.LOADED_BEFORE)
         # The manifest attributes an environment change only to outputs whose jobs used it.
         write_json(drift.packages_record_path(log_path), drift.packages_used(also_loaded))
+        # What the job saw that no output may depend on: named when two runs differ.
+        write_json(conditions.record_path(log_path), conditions.observe())
         _leave_without_teardown()
     except ReprotrainError as error:
         _fail(step, error)

@@ -95,25 +95,41 @@ def seal(data: bytes, seal_out: str | Path, key_path: str | Path = SEAL_KEY) -> 
     atomic_write_bytes(seal_out, f"{_seal_of(data, key_path)}\n".encode("ascii"))
 
 
-def check_seal(
-    data: bytes, subject: str | Path, seal_path: str | Path, key_path: str | Path = SEAL_KEY
-) -> None:
-    """Refuse ``data`` (read once by the caller) unless its seal is the one save wrote."""
+def _recorded_seal(seal_path: str | Path) -> str | None:
     try:
-        recorded = Path(seal_path).read_text(encoding="ascii").strip()
+        return Path(seal_path).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
+        return None
+
+
+def sealed(data: bytes, seal_path: str | Path, key_path: str | Path = SEAL_KEY) -> bool:
+    """Whether ``data`` carries the seal at ``seal_path`` (False when there is none)."""
+    recorded = _recorded_seal(seal_path)
+    return recorded is not None and hmac.compare_digest(_seal_of(data, key_path), recorded)
+
+
+def check_seal(
+    data: bytes,
+    subject: str | Path,
+    seal_path: str | Path,
+    key_path: str | Path = SEAL_KEY,
+    job: str = "save",
+    refused: str = "refused to unpickle",
+) -> None:
+    """Refuse ``data`` (read once by the caller) unless its seal is the one ``job`` wrote."""
+    if _recorded_seal(seal_path) is None:
         raise ReprotrainError(
             subject,
             "seal",
-            f"refused to unpickle: no seal from this directory's save job ({seal_path}), "
+            f"{refused}: no seal from this directory's {job} job ({seal_path}), "
             "and no recorded manifest records it",
             _RESEAL,
-        ) from None
-    if not hmac.compare_digest(_seal_of(data, key_path), recorded):
+        )
+    if not sealed(data, seal_path, key_path):
         raise ReprotrainError(
             subject,
             "seal",
-            f"refused to unpickle: its bytes are not the ones this directory's save job "
+            f"{refused}: its bytes are not the ones this directory's {job} job "
             f"sealed ({seal_path}), and no recorded manifest records them",
             _RESEAL,
         )

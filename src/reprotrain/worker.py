@@ -128,7 +128,11 @@ def hand_over(step: str, log_path: str, arguments: dict[str, Any]) -> int | None
             "loaded": sorted({name.partition(".")[0] for name in list(sys.modules)}),
         }
     )
-    connection = _connect(path) or _start(Path(place), run, step)
+    try:
+        connection = _connect(path) or _start(Path(place), run, step)
+    except WorkerDidNotStart as error:
+        print(f"reprotrain: {error}", file=sys.stderr)
+        return 1
     with connection:
         socket.send_fds(connection, [request[: _HEADER.size]], [0, 1, 2])
         connection.sendall(request[_HEADER.size :])
@@ -223,10 +227,22 @@ def _start(place: Path, run: str, step: str) -> socket.socket:
             ready = process.stdout.read(1)
             process.stdout.close()
         if ready != b"+" or (connection := _connect(path)) is None:
-            log = Path(f"{_address(place, run, _module(step))}.log")
-            text = log.read_text(errors="replace") if log.exists() else ""
-            raise RuntimeError(f"the warm worker of {step} did not start:\n{text}")
+            raise WorkerDidNotStart(step, Path(f"{_address(place, run, _module(step))}.log"))
         return connection
+
+
+class WorkerDidNotStart(Exception):
+    """A step's worker failed before serving: its import failed in this environment."""
+
+    def __init__(self, step: str, log: Path) -> None:
+        text = log.read_text(errors="replace").strip() if log.exists() else ""
+        # The exception line of the worker's traceback says what failed.
+        last = text.splitlines()[-1] if text else "it wrote nothing"
+        super().__init__(
+            f"{log}: the warm worker of {step} did not start: {last}\n  fix: the job's "
+            "environment cannot import the step's modules; run `make setup` (or "
+            f"{ENABLED}=0 to run the step in the job's own process) and rerun"
+        )
 
 
 def _receive(connection: socket.socket, size: int) -> bytes | None:

@@ -68,6 +68,7 @@ rule checksum:
         expected=config["manifest"]["expected"],
         # The record as the driver read it, its signature checked when a key is set.
         recorded_integrity=RECORDED and RECORDED["integrity"],
+        strict=STRICT,
         code=rule_code("checksum.smk", "checksum.py"),
     script:
         "../scripts/checksum.py"
@@ -76,5 +77,5 @@ rule checksum:
 declare_provenance(
     "checksum",
     code=("code",),
-    not_provenance=("expected", "recorded_integrity"),
+    not_provenance=("expected", "recorded_integrity", "strict"),
 )

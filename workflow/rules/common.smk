@@ -64,8 +64,6 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(
         filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])
     ),
-    # str hashing must not vary between the jobs of one run or between runs.
-    PYTHONHASHSEED="0",
 )
 
 from reprotrain import (
@@ -74,6 +72,7 @@ from reprotrain import (
     estimators,
     evaluate,
     fileio,
+    jobenv,
     locks,
     manifest,
     memo,
@@ -267,9 +266,20 @@ try:
         )
     RECORDED = None
     if Path(config["manifest"]["expected"]).exists():
-        RECORDED = manifest.load(
-            config["manifest"]["expected"], "recorded manifest", public_key=PUBLIC_KEY
-        )
+        try:
+            RECORDED = manifest.load(
+                config["manifest"]["expected"],
+                "recorded manifest",
+                public_key=PUBLIC_KEY,
+            )
+        except ReprotrainError as error:
+            # A record of an older reprotrain: the run goes on (it is how a new record is
+            # made) and checksum refuses it, with this message.
+            if error.field != "schema_version":
+                raise
+            logger.warning(f"reprotrain: {error.message}")
+    # Whether checksum fails on any difference, the environment record's included.
+    STRICT = config["manifest"].get("strict", False)
     DRIFT_MODE = config["environment_drift"]
     # One kind of task per dataset name (a rule per kind makes its figures), and each
     # dataset's own thresholds of its kind.
@@ -305,8 +315,17 @@ except ReprotrainError as error:
         error.file = config_file_of(error.field)
     raise WorkflowError(error.message) from None
 
+# Every job's environment is built, not inherited: whatever the shell exports that can
+# change what a job computes or formats is removed, and the pin sets its own (jobenv).
+JOB_ENVIRONMENT = jobenv.build(
+    os.environ,
+    jobenv.Settings.from_config(config["job_environment"]),
+    NUMERICS.job_environment() if NUMERICS else {},
+)
+os.environ.clear()
+os.environ.update(JOB_ENVIRONMENT)
 # Every job checks its own environment against ACTIVE_LOCK, and its numerics against the
-# pin (reprotrain.rules.run_step). The pin's variables replace whatever the shell set.
+# pin (reprotrain.rules.run_step).
 os.environ.update(
     REPROTRAIN_USER_CODE=str(Path(USER_CODE).resolve()),
     # A job's message about a config key names the file that gave it (rules.run_step).
@@ -314,7 +333,6 @@ os.environ.update(
     REPROTRAIN_LOCK=in_source(ACTIVE_LOCK),
     REPROTRAIN_DRIFT=DRIFT_MODE,
     REPROTRAIN_NUMERICS=NUMERICS.to_json() if NUMERICS else "null",
-    **(NUMERICS.job_environment() if NUMERICS else {}),
 )
 # Each job's step runs in a fork of this run's warm worker for that step, which has the
 # step's imports done once (reprotrain.worker). The workers belong to this process: they

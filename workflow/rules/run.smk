@@ -358,6 +358,7 @@ def output_recipes(wildcards):
         recipe = _recipe(OUT[key], output_wildcards)
         recipes[path] = {
             "rule": recipe["rule"],
+            "role": LAYOUT.role(key),
             "pattern": OUT[key],
             "inputs": recipe["inputs"],
             "params_digest": recipe["params_digest"],
@@ -382,7 +383,11 @@ def check_provenance_declared():
 def _reconcile_last_run():
     executing = workflow.executor_plugin is not None and not workflow.dryrun
     stale = audit.reconcile(
-        OUT["manifest"], OUT["checksum"], RECORDED, config["manifest"]["expected"]
+        OUT["manifest"],
+        OUT["checksum"],
+        RECORDED,
+        config["manifest"]["expected"],
+        STRICT,
     )
     for note in stale.notes:
         logger.warning(f"reprotrain: last run: {note}")

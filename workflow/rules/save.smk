@@ -7,7 +7,6 @@ rule save:
         estimator=OUT["estimator"],
         summary=OUT["training"],
         data_record=OUT["data_record"],
-        environment=OUT["environment"],
     output:
         model=OUT["model"],
         card=OUT["card"],
@@ -25,6 +24,9 @@ rule save:
         code=model_rule_code("save.smk", "save.py"),
         model_code=rules.train.params.code,
         metrics_path=OUT["metrics"],
+        # The card names the run's environment record (it describes every model's).
+        environment_path=OUT["environment"],
+        estimator_seal=LAYOUT.estimator_seal,
     script:
         "../scripts/save.py"
 
@@ -33,7 +35,7 @@ declare_provenance(
     "save",
     params=("seed", "params_digest"),
     code=("code", "model_code"),
-    not_provenance=("metrics_path",),
+    not_provenance=("metrics_path", "environment_path", "estimator_seal"),
     # model.pkl is the trained pickle byte for byte; the records go into the card alone.
     made_from={"model": ("estimator",)},
 )

@@ -10,6 +10,8 @@ rule train:
         summary=temp(OUT["training"]),
     log:
         log_path("train", SPLIT_MODEL),
+        # save's proof that estimator.pkl is what this job wrote
+        seal=LAYOUT.estimator_seal,
     benchmark:
         benchmark_path("train", SPLIT_MODEL)
     conda:

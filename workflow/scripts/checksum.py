@@ -7,6 +7,7 @@ run_step(
     run_manifest=snakemake.input.run,
     expected=snakemake.params.expected,
     recorded_integrity=snakemake.params.recorded_integrity,
+    strict=snakemake.params.strict,
     lock=snakemake.input.lock,
     verdict_out=snakemake.output.verdict,
     page_out=snakemake.output.provenance,

@@ -4,9 +4,10 @@ run_step(
     snakemake.log[0],
     "reprotrain.records:save",  # in the run's warm worker (reprotrain.worker)
     estimator=snakemake.input.estimator,
+    estimator_seal=snakemake.params.estimator_seal,
     summary=snakemake.input.summary,
     data_record=snakemake.input.data_record,
-    environment_record=snakemake.input.environment,
+    environment_path=snakemake.params.environment_path,
     seed=snakemake.params.seed,
     params_digest=snakemake.params.params_digest,
     code_digests={"train": snakemake.params.model_code, "save": snakemake.params.code},

@@ -12,4 +12,5 @@ run_step(
     threads=snakemake.threads,
     estimator_out=snakemake.output.estimator,
     summary_out=snakemake.output.summary,
+    seal_out=snakemake.log.seal,
 )
