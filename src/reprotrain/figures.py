@@ -27,6 +27,12 @@ _STYLE = {
 _METADATA = {"Date": None}
 
 
+def _styled(more: dict[str, Any] | None = None) -> Any:
+    """matplotlib's own defaults with the figures' style on top: a matplotlibrc of the
+    user's (in the working directory, the home directory or MATPLOTLIBRC) styles nothing."""
+    return plt.style.context(["default", _STYLE | (more or {})])
+
+
 def _save(figure: Any, out: str) -> None:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata=_METADATA, bbox_inches="tight")
@@ -38,7 +44,7 @@ def roc_curve(target, probabilities, classes: Sequence[Any], title: str, out: st
     """The ROC curve of the positive class (binary), or one-vs-rest for each class."""
     from sklearn.metrics import RocCurveDisplay  # not imported by the sweep summary
 
-    with plt.rc_context(_STYLE):
+    with _styled():
         figure, axes = plt.subplots()
         binary = len(classes) == 2
         curves = [(1, classes[1])] if binary else list(enumerate(classes))
@@ -59,7 +65,7 @@ def roc_curve(target, probabilities, classes: Sequence[Any], title: str, out: st
 def confusion_matrix(matrix: list[list[int]], classes: Sequence[Any], title: str, out: str):
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    with plt.rc_context(_STYLE):
+    with _styled():
         figure, axes = plt.subplots()
         ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(classes)).plot(
             ax=axes, colorbar=False, cmap="Blues", values_format="d"
@@ -78,7 +84,7 @@ def prediction_errors(target, predictions, kind: str, title: str, out: str) -> N
     predicted, against the prediction). Every test row is drawn: no random subsample."""
     from sklearn.metrics import PredictionErrorDisplay
 
-    with plt.rc_context(_STYLE):
+    with _styled():
         figure, axes = plt.subplots()
         PredictionErrorDisplay.from_predictions(
             target, predictions, kind=kind, subsample=None, ax=axes
@@ -92,7 +98,7 @@ def comparison(frame, panels, out: str) -> None:
     error on its own), one group of bars per run of the sweep. ``panels``: (metrics, y
     label, whether the scale is 0 to 1)."""
     width_inches = max(5.0, 1.1 * len(frame) + 2)
-    with plt.rc_context(_STYLE | {"figure.figsize": (width_inches, 3.4 * len(panels))}):
+    with _styled({"figure.figsize": (width_inches, 3.4 * len(panels))}):
         figure, axes_list = plt.subplots(len(panels), 1, sharex=True, squeeze=False)
         positions = np.arange(len(frame))
         for axes, (metrics, label, unit_scale) in zip(axes_list[:, 0], panels, strict=True):
