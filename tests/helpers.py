@@ -52,16 +52,27 @@ class Run:
         return self.stdout + self.stderr
 
 
-def snakemake(workdir: Path, *args: str, cores: int = 2, check: bool = True) -> Run:
+def snakemake(
+    workdir: Path,
+    *args: str,
+    cores: int = 2,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    python: Path | None = None,
+) -> Run:
+    """Snakemake in ``workdir`` with the default profile; ``env``: the whole environment
+    (default: the tests'), ``python``: the interpreter of another venv."""
     command = [
-        str(BIN / "snakemake"),
+        *([str(python), "-m", "snakemake"] if python else [str(BIN / "snakemake")]),
         "--workflow-profile",
         "profiles/default",
         "--cores",
         str(cores),
         *args,
     ]
-    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=os.environ)
+    done = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, env=os.environ if env is None else env
+    )
     run = Run(done.returncode, done.stdout, done.stderr)
     if check and run.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed in {workdir}:\n{run.output[-6000:]}")

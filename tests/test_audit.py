@@ -57,7 +57,9 @@ def test_identical_runs_diff_clean(default_run, tmp_path):
     assert status == audit.IDENTICAL
     assert report == {
         "status": "identical",
+        "reproduced": True,
         "provenance_changes": [],
+        "environment_change": None,
         "hardware_change": None,
         "differences": [],
     }
@@ -209,9 +211,9 @@ def test_tolerated_drift_is_recorded_and_classified_as_environment(
     assert status == audit.EXPLAINED
     found = by_path(report)
     assert found["results/environment.json"]["causes"] == ["environment"]
-    # The card embeds the fingerprint; the model, which no drifted package touched, is equal.
-    assert found[f"{MODEL}/model_card.json"]["root_causes"] == ["environment"]
-    assert f"{MODEL}/model.pkl" not in found
+    # The card names the environment record rather than embedding it; the model, which no
+    # drifted package touched, is equal too. Only the record of the environment differs.
+    assert set(found) == {"results/environment.json"}
 
 
 def test_drift_no_model_job_used_does_not_explain_a_random_model(
@@ -233,9 +235,9 @@ def test_drift_no_model_job_used_does_not_explain_a_random_model(
     found = by_path(report)
     assert found["results/environment.json"]["causes"] == ["environment"]
     assert found[f"{MODEL}/model.pkl"]["causes"] == ["nondeterminism"]
-    assert found[f"{MODEL}/model_card.json"]["root_causes"] == ["environment"]
-    unexplained = [path for path, item in found.items() if item["causes"] == ["nondeterminism"]]
-    assert unexplained == [f"{MODEL}/model.pkl"]
+    # The card pins the random model's sha256: nothing it is made from changed either.
+    unexplained = {path for path, item in found.items() if item["causes"] == ["nondeterminism"]}
+    assert unexplained == {f"{MODEL}/model.pkl", f"{MODEL}/model_card.json"}
 
 
 def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run, tmp_path):

@@ -40,6 +40,18 @@ def test_whatever_the_shell_exports_the_pinned_variables_are_the_pins(hostile, o
     assert {name: value for name, value in built.items() if not jobenv.controlled(name)} == others
 
 
+@given(shell=st.dictionaries(controlled_names, values))
+def test_unpinned_the_kernels_are_the_cpus_and_the_shells_choice(shell):
+    """numerics.pin: false: what selects the kernels passes, the rest is still built."""
+    built = jobenv.build(shell, SETTINGS, None)
+    selection = {name: shell[name] for name in jobenv.KERNEL_SELECTION if name in shell}
+    assert {name: built[name] for name in jobenv.KERNEL_SELECTION if name in built} == selection
+    others = {name: value for name, value in built.items() if name not in jobenv.KERNEL_SELECTION}
+    assert {name: value for name, value in others.items() if jobenv.controlled(name)} == (
+        SETTINGS.variables()
+    )
+
+
 def test_numpys_two_feature_lists_never_meet():
     """numpy refuses to import with both lists set: the shell's disable list goes."""
     built = jobenv.build({"NPY_DISABLE_CPU_FEATURES": "AVX512F AVX2"}, SETTINGS, PIN)

@@ -57,10 +57,18 @@ CONTROLLED_NAMES = frozenset(
 )
 # The str hash seed of every job: set iteration order must not vary between runs.
 HASH_SEED = "0"
+# What picks the numeric kernels. With the numerics pin off (`numerics.pin: false`) the
+# kernels are the CPU's choice, which these variables take part in (the hunt emulates
+# another CPU with them); the hardware fingerprint records what was picked.
+KERNEL_SELECTION = frozenset(
+    {"OPENBLAS_CORETYPE", "NPY_ENABLE_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES"}
+)
 
 
-def controlled(name: str) -> bool:
-    """Whether the pin, not the shell, decides this variable."""
+def controlled(name: str, pinned_numerics: bool = True) -> bool:
+    """Whether the workflow, not the shell, decides this variable."""
+    if not pinned_numerics and name in KERNEL_SELECTION:
+        return False
     return name in CONTROLLED_NAMES or name.startswith(CONTROLLED_PREFIXES)
 
 
@@ -85,13 +93,16 @@ class Settings:
 
 
 def build(
-    inherited: Mapping[str, str], settings: Settings, numerics: Mapping[str, str]
+    inherited: Mapping[str, str], settings: Settings, numerics: Mapping[str, str] | None
 ) -> dict[str, str]:
     """The job environment: ``inherited`` without every controlled variable, plus the
-    settings' and the numerics pin's (``numerics.Pin.job_environment``)."""
-    pinned = settings.variables() | dict(numerics)
-    unknown = sorted(name for name in pinned if not controlled(name))
+    settings' and the numerics pin's (``numerics.Pin.job_environment``; None: no pin)."""
+    pinned_numerics = numerics is not None
+    pinned = settings.variables() | dict(numerics or {})
+    unknown = sorted(name for name in pinned if not controlled(name, pinned_numerics))
     if unknown:
         raise ValueError(f"the pin sets variables it does not control: {', '.join(unknown)}")
-    kept = {name: value for name, value in inherited.items() if not controlled(name)}
+    kept = {
+        name: value for name, value in inherited.items() if not controlled(name, pinned_numerics)
+    }
     return kept | pinned

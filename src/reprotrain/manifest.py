@@ -212,9 +212,8 @@ def load(
         "schema_version",
         f"the {role} has schema version {version!r}; "
         f"this reprotrain reads version {SCHEMA_VERSION}",
-        "make it again with this reprotrain: rerun the pipeline, check the outputs, and "
-        "record the run (`make record`, or `reprotrain record --run <run manifest> --to "
-        f"{file}`)"
+        "a record of another reprotrain: delete it, then run the pipeline and record the "
+        f"run anew (`make record`, or `reprotrain record --run <run manifest> --to {file}`)"
         if isinstance(version, int) and role == "recorded manifest"
         else fix,
     )

@@ -266,18 +266,9 @@ try:
         )
     RECORDED = None
     if Path(config["manifest"]["expected"]).exists():
-        try:
-            RECORDED = manifest.load(
-                config["manifest"]["expected"],
-                "recorded manifest",
-                public_key=PUBLIC_KEY,
-            )
-        except ReprotrainError as error:
-            # A record of an older reprotrain: the run goes on (it is how a new record is
-            # made) and checksum refuses it, with this message.
-            if error.field != "schema_version":
-                raise
-            logger.warning(f"reprotrain: {error.message}")
+        RECORDED = manifest.load(
+            config["manifest"]["expected"], "recorded manifest", public_key=PUBLIC_KEY
+        )
     # Whether checksum fails on any difference, the environment record's included.
     STRICT = config["manifest"].get("strict", False)
     DRIFT_MODE = config["environment_drift"]
@@ -320,7 +311,7 @@ except ReprotrainError as error:
 JOB_ENVIRONMENT = jobenv.build(
     os.environ,
     jobenv.Settings.from_config(config["job_environment"]),
-    NUMERICS.job_environment() if NUMERICS else {},
+    NUMERICS.job_environment() if NUMERICS else None,
 )
 os.environ.clear()
 os.environ.update(JOB_ENVIRONMENT)
