@@ -52,6 +52,13 @@ class Memo:
             if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
         }
 
+    def salted(self, **more: Any) -> Memo:
+        """The same store with more in the salt (say, a digest computed through this one)."""
+        other = Memo.__new__(Memo)
+        other.path, other.entries = self.path, self.entries
+        other.salt = {**self.salt, **more}
+        return other
+
     def __call__(
         self,
         function: Callable[..., Any],

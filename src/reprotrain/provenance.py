@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprotrain.hashing import digest_tree, digest_value, digest_value_remembered, sha256_file
+from reprotrain.codedigest import digest_code
+from reprotrain.hashing import digest_value, digest_value_remembered, sha256_file
 
 # The code that can change an output: the workflow, its rule scripts and schemas, and
 # the package. Tests, docs and the recorded manifest are not part of it.
@@ -111,7 +112,7 @@ def user_module_digest(directory: str | Path, module: str) -> str | None:
             if found is not None and found not in seen:
                 seen.add(found)
                 pending.append(found)
-    return digest_tree(base, sorted(path.relative_to(base).as_posix() for path in seen))
+    return digest_code(base, sorted(path.relative_to(base).as_posix() for path in seen))
 
 
 def rule_code_digest(root: str | Path, rules_file: str, script: str) -> str:
@@ -125,17 +126,20 @@ def rule_code_digest(root: str | Path, rules_file: str, script: str) -> str:
         rules_file,
         *package_closure(root, script),
     ]
-    return digest_tree(root, files)
+    return digest_code(root, files)
 
 
-def code_files(root: str | Path) -> list[str]:
+def code_files(root: str | Path, absolute: bool = False) -> list[str]:
+    """The files of the code digest, relative to ``root`` (or absolute)."""
     base = Path(root)
-    return sorted({p.relative_to(base).as_posix() for g in CODE_GLOBS for p in base.glob(g)})
+    found = sorted({p.relative_to(base).as_posix() for g in CODE_GLOBS for p in base.glob(g)})
+    return [str(base / name) for name in found] if absolute else found
 
 
 def code_digest(root: str | Path) -> str:
-    """Digest of the code that makes the outputs: an uncommitted edit changes it too."""
-    return digest_tree(root, code_files(root))
+    """Digest of the code that makes the outputs: an uncommitted edit changes it too, a
+    comment or a reformatted line does not (reprotrain.codedigest)."""
+    return digest_code(root, code_files(root))
 
 
 def git_state(root: str | Path) -> dict[str, Any]:

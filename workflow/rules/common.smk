@@ -114,19 +114,22 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-# The code that makes the outputs, as one digest (recorded in the manifest).
-CODE_DIGEST = provenance.code_digest(REPO)
 # What depends only on bytes is checked once per version of those bytes and of the
 # code: a no-op rerun costs what Snakemake itself costs (reprotrain/memo.py).
 MEMO = memo.Memo(
     memo.STORE,
     salt={
-        "code": CODE_DIGEST,
         "snakemake": snakemake_version,
         "python": sys.version,
         "platform": sysconfig.get_platform(),
     },
 )
+# The code that makes the outputs, as one digest of what it means (recorded in the
+# manifest), remembered per version of its files' bytes.
+CODE_DIGEST = MEMO(
+    provenance.code_digest, str(REPO), files=provenance.code_files(REPO, absolute=True)
+)
+MEMO = MEMO.salted(code=CODE_DIGEST)
 
 
 # What the schema files leave to code: the config's model types come from the registry.
