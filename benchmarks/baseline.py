@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from reprotrain import data, evaluate, figures, models, tables
-from reprotrain.registry import load_yaml, resolve
+from reprotrain.datasets import load_yaml, resolve
+from reprotrain.ml import data, evaluate, figures, models, tables
 
 
 def run(config: dict, rows: int, out: Path) -> dict:

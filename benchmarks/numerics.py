@@ -29,7 +29,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import REPO, clean, copy_project, machine, median, run_timed, snakemake_command
 
-from reprotrain import numerics
+from reprotrain.environment import numerics
 
 HERE = Path(__file__).resolve().parent
 PIPELINE_ROWS = 200_000

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "src"))
 
-from reprotrain import hunt  # noqa: E402
+from reprotrain import source_tree  # noqa: E402
 from reprotrain.hashing import sha256_file, sha256_files  # noqa: E402
 
 RESULTS_JSON = REPO / "benchmarks/results.json"
@@ -77,7 +77,7 @@ def run_timed(command: list[str], cwd: Path, log: Path, env: dict | None = None)
 
 def copy_project(destination: Path) -> Path:
     """What a clone holds, as the hunt copies it."""
-    return hunt.copy_project(REPO, destination)
+    return source_tree.copy_project(REPO, destination)
 
 
 def clean(workdir: Path) -> None:
@@ -234,12 +234,12 @@ def bench_hashing(repeats: int, scratch: Path) -> dict:
 def bench_imports(repeats: int) -> dict:
     """The fixed cost of one step process: an interpreter, and one with a step's imports.
 
-    Each ends with os._exit, as a job does (reprotrain.rules): start-up, not teardown.
+    Each ends with os._exit, as a job does (reprotrain.steps.entry): start-up, not teardown.
     """
     imports = {
         "bare interpreter": "",
-        "train/validate imports": "import reprotrain.pipeline",
-        "record-keeping imports": "import reprotrain.records, reprotrain.rules",
+        "train/validate imports": "import reprotrain.steps.learning",
+        "record-keeping imports": "import reprotrain.steps.record_keeping, reprotrain.steps.entry",
         # What Snakemake's `script:` preamble imports to unpickle the `snakemake` object.
         "Snakemake script preamble": "import pickle, snakemake.iocontainers",
     }

@@ -21,9 +21,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from reprotrain import tables
-from reprotrain.data import generate_synthetic
-from reprotrain.registry import load_yaml, resolve
+from reprotrain.datasets import load_yaml, resolve
+from reprotrain.ml import tables
+from reprotrain.ml.data import generate_synthetic
 
 
 def csv_write(frame: pd.DataFrame, path: Path) -> None:

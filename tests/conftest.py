@@ -20,7 +20,7 @@ def default_run(tmp_path_factory) -> Path:
 @pytest.fixture
 def keys(tmp_path) -> tuple[Path, Path]:
     """A fresh ed25519 record-signing key pair: (private, public)."""
-    from reprotrain import signing
+    from reprotrain.records import signing
 
     private, public = tmp_path / "keys/record.key", tmp_path / "record.pub"
     signing.generate(private, public)

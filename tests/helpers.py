@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from reprotrain import layout
-from reprotrain.hunt import copy_project
+from reprotrain.source_tree import copy_project
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

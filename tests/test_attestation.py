@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from helpers import BIN
 
-from reprotrain import attestation, manifest, signing
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
+from reprotrain.records import attestation, manifest, signing
 
 RECORD = "config/manifest.json"
 

@@ -26,7 +26,8 @@ from helpers import (
     snakemake,
 )
 
-from reprotrain import audit, manifest
+from reprotrain.audit import comparison
+from reprotrain.records import manifest
 
 pytestmark = pytest.mark.pipeline
 
@@ -54,7 +55,7 @@ def test_identical_runs_diff_clean(default_run, tmp_path):
     elsewhere = copy_repo(tmp_path / "other")
     snakemake(elsewhere, "results/manifest.json")
     status, report = diff(default_run, elsewhere)
-    assert status == audit.IDENTICAL
+    assert status == comparison.IDENTICAL
     assert report == {
         "status": "identical",
         "reproduced": True,
@@ -81,7 +82,7 @@ def test_new_data_version_is_classified_as_data(default_run, scratch_repo):
     override = config_override(scratch_repo, "v11", {"dataset": {"version": "v1.1"}})
     snakemake(scratch_repo, "results/manifest.json", *override)
     status, report = diff(default_run, scratch_repo)
-    assert status == audit.EXPLAINED
+    assert status == comparison.EXPLAINED
     assert "data" in report["provenance_changes"]
     found = by_path(report)
     # The version is part of the paths: each output of v1.1 is paired with v1.0's.
@@ -115,7 +116,7 @@ def test_same_bytes_under_another_version_or_path_are_data_not_nondeterminism(
     (scratch_repo / "config/datasets.yaml").write_text(yaml.safe_dump(registry))
     snakemake(scratch_repo, *args, "--", "results/manifest.json")
     status, report = diff(default_run, scratch_repo)
-    assert status == audit.EXPLAINED, report
+    assert status == comparison.EXPLAINED, report
     record = f"{DATA}/data.json".replace("/v1.0/", "/v1.0-renamed/" if args else "/v1.0/")
     assert by_path(report)[record]["causes"] == ["data"]
     assert all(item["root_causes"] == ["data"] for item in report["differences"])
@@ -137,7 +138,7 @@ def test_a_new_config_is_diffed_by_key_and_recorded_with_the_command_it_is_given
     model = f"{MODEL}/model.pkl".replace("results/", "results-params/", 1)
     a, b = default_run / "results/manifest.json", scratch_repo / "results-params/manifest.json"
     text = reprotrain("diff", str(a), str(b))
-    assert text.returncode == audit.EXPLAINED
+    assert text.returncode == comparison.EXPLAINED
     assert "params (model.max_iter: 200 -> 50)" in text.stdout
     report = json.loads(reprotrain("diff", "--json", str(a), str(b)).stdout)
     found = by_path(report)
@@ -162,13 +163,13 @@ def test_a_new_config_is_diffed_by_key_and_recorded_with_the_command_it_is_given
 
 
 def test_uncommitted_training_code_edit_is_classified_as_code(default_run, scratch_repo):
-    models_py = scratch_repo / "src/reprotrain/models.py"
+    models_py = scratch_repo / "src/reprotrain/ml/models.py"
     models_py.write_text(
         models_py.read_text().replace("PICKLE_PROTOCOL = 5", "PICKLE_PROTOCOL = 4")
     )
     snakemake(scratch_repo, "results/manifest.json")
     status, report = diff(default_run, scratch_repo)
-    assert status == audit.EXPLAINED
+    assert status == comparison.EXPLAINED
     found = by_path(report)
     assert found[f"{MODEL}/model.pkl"]["causes"] == ["code"]
     assert f"{DATA}/train.npy" not in found
@@ -208,7 +209,7 @@ def test_tolerated_drift_is_recorded_and_classified_as_environment(
     assert environment["drift"][0]["package"] == "setuptools"
     assert environment["drift"][0]["locked"] == "80.9.0"
     status, report = diff(default_run, scratch_repo)
-    assert status == audit.EXPLAINED
+    assert status == comparison.EXPLAINED
     found = by_path(report)
     assert found["results/environment.json"]["causes"] == ["environment"]
     # The card names the environment record rather than embedding it; the model, which no
@@ -224,14 +225,14 @@ def test_drift_no_model_job_used_does_not_explain_a_random_model(
     runs = {}
     for name in ("a", "b"):
         project = copy_repo(tmp_path / name)
-        plant(project, "src/reprotrain/pipeline.py", FIT_LINE, after=UNSEEDED_DRAW)
+        plant(project, "src/reprotrain/steps/learning.py", FIT_LINE, after=UNSEEDED_DRAW)
         if name == "b":
             monkeypatch.setenv("PYTHONPATH", str(other_setuptools))
         override = config_override(project, "warn", {"environment_drift": "warn"})
         snakemake(project, "results/manifest.json", *override)
         runs[name] = project
     status, report = diff(runs["a"], runs["b"])
-    assert status == audit.UNEXPLAINED
+    assert status == comparison.UNEXPLAINED
     found = by_path(report)
     assert found["results/environment.json"]["causes"] == ["environment"]
     assert found[f"{MODEL}/model.pkl"]["causes"] == ["nondeterminism"]
@@ -253,7 +254,7 @@ def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run
     (flipped / "config/manifest.json").unlink()
     snakemake(flipped, "results/manifest.json")
     status, report = diff(default_run, flipped)
-    assert status == audit.UNEXPLAINED
+    assert status == comparison.UNEXPLAINED
     assert report["status"] == "unexplained"
     found = by_path(report)
     assert found[f"{DATA}/train.npy"]["causes"] == ["nondeterminism"]
@@ -265,7 +266,7 @@ def test_flipped_output_is_nondeterminism_and_downstream_is_upstream(default_run
     human = reprotrain(
         "diff", str(default_run / "results/manifest.json"), str(flipped / "results/manifest.json")
     )
-    assert human.returncode == audit.UNEXPLAINED
+    assert human.returncode == comparison.UNEXPLAINED
     assert "!! NONDETERMINISM" in human.stdout
     explained = reprotrain(
         "diff",

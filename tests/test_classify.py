@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reprotrain import audit
+from reprotrain.audit import comparison, explain
 
 SPLIT = "results/runs/d/v1/seed-1"
 TRAIN = f"{SPLIT}/data/train.npy"
@@ -78,8 +78,8 @@ def by_path(differences):
 
 
 def test_identical_manifests_have_no_difference():
-    assert audit.classify(manifest(), manifest()) == []
-    assert audit.status([]) == audit.IDENTICAL
+    assert comparison.classify(manifest(), manifest()) == []
+    assert comparison.status([]) == comparison.IDENTICAL
 
 
 def test_new_data_explains_its_split_and_everything_downstream():
@@ -91,47 +91,47 @@ def test_new_data_explains_its_split_and_everything_downstream():
     after["provenance"]["data"] = {"d/v1": {"sha256": "d2"}}
     after["provenance"]["config_digest"] = "config-2"
 
-    found = by_path(audit.classify(before, after))
+    found = by_path(comparison.classify(before, after))
 
-    assert found[TRAIN].causes == [audit.DATA]
-    assert found[MODEL].causes == [audit.UPSTREAM]
+    assert found[TRAIN].causes == [comparison.DATA]
+    assert found[MODEL].causes == [comparison.UPSTREAM]
     assert found[MODEL].upstream == [TRAIN]
-    assert found[MODEL].root_causes == [audit.DATA]
+    assert found[MODEL].root_causes == [comparison.DATA]
     assert METRICS not in found  # same bytes: nothing to explain
-    assert audit.status(list(found.values())) == audit.EXPLAINED
+    assert comparison.status(list(found.values())) == comparison.EXPLAINED
 
 
 def test_a_changed_hyperparameter_is_params_and_a_changed_kernel_is_hardware():
     before, after = manifest(), manifest()
     after["files"][MODEL] |= {"sha256": "m2", "params_digest": "p2"}
     after["provenance"]["config_digest"] = "config-2"
-    assert by_path(audit.classify(before, after))[MODEL].causes == [audit.PARAMS]
+    assert by_path(comparison.classify(before, after))[MODEL].causes == [comparison.PARAMS]
 
     after = manifest()
     after["files"][MODEL] |= {"sha256": "m2"}
     after["files"][MODEL]["inputs"]["hardware"]["sha256"] = "h2"
-    assert by_path(audit.classify(before, after))[MODEL].causes == [audit.HARDWARE]
+    assert by_path(comparison.classify(before, after))[MODEL].causes == [comparison.HARDWARE]
 
 
 def test_other_bytes_with_nothing_changed_are_nondeterminism():
     before, after = manifest(), manifest()
     after["files"][METRICS] |= {"sha256": "x2"}
 
-    (difference,) = audit.classify(before, after)
+    (difference,) = comparison.classify(before, after)
 
     assert difference.unexplained
-    assert difference.causes == [audit.NONDETERMINISM]
-    assert audit.status([difference]) == audit.UNEXPLAINED
+    assert difference.causes == [comparison.NONDETERMINISM]
+    assert comparison.status([difference]) == comparison.UNEXPLAINED
 
 
 def test_params_that_changed_with_the_same_config_and_code_point_at_the_driver():
     before, after = manifest(), manifest()
     after["files"][MODEL] |= {"sha256": "m2", "params_digest": "p2"}
 
-    (difference,) = audit.classify(before, after)
+    (difference,) = comparison.classify(before, after)
 
-    assert difference.causes == [audit.NONDETERMINISM]
-    assert difference.note == audit.DRIVER_PARAMS
+    assert difference.causes == [comparison.NONDETERMINISM]
+    assert difference.note == comparison.DRIVER_PARAMS
 
 
 def test_a_moved_output_is_paired_by_its_pattern_and_the_run_inputs_explain_the_rest():
@@ -144,18 +144,18 @@ def test_a_moved_output_is_paired_by_its_pattern_and_the_run_inputs_explain_the_
     after["files"] = moved
     after["provenance"]["config_digest"] = "config-2"
 
-    found = by_path(audit.classify(before, after))
+    found = by_path(comparison.classify(before, after))
 
     train = found[TRAIN.replace("seed-1", "seed-2")]
     assert train.path_in_a == TRAIN
-    assert train.causes == [audit.PARAMS]
+    assert train.causes == [comparison.PARAMS]
 
 
 @pytest.mark.parametrize(
     ("change", "cause"),
     [
-        (lambda p: p["environment"]["packages"].update(numpy="2.4.0"), audit.ENVIRONMENT),
-        (lambda p: p["code"].update(digest="code-2"), audit.CODE),
+        (lambda p: p["environment"]["packages"].update(numpy="2.4.0"), comparison.ENVIRONMENT),
+        (lambda p: p["code"].update(digest="code-2"), comparison.CODE),
     ],
     ids=["environment", "code"],
 )
@@ -164,7 +164,7 @@ def test_an_output_only_one_run_made_is_explained_by_what_changed_for_the_whole_
     after["files"][f"{SPLIT}/m/extra.svg"] = entry("e1", "validate", {})
     change(after["provenance"])
 
-    (difference,) = audit.classify(before, after)
+    (difference,) = comparison.classify(before, after)
 
     assert difference.change == "only in B"
     assert difference.causes == [cause]
@@ -172,7 +172,7 @@ def test_an_output_only_one_run_made_is_explained_by_what_changed_for_the_whole_
 
 def in_results(document, results):
     """The manifest of the same run written to another results directory."""
-    rebased = audit._rebased(document, "results", results)
+    rebased = comparison._rebased(document, "results", results)
     return rebased | {"uncovered": [f"{results}/manifest.json"]}
 
 
@@ -180,17 +180,17 @@ def test_runs_in_two_results_directories_are_paired_output_by_output():
     before = manifest() | {"uncovered": ["results/manifest.json"]}
     after = in_results(manifest(), "results-other")
     after["provenance"]["config_digest"] = "config-2"  # results: results-other
-    assert audit.results_directory(after) == "results-other"
+    assert comparison.results_directory(after) == "results-other"
     # Identical outputs: neither "data" (a changed config) nor "only in A/B".
-    assert audit.classify(before, after) == []
+    assert comparison.classify(before, after) == []
 
     after["files"][MODEL.replace("results", "results-other")] |= {
         "sha256": "m2",
         "params_digest": "p2",
     }
-    (changed,) = audit.classify(before, after)
+    (changed,) = comparison.classify(before, after)
     assert changed.path == MODEL.replace("results", "results-other")
-    assert changed.path_a == MODEL and changed.causes == [audit.PARAMS]
+    assert changed.path_a == MODEL and changed.causes == [comparison.PARAMS]
 
 
 def test_a_changed_parameter_is_named_with_its_values(tmp_path):
@@ -219,15 +219,17 @@ def test_a_changed_parameter_is_named_with_its_values(tmp_path):
     after = run(tmp_path / "b", 0.05)
     after["files"][MODEL] |= {"sha256": "m2", "params_digest": "p2"}
     after["provenance"]["config_digest"] = "config-2"
-    differences = audit.classify(before, after)
-    audit.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
+    differences = comparison.classify(before, after)
+    comparison.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
     model = by_path(differences)[MODEL]
     assert model.params_changed == ["model.learning_rate: 0.1 -> 0.05"]
-    assert "params (model.learning_rate: 0.1 -> 0.05)" in audit.format_report(differences, "A", "B")
+    assert "params (model.learning_rate: 0.1 -> 0.05)" in comparison.format_report(
+        differences, "A", "B"
+    )
 
     # A record whose bytes are not the ones its manifest covers is not read.
     (tmp_path / "b" / SPLIT / "m/model_card.json").write_text("{}")
-    audit.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
+    comparison.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
     assert by_path(differences)[MODEL].params_changed == []
 
 
@@ -243,45 +245,47 @@ def test_explain_shows_the_changed_keys_before_the_bounded_bytes(tmp_path):
         (root / METRICS).write_text(json.dumps({"accuracy": rate, "blob": "x" * 50_000}))
         (root / MODEL).write_bytes(bytes(range(256)) * 400 + str(rate).encode())
     differences = [
-        audit.Difference(METRICS, "changed", [audit.PARAMS]),
-        audit.Difference(MODEL, "changed", [audit.PARAMS]),
+        comparison.Difference(METRICS, "changed", [comparison.PARAMS]),
+        comparison.Difference(MODEL, "changed", [comparison.PARAMS]),
     ]
-    text = audit.explain(differences, a, b)
+    text = explain.explain(differences, a, b)
     keys = text.index(f"{METRICS}:\n  accuracy: 0.1 -> 0.05")
     assert keys < text.index("Byte by byte")
-    assert len(text) < 4 * audit.EXPLAIN_BYTES
+    assert len(text) < 4 * explain.EXPLAIN_BYTES
 
 
 def test_upstream_is_named_relative_to_the_row_and_summarised_when_many():
-    near = audit.Difference(
-        METRICS, "changed", [audit.UPSTREAM], [MODEL, TRAIN], root_causes=[audit.PARAMS]
+    near = comparison.Difference(
+        METRICS, "changed", [comparison.UPSTREAM], [MODEL, TRAIN], root_causes=[comparison.PARAMS]
     )
-    assert audit._detail(near) == "upstream: model.pkl, ../data/train.npy (root cause: params)"
+    assert comparison._detail(near) == "upstream: model.pkl, ../data/train.npy (root cause: params)"
     summary = "results/summary/metrics.csv"
     sweep = [f"results/runs/d/v1/seed-{seed}/m/metrics.json" for seed in range(64)]
-    many = audit.Difference(summary, "changed", [audit.UPSTREAM], sweep, root_causes=[audit.PARAMS])
-    assert audit._detail(many) == "upstream: 64 outputs (metrics.json) (root cause: params)"
-    assert len(audit.format_report([many], "A", "B").splitlines()[3]) < 120
+    many = comparison.Difference(
+        summary, "changed", [comparison.UPSTREAM], sweep, root_causes=[comparison.PARAMS]
+    )
+    assert comparison._detail(many) == "upstream: 64 outputs (metrics.json) (root cause: params)"
+    assert len(comparison.format_report([many], "A", "B").splitlines()[3]) < 120
 
 
 def test_explain_names_the_columns_of_a_split_table_that_changed(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from reprotrain import tables
+    from reprotrain.ml import tables
 
     before = pd.DataFrame({"x": [1.0, np.nan, 3.0], "y": [1.0, 2.0, 3.0], "target": [0, 1, 0]})
     after = pd.DataFrame({"x": [1.0, np.nan, 4.0], "z": [1.0, 2.0, 3.0], "target": [0, 1, 1]})
     tables.write_table(before, tmp_path / "a.npy")
     tables.write_table(after, tmp_path / "b.npy")
-    assert audit.semantic_changes(tmp_path / "a.npy", tmp_path / "b.npy") == [
+    assert explain.semantic_changes(tmp_path / "a.npy", tmp_path / "b.npy") == [
         "  column x: 1 of 3 values differ",  # the gap in both rows is no difference
         "  column y: removed",
         "  column target: 1 of 3 values differ",
         "  column z: added",
     ]
     tables.write_table(after.iloc[:2], tmp_path / "c.npy")
-    assert audit.semantic_changes(tmp_path / "b.npy", tmp_path / "c.npy") == ["  rows: 3 -> 2"]
+    assert explain.semantic_changes(tmp_path / "b.npy", tmp_path / "c.npy") == ["  rows: 3 -> 2"]
 
 
 def on_another_python(document, version="3.12.3"):
@@ -297,30 +301,30 @@ def on_another_python(document, version="3.12.3"):
 def test_another_interpreter_patch_that_changes_only_the_environment_record_reproduces():
     before, after = manifest(), on_another_python(manifest())
 
-    differences = audit.classify(before, after)
+    differences = comparison.classify(before, after)
 
     (environment,) = differences
-    assert environment.path == ENVIRONMENT and environment.causes == [audit.ENVIRONMENT]
+    assert environment.path == ENVIRONMENT and environment.causes == [comparison.ENVIRONMENT]
     assert environment.environment_detail == "python 3.12.1 -> 3.12.3"
-    judgement = audit.judge(differences, before, after, strict=False)
+    judgement = comparison.judge(differences, before, after, strict=False)
     assert judgement.reproduced and not judgement.identical
     assert judgement.line().startswith(
         "reproduced: every artifact identical; environment differs: python 3.12.1 -> 3.12.3"
     )
-    assert not audit.judge(differences, before, after, strict=True).reproduced
+    assert not comparison.judge(differences, before, after, strict=True).reproduced
 
 
 def test_an_artifact_that_differs_on_another_interpreter_names_it_and_fails():
     before, after = manifest(), on_another_python(manifest())
     after["files"][MODEL]["sha256"] = "m2"
 
-    found = by_path(audit.classify(before, after))
+    found = by_path(comparison.classify(before, after))
 
-    assert found[MODEL].causes == [audit.ENVIRONMENT]
-    assert "environment (python 3.12.1 -> 3.12.3)" in audit.format_report(
+    assert found[MODEL].causes == [comparison.ENVIRONMENT]
+    assert "environment (python 3.12.1 -> 3.12.3)" in comparison.format_report(
         list(found.values()), "A", "B"
     )
-    assert not audit.judge(list(found.values()), before, after, strict=False).reproduced
+    assert not comparison.judge(list(found.values()), before, after, strict=False).reproduced
 
 
 def test_a_lock_only_one_run_has_is_the_environment_not_a_changed_recipe():
@@ -334,10 +338,10 @@ def test_a_lock_only_one_run_has_is_the_environment_not_a_changed_recipe():
         "sha256": "pin",
     }
 
-    (difference,) = audit.classify(before, after)
+    (difference,) = comparison.classify(before, after)
 
-    assert difference.causes == [audit.ENVIRONMENT]
-    judgement = audit.judge([difference], before, after, strict=False)
+    assert difference.causes == [comparison.ENVIRONMENT]
+    judgement = comparison.judge([difference], before, after, strict=False)
     assert judgement.reproduced
     assert "lock envs/requirements.lock -> envs/environment.linux-64.pin.txt" in judgement.line()
 
@@ -374,8 +378,8 @@ def test_a_run_reproduces_exactly_when_only_records_differ_and_only_by_the_envir
         CHANGES[change](after, path)
         after["files"][path]["sha256"] += "-other"
 
-    differences = audit.classify(before, after)
-    judgement = audit.judge(differences, before, after, strict)
+    differences = comparison.classify(before, after)
+    judgement = comparison.judge(differences, before, after, strict)
 
     records_by_environment = all(
         path == ENVIRONMENT and change in ("interpreter", "hardware")

@@ -15,9 +15,10 @@ from helpers import BIN, REPO, copy_repo, read_json, snakemake
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reprotrain import codedigest, provenance
+from reprotrain import codedigest, source_tree
+from reprotrain.records import provenance
 
-CODE = provenance.code_files(REPO)
+CODE = source_tree.code_files(REPO)
 SOURCES = [name for name in CODE if name.endswith((".py", ".smk")) or name.endswith("Snakefile")]
 
 

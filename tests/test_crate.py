@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import BIN, MODEL, snakemake
 
-from reprotrain import crate
+from reprotrain.interop import crate
 
 RECORD = "config/manifest.json"
 

@@ -11,8 +11,9 @@ import pytest
 import yaml
 from helpers import BIN, MODEL, copy_repo, snakemake
 
-from reprotrain import estimators, provenance
 from reprotrain.errors import ReprotrainError
+from reprotrain.ml import model_types
+from reprotrain.records import provenance
 
 USER_MODULE = '''"""Extra trees capped in depth: a custom estimator of the project's own."""
 
@@ -39,11 +40,11 @@ def write_user_code(root: Path) -> None:
 def test_a_user_module_is_checked_and_digested_with_what_it_imports(tmp_path):
     write_user_code(tmp_path)
     entry = {"estimator": "my_models.ShallowExtraTrees", "params": {"max_depth": 3}}
-    estimators.check_models(
+    model_types.check_models(
         ["shallow"], {"shallow": entry}, "config/x.yaml", str(tmp_path / "user")
     )
     with pytest.raises(ReprotrainError) as error:
-        estimators.check_models(
+        model_types.check_models(
             ["shallow"],
             {"shallow": entry | {"params": {"max_dept": 3}}},
             "config/x.yaml",
@@ -54,7 +55,7 @@ def test_a_user_module_is_checked_and_digested_with_what_it_imports(tmp_path):
 
     (tmp_path / "user/broken.py").write_text("def oops(:\n")
     with pytest.raises(ReprotrainError, match=r"module broken cannot be imported \(SyntaxError"):
-        estimators.check_models(
+        model_types.check_models(
             ["b"], {"b": {"estimator": "broken.Model"}}, "config/x.yaml", str(tmp_path / "user")
         )
 

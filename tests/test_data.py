@@ -9,10 +9,10 @@ import pytest
 import yaml
 from helpers import REPO
 
-from reprotrain import data, tables
+from reprotrain.datasets import resolve
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
-from reprotrain.registry import resolve
+from reprotrain.ml import data, tables
 
 RAW = REPO / "data/breast_cancer/v1.0/breast_cancer.csv"
 

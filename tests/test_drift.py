@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
-from reprotrain import drift, locks, memo
+from reprotrain import memo
+from reprotrain.environment import drift, lockfiles
+from reprotrain.environment.lockfiles import normalize
 from reprotrain.errors import ReprotrainError
-from reprotrain.locks import normalize
 
 PIP_LOCK = str(REPO / "envs/requirements.lock")
 PIN = str(REPO / "envs/environment.linux-64.pin.txt")
@@ -119,7 +120,7 @@ def test_working_out_the_locked_versions_imports_nothing_into_the_job(tmp_path):
     lock.write_bytes(Path(PIP_LOCK).read_bytes())
     job = (
         "import json, sys\n"
-        "from reprotrain import drift\n"
+        "from reprotrain.environment import drift\n"
         "locked = drift.remembered_locked_versions(sys.argv[1])\n"
         "print(json.dumps(['packaging' in sys.modules, len(locked)]))"
     )
@@ -148,7 +149,7 @@ def conda_record(entry: dict) -> dict:
     """The conda-meta record conda writes for one installed package (its repodata fields,
     where it came from, and what it installed)."""
     filename = entry["url"].rsplit("/", 1)[-1]
-    name, version, build = locks.split_conda_url(entry["url"])
+    name, version, build = lockfiles.split_conda_url(entry["url"])
     number = build.rsplit("_", 1)[-1]
     return {
         "name": name,
@@ -174,7 +175,7 @@ def conda_prefix(tmp_path):
 
     meta = tmp_path / "env" / "conda-meta"
     meta.mkdir(parents=True)
-    lock = locks.load_conda_lock(REPO / "envs/conda-lock.yml")
+    lock = lockfiles.load_conda_lock(REPO / "envs/conda-lock.yml")
     for entry in lock["package"]:
         if entry["platform"] == "linux-64" and entry["manager"] == "conda":
             record = conda_record(entry)
@@ -201,7 +202,7 @@ def test_a_native_package_at_another_build_is_drift(conda_prefix):
     (libopenblas,) = [
         line for line in Path(PIN).read_text().splitlines() if "/libopenblas-" in line
     ]
-    _, version, build = locks.split_conda_url(libopenblas.partition("#")[0])
+    _, version, build = lockfiles.split_conda_url(libopenblas.partition("#")[0])
     replace_record(conda_prefix, "libopenblas", build="openmp_h0000000_0", md5="0" * 32)
 
     found = drift.find_conda_drift(PIN, conda_prefix)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import DATA, plant, snakemake
 
-from reprotrain import hermetic
+from reprotrain.environment import hermetic
 
 CONDA_ENV = Path("/work/.snakemake/conda/abc123")
 DRIVER_VENV = Path("/work/.venv/lib/python3.12/site-packages")
@@ -20,7 +20,7 @@ def test_under_conda_a_module_from_the_drivers_venv_is_foreign_unless_the_preamb
         "numpy": f"{CONDA_ENV}/lib/python3.12/site-packages/numpy/__init__.py",
         "json": f"{CONDA_ENV}/lib/python3.12/json/__init__.py",
         "pandera": f"{DRIVER_VENV}/pandera/__init__.py",  # missing from the env
-        "reprotrain.data": "/work/src/reprotrain/data.py",
+        "reprotrain.ml.data": "/work/src/reprotrain/ml/data.py",
         "builtins": None,
         "__main__": ".snakemake/scripts/tmp1.train.py",
     }
@@ -55,7 +55,7 @@ def test_a_job_that_imports_a_module_from_outside_its_environment_fails(
     (outside / "handy_helper.py").write_text("VALUE = 1\n")
     plant(
         scratch_repo,
-        "src/reprotrain/pipeline.py",
+        "src/reprotrain/steps/learning.py",
         "def preprocess(\n",
         before="import handy_helper  # noqa: F401\n\n\n",
     )

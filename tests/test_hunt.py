@@ -13,7 +13,7 @@ import pytest
 from helpers import BIN, MODEL, REPO, config_override, copy_repo, read_json, run_hunt, snakemake
 from test_docs import shown_commands
 
-from reprotrain import hunt
+from reprotrain.audit import hunt
 
 pytestmark = pytest.mark.pipeline
 

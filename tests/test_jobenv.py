@@ -1,4 +1,4 @@
-"""The job environment is built from the shell's, never inherited whole (reprotrain.jobenv)."""
+"""The job environment is built from the shell's, never inherited whole (jobenv)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reprotrain import jobenv, numerics
+from reprotrain.environment import jobenv, numerics
 
 SETTINGS = jobenv.Settings(locale="C.UTF-8", timezone="UTC")
 PIN = numerics.Pin("x86_64", "Haswell", "x86-64-v3").job_environment()

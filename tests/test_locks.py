@@ -15,7 +15,7 @@ from conda_lock.src_parser import make_lock_spec
 from conda_lock.virtual_package import default_virtual_package_repodata
 from helpers import BIN, REPO
 
-from reprotrain import locks
+from reprotrain.environment import lockfiles
 from reprotrain.errors import ReprotrainError
 
 ENVS = REPO / "envs"
@@ -23,12 +23,12 @@ ENVS = REPO / "envs"
 
 @pytest.fixture(scope="module")
 def conda_lock():
-    return locks.load_conda_lock(ENVS / "conda-lock.yml")
+    return lockfiles.load_conda_lock(ENVS / "conda-lock.yml")
 
 
 @pytest.fixture(scope="module")
 def pip_lock():
-    return locks.load_pip_lock(ENVS / "requirements.lock")
+    return lockfiles.load_pip_lock(ENVS / "requirements.lock")
 
 
 def test_conda_lock_is_current_for_the_spec_by_conda_locks_own_hash():
@@ -38,7 +38,7 @@ def test_conda_lock_is_current_for_the_spec_by_conda_locks_own_hash():
         expected = compute_content_hashes(spec, virtual_packages)
     lockfile = parse_conda_lock_file(ENVS / "conda-lock.yml")
     assert lockfile.metadata.content_hash == expected
-    assert sorted(lockfile.metadata.platforms) == sorted(locks.CONDA_PLATFORMS)
+    assert sorted(lockfile.metadata.platforms) == sorted(lockfiles.CONDA_PLATFORMS)
 
 
 def test_every_conda_entry_is_pinned_by_url_md5_and_sha256(conda_lock):
@@ -57,7 +57,7 @@ def test_spec_pins_python_312_and_the_roots_exactly():
 
 def test_pin_files_are_what_conda_lock_render_produces(tmp_path):
     (tmp_path / "conda-lock.yml").write_bytes((ENVS / "conda-lock.yml").read_bytes())
-    platforms = [arg for platform in locks.CONDA_PLATFORMS for arg in ("-p", platform)]
+    platforms = [arg for platform in lockfiles.CONDA_PLATFORMS for arg in ("-p", platform)]
     subprocess.run(
         [
             str(BIN / "conda-lock"),
@@ -73,19 +73,19 @@ def test_pin_files_are_what_conda_lock_render_produces(tmp_path):
         check=True,
         capture_output=True,
     )
-    for platform in locks.CONDA_PLATFORMS:
+    for platform in lockfiles.CONDA_PLATFORMS:
         name = f"environment.{platform}.pin.txt"
         # Snakemake's --use-conda looks for exactly this name beside environment.yaml.
         assert (ENVS / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
 def test_pip_lock_pins_the_conda_versions_of_every_shared_package(conda_lock, pip_lock):
-    conda = locks.conda_python_packages(conda_lock)
-    shared = locks.shared_packages(conda, pip_lock)
+    conda = lockfiles.conda_python_packages(conda_lock)
+    shared = lockfiles.shared_packages(conda, pip_lock)
     assert {"numpy", "pandas", "scikit-learn", "scipy", "pandera", "pydantic", "tzdata"} <= set(
         shared
     )
-    assert locks.version_mismatches(conda, pip_lock) == []
+    assert lockfiles.version_mismatches(conda, pip_lock) == []
     assert pip_lock["numpy"].version == "2.3.5"
     assert pip_lock["scikit-learn"].version == "1.7.2"
 
@@ -104,7 +104,7 @@ def test_pip_lock_names_no_package_index():
 
 
 def test_constraints_file_is_generated_from_the_conda_lock(conda_lock):
-    expected = locks.pip_constraints(locks.conda_python_packages(conda_lock))
+    expected = lockfiles.pip_constraints(lockfiles.conda_python_packages(conda_lock))
     assert (ENVS / "conda-constraints.txt").read_text() == expected
 
 
@@ -112,8 +112,8 @@ def test_version_mismatch_and_missing_hash_are_detected(tmp_path, conda_lock):
     edited = tmp_path / "requirements.lock"
     text = (ENVS / "requirements.lock").read_text()
     edited.write_text(text.replace("numpy==2.3.5", "numpy==2.4.0"))
-    mismatches = locks.version_mismatches(
-        locks.conda_python_packages(conda_lock), locks.load_pip_lock(edited)
+    mismatches = lockfiles.version_mismatches(
+        lockfiles.conda_python_packages(conda_lock), lockfiles.load_pip_lock(edited)
     )
     assert mismatches == [("numpy", "2.3.5", "2.4.0")]
 
@@ -122,7 +122,7 @@ def test_pip_lock_line_that_is_not_a_pin_is_refused(tmp_path):
     broken = tmp_path / "requirements.lock"
     broken.write_text("numpy>=2\n")
     with pytest.raises(ReprotrainError, match="line 1"):
-        locks.load_pip_lock(broken)
+        lockfiles.load_pip_lock(broken)
 
 
 @pytest.mark.parametrize(
@@ -140,13 +140,13 @@ def test_conda_subdir_names_the_pin_file_snakemake_uses(monkeypatch, system, mac
 
     monkeypatch.setattr(platform, "system", lambda: system)
     monkeypatch.setattr(platform, "machine", lambda: machine)
-    assert locks.conda_subdir() == subdir
-    if subdir in locks.CONDA_PLATFORMS:
+    assert lockfiles.conda_subdir() == subdir
+    if subdir in lockfiles.CONDA_PLATFORMS:
         assert Path(ENVS / f"environment.{subdir}.pin.txt").is_file()
 
 
 def test_the_conda_lock_is_closed_on_every_platform(conda_lock):
-    assert locks.closure_problems(conda_lock) == []
+    assert lockfiles.closure_problems(conda_lock) == []
     # Not vacuous: every platform's packages have dependencies that were checked.
     depending = {e["platform"] for e in conda_lock["package"] if e["dependencies"]}
     assert depending == {"linux-64", "osx-64", "osx-arm64", "win-64"}
@@ -191,7 +191,9 @@ def entry(packages, name, platform="linux-64"):
 )
 def test_a_hand_broken_lock_copy_is_refused_naming_what_is_unmet(tmp_path, edit, unmet):
     path = broken_copy(tmp_path, edit)
-    problems = [str(problem) for problem in locks.closure_problems(locks.load_conda_lock(path))]
+    problems = [
+        str(problem) for problem in lockfiles.closure_problems(lockfiles.load_conda_lock(path))
+    ]
     assert any(unmet in problem for problem in problems), problems
     done = subprocess.run(
         [str(BIN / "reprotrain"), "check-locks", "--conda-lock", str(path)],

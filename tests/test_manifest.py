@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reprotrain import manifest
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
+from reprotrain.records import manifest
 
 PROVENANCE = {
     "data": {"d/v1": {"kind": "file", "sha256": "0" * 64}},

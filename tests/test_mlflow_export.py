@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from helpers import BIN, MODEL
 
-from reprotrain import manifest
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
+from reprotrain.records import manifest
 
 pytestmark = pytest.mark.pipeline
 RUN_MANIFEST = "results/manifest.json"
@@ -106,7 +106,7 @@ def test_every_model_run_is_in_mlflow_with_its_record(two_model_run, tmp_path):
 def test_a_run_whose_files_changed_is_not_exported(two_model_run, tmp_path):
     Path(MODEL, "metrics.json").write_text('{"accuracy": 1.0}')
     with pytest.raises(ReprotrainError, match="no longer match this manifest"):
-        from reprotrain import mlflow_export
+        from reprotrain.interop import mlflow_export
 
         mlflow_export.export(RUN_MANIFEST, f"sqlite:///{tmp_path}/mlflow.db")
     assert not (tmp_path / "mlflow.db").exists()

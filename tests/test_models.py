@@ -12,11 +12,11 @@ import pytest
 import yaml
 from helpers import REPO
 
-from reprotrain import estimators, models
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
+from reprotrain.ml import model_types, models
 
-MODEL_TYPES = tuple(estimators.MODEL_TYPES)
+MODEL_TYPES = tuple(model_types.MODEL_TYPES)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def train_bytes(model_type, hyperparameters, training_data, threads, seed=42):
 def test_each_registered_type_builds_its_estimator_with_every_declared_hyperparameter(
     model_type,
 ):
-    spec = estimators.MODEL_TYPES[model_type]
+    spec = model_types.MODEL_TYPES[model_type]
     module, _, name = spec.estimator.partition(":")
     accepted = inspect.signature(getattr(importlib.import_module(module), name)).parameters
     assert "random_state" in accepted
@@ -53,8 +53,8 @@ def test_each_registered_type_builds_its_estimator_with_every_declared_hyperpara
 
 def test_the_config_schema_takes_exactly_the_registered_types_and_their_hyperparameters():
     base = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    schema = estimators.config_schema(base)
-    assert schema["properties"]["models"]["additionalProperties"] == estimators.CUSTOM
+    schema = model_types.config_schema(base)
+    assert schema["properties"]["models"]["additionalProperties"] == model_types.CUSTOM
     entry = schema["properties"]["models"]["properties"]["logistic_regression"]
     assert entry["additionalProperties"] is False
     assert "standardize" in entry["properties"]
@@ -139,7 +139,7 @@ def test_a_model_is_unpickled_only_when_its_record_or_its_seal_vouches_for_it(
     """The record (the repository's) or this directory's seal vouches; the card alone never
     does. A model the seal vouches for that differs from the record was retrained here:
     it is scored, and said so."""
-    from reprotrain import signing
+    from reprotrain.records import signing
 
     monkeypatch.chdir(tmp_path)
     signing.make_seal_key()
@@ -172,7 +172,7 @@ def test_a_model_is_unpickled_only_when_its_record_or_its_seal_vouches_for_it(
 def test_a_model_that_does_not_match_its_card_is_refused_however_it_is_vouched_for(
     tmp_path, monkeypatch
 ):
-    from reprotrain import signing
+    from reprotrain.records import signing
 
     monkeypatch.chdir(tmp_path)
     signing.make_seal_key()

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 from helpers import BIN, config_override, copy_repo, read_json, snakemake
 
-from reprotrain import audit, numerics
+from reprotrain.audit import comparison
+from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
 
@@ -125,7 +126,7 @@ def test_diff_of_pinned_and_unpinned_runs_names_hardware(tmp_path):
         check=False,
     )
     report = json.loads(done.stdout)
-    assert done.returncode == audit.EXPLAINED, done.stdout
+    assert done.returncode == comparison.EXPLAINED, done.stdout
     assert report["provenance_changes"] == ["hardware"]
     assert f"BLAS kernel Haswell vs {other}" in report["hardware_change"]
     causes = {d["path"]: d["root_causes"] for d in report["differences"]}

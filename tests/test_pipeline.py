@@ -49,17 +49,19 @@ def test_manifest_records_provenance(default_run):
 def test_every_job_log_is_complete_although_jobs_skip_the_interpreter_teardown(default_run):
     # rules.run_step ends a job with os._exit after flushing the log (benchmarks/README.md).
     logs = default_run / "logs"
-    # Each step says first which warm worker it was forked from (reprotrain.worker).
-    forked = "INFO reprotrain.rules: step forked from warm worker "
+    # Each step says first which warm worker it was forked from (reprotrain.steps.worker).
+    forked = "INFO reprotrain.steps.entry: step forked from warm worker "
     train = (logs / "train/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log").read_text()
     assert train.startswith(forked)
-    trained = "INFO reprotrain.pipeline: trained HistGradientBoostingClassifier"
+    trained = "INFO reprotrain.steps.learning: trained HistGradientBoostingClassifier"
     assert train.splitlines()[1].startswith(trained)
     validate = (logs / "validate/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log").read_text()
     assert validate.startswith(forked)
-    assert validate.splitlines()[1].startswith("INFO reprotrain.pipeline: metrics: {'accuracy': ")
+    assert validate.splitlines()[1].startswith(
+        "INFO reprotrain.steps.learning: metrics: {'accuracy': "
+    )
     preprocess = (logs / "preprocess/breast_cancer/v1.0/seed-42.log").read_text().splitlines()
-    assert preprocess[-1] == "INFO reprotrain.pipeline: split into 426 train / 143 test rows"
+    assert preprocess[-1] == "INFO reprotrain.steps.learning: split into 426 train / 143 test rows"
 
 
 def test_rerun_is_a_no_op(default_run):

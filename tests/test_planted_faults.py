@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import BIN, FIT_LINE, MODEL, UNSEEDED_DRAW, copy_repo, plant, run_hunt
 
-from reprotrain import audit, hunt
+from reprotrain.audit import comparison, hunt
 
 pytestmark = pytest.mark.pipeline
 
@@ -62,7 +62,7 @@ def test_run_to_run_nondeterminism_is_found_by_the_plain_rerun(
     tmp_path, anchor, before, after, changed
 ):
     project = copy_repo(tmp_path / "project")
-    plant(project, "src/reprotrain/pipeline.py", anchor, before=before, after=after)
+    plant(project, "src/reprotrain/steps/learning.py", anchor, before=before, after=after)
     report, outputs, runs = hunt_keeping_runs(project, tmp_path / "report", "timezone,umask")
     assert report["differs_on_rerun"]
     assert outputs[changed]["culprits"] == [hunt.RERUN]
@@ -71,8 +71,8 @@ def test_run_to_run_nondeterminism_is_found_by_the_plain_rerun(
     assert [r["variations"] for r in report["runs"]] == [[], []]
     assert all(v["status"].startswith("not tested") for v in report["variations"])
     status, differences = diff(runs[0], runs[1])
-    assert status == audit.UNEXPLAINED
-    assert differences[changed]["causes"] == [audit.NONDETERMINISM]
+    assert status == comparison.UNEXPLAINED
+    assert differences[changed]["causes"] == [comparison.NONDETERMINISM]
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_run_to_run_nondeterminism_is_found_by_the_plain_rerun(
 )
 def test_what_the_card_leaks_is_pinned_on_its_variation(tmp_path, planted, variation):
     project = copy_repo(tmp_path / "project")
-    plant(project, "src/reprotrain/records.py", WRITE_CARD, before=planted)
+    plant(project, "src/reprotrain/steps/record_keeping.py", WRITE_CARD, before=planted)
     report, outputs, _ = hunt_keeping_runs(project, tmp_path / "report", f"{variation},home")
     assert not report["differs_on_rerun"]
     assert outputs[CARD]["culprits"] == [variation]
@@ -125,6 +125,6 @@ def test_set_order_param_in_the_snakemake_process_is_nondeterminism(tmp_path):
         if record["variations"] == ["python_hash_seed"]
     )
     status, differences = diff(runs[0], varied)
-    assert status == audit.UNEXPLAINED
-    assert differences[MODEL_PKL]["causes"] == [audit.NONDETERMINISM]
-    assert differences[MODEL_PKL]["note"] == audit.DRIVER_PARAMS
+    assert status == comparison.UNEXPLAINED
+    assert differences[MODEL_PKL]["causes"] == [comparison.NONDETERMINISM]
+    assert differences[MODEL_PKL]["note"] == comparison.DRIVER_PARAMS

@@ -7,8 +7,9 @@ import subprocess
 import pytest
 from helpers import REPO, copy_repo
 
-from reprotrain import provenance
+from reprotrain import source_tree
 from reprotrain.hashing import digest_value, digest_value_remembered
+from reprotrain.records import provenance
 
 
 def test_code_digest_ignores_location_and_non_code_files(tmp_path):
@@ -23,19 +24,19 @@ def test_code_digest_ignores_location_and_non_code_files(tmp_path):
 def test_code_digest_changes_with_an_uncommitted_edit(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     before = provenance.code_digest(repo)
-    train = repo / "src/reprotrain/models.py"
-    train.write_text(train.read_text() + "\n# edited\n")
+    train = repo / "src/reprotrain/ml/models.py"
+    train.write_text(train.read_text() + "\nEDITED = True\n")
     assert provenance.code_digest(repo) != before
 
 
 def test_code_files_cover_the_workflow_and_the_package():
-    files = provenance.code_files(REPO)
+    files = source_tree.code_files(REPO)
     assert "workflow/Snakefile" in files
     # The top-level Snakefile only uses the workflow as a module: no code of its own.
     assert "Snakefile" not in files
     assert "workflow/rules/train.smk" in files
     assert "workflow/scripts/train.py" in files
-    assert "src/reprotrain/models.py" in files
+    assert "src/reprotrain/ml/models.py" in files
     assert not any(name.startswith(("tests/", "config/")) for name in files)
 
 
@@ -74,10 +75,10 @@ def test_environment_fingerprint_describes_this_interpreter():
 def test_rule_code_follows_the_modules_a_script_imports():
     save = provenance.package_closure(REPO, "workflow/scripts/save.py")
     train = provenance.package_closure(REPO, "workflow/scripts/train.py")
-    assert "src/reprotrain/records.py" in save
-    assert "src/reprotrain/models.py" in train
+    assert "src/reprotrain/steps/record_keeping.py" in save
+    assert "src/reprotrain/ml/models.py" in train
     # The record-keeping steps never import the ML stack's modules.
-    assert "src/reprotrain/models.py" not in save
+    assert "src/reprotrain/ml/models.py" not in save
 
 
 def test_rule_code_digest_changes_only_for_rules_that_import_the_edit(tmp_path):
@@ -87,8 +88,8 @@ def test_rule_code_digest_changes_only_for_rules_that_import_the_edit(tmp_path):
         "train": ("workflow/rules/train.smk", "workflow/scripts/train.py"),
     }
     before = {name: provenance.rule_code_digest(repo, *files) for name, files in args.items()}
-    models_py = repo / "src/reprotrain/models.py"
-    models_py.write_text(models_py.read_text() + "\n# edited\n")
+    models_py = repo / "src/reprotrain/ml/models.py"
+    models_py.write_text(models_py.read_text() + "\nEDITED = True\n")
     after = {name: provenance.rule_code_digest(repo, *files) for name, files in args.items()}
     assert after["train"] != before["train"]
     assert after["save"] == before["save"]

@@ -1,5 +1,5 @@
 """What a new run redoes because the last run's claims no longer hold on disk (by bytes,
-never by mtimes): reprotrain.audit.reconcile."""
+never by mtimes): reprotrain.audit.verify.reconcile."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reprotrain import audit, manifest
+from reprotrain.audit import verify
 from reprotrain.hashing import digest_value, sha256_file
+from reprotrain.records import manifest
 
 RUN, VERDICT, RECORD = "results/manifest.json", "results/checksum.json", "config/manifest.json"
 RECIPES = {
@@ -62,16 +63,16 @@ def last_run(tmp_path, monkeypatch) -> dict:
 
 
 def reconcile(recorded):
-    return audit.reconcile(RUN, VERDICT, recorded, RECORD)
+    return verify.reconcile(RUN, VERDICT, recorded, RECORD)
 
 
 def test_a_run_whose_files_hold_their_bytes_redoes_nothing(last_run):
-    assert reconcile(last_run) == audit.Reconciliation([], [])
+    assert reconcile(last_run) == verify.Reconciliation([], [])
 
 
 def test_nothing_to_check_before_the_first_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert reconcile(None) == audit.Reconciliation([], [])
+    assert reconcile(None) == verify.Reconciliation([], [])
 
 
 def test_a_missing_output_makes_the_manifest_and_verdict_go(last_run):
@@ -98,7 +99,7 @@ def test_a_verdict_for_another_run_manifest_is_redone(last_run):
 
 def test_a_verdict_given_under_another_strictness_is_redone(last_run):
     assert reconcile(last_run).remove == []
-    assert audit.reconcile(RUN, VERDICT, last_run, RECORD, strict=True).remove == [VERDICT]
+    assert verify.reconcile(RUN, VERDICT, last_run, RECORD, strict=True).remove == [VERDICT]
 
 
 def test_a_verdict_without_its_run_manifest_is_redone(last_run):

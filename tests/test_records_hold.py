@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import BIN, copy_repo, read_json, snakemake
 
-from reprotrain import worker
+from reprotrain.steps import worker
 
 # What people export for reasons of their own, each family the job environment controls
 # with a value that would change or break a job if it got there.
@@ -41,6 +41,7 @@ HOSTILE_SHELL = {
 }
 
 
+@pytest.mark.pipeline
 def test_whatever_the_shell_exports_the_run_makes_the_records_bytes(tmp_path):
     project = copy_repo(tmp_path / "project")
     # A matplotlib rc file the shell points at, with a style every figure would show.
@@ -85,6 +86,7 @@ def venv_reporting(version: str, destination: Path) -> Path:
     return destination / "bin/python"
 
 
+@pytest.mark.pipeline
 def test_another_python_patch_reproduces_the_record_and_strict_says_it_does_not(tmp_path):
     project = copy_repo(tmp_path / "project")
     python = venv_reporting("3.12.99", tmp_path / "venv")

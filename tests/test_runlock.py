@@ -7,11 +7,12 @@ import sys
 
 import pytest
 
-from reprotrain import runlock
+from reprotrain.driver import runlock
 from reprotrain.errors import ReprotrainError
 
 HOLD = (
-    "from reprotrain import runlock; runlock.acquire({path!r}); print('held', flush=True); input()"
+    "from reprotrain.driver import runlock; runlock.acquire({path!r}); "
+    "print('held', flush=True); input()"
 )
 
 

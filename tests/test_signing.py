@@ -19,8 +19,8 @@ from helpers import (
     snakemake,
 )
 
-from reprotrain import manifest, signing
 from reprotrain.errors import ReprotrainError
+from reprotrain.records import manifest, signing
 
 RECORD = "config/manifest.json"
 

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from helpers import BIN, REPO, copy_repo, snakemake
 
-from reprotrain import data, estimators, evaluate, models, tables
+from reprotrain.datasets import resolve, task_kinds
 from reprotrain.errors import ReprotrainError
-from reprotrain.registry import resolve, task_kinds
+from reprotrain.ml import data, evaluate, model_types, models, tables
 
 PREPROCESSING = {
     "impute_numeric": "median",
@@ -275,17 +275,17 @@ def test_a_regressor_on_integer_and_categorical_columns(tmp_path, registry):
 
 def test_models_must_suit_the_task():
     with pytest.raises(ReprotrainError) as error:
-        estimators.check_models(
+        model_types.check_models(
             ["random_forest"], {}, "config/x.yaml", "user", {"regression": "diabetes"}
         )
     assert error.value.field == "model"
     assert "random_forest is a classifier, but diabetes is a regression dataset" in str(error.value)
     ridge = {"ridge": {"estimator": "sklearn.linear_model.Ridge"}}
     with pytest.raises(ReprotrainError, match="ridge is a regressor, but penguins is a"):
-        estimators.check_models(
+        model_types.check_models(
             ["ridge"], ridge, "config/x.yaml", "user", {"classification": "penguins"}
         )
-    estimators.check_models(["ridge"], ridge, "config/x.yaml", "user", {"regression": "d"})
+    model_types.check_models(["ridge"], ridge, "config/x.yaml", "user", {"regression": "d"})
 
 
 # Metrics and thresholds

@@ -8,6 +8,8 @@ import subprocess
 import pytest
 from helpers import BIN, REPO
 
+from reprotrain import source_tree
+
 
 def run(*command, **kwargs):
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, **kwargs)
@@ -75,7 +77,8 @@ def test_no_eval_exec_or_unsafe_loading_in_the_code():
     import ast
 
     unpickling = []
-    for path in [*REPO.glob("src/reprotrain/*.py"), *REPO.glob("workflow/scripts/*.py")]:
+    code = [REPO / name for name in source_tree.code_files(REPO) if name.endswith(".py")]
+    for path in code:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from helpers import BIN, MODEL, assert_same_manifest, covered_bytes, snakemake
 
-from reprotrain import manifest
 from reprotrain.hashing import sha256_file
+from reprotrain.records import manifest
 
 pytestmark = pytest.mark.pipeline
 

@@ -1,4 +1,4 @@
-"""Warm workers (reprotrain.worker): a job's step in a fork of its run's worker, with the
+"""Warm workers (reprotrain.steps.worker): a job's step in a fork of its run's worker, with the
 job's streams, environment and exit status, and no process that outlives its run."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import BIN, REPO, copy_repo, processes_with, snakemake, wait_for
 
-from reprotrain import worker
+from reprotrain.steps import worker
 
 STEPS = """
 import os
@@ -76,7 +76,7 @@ def job(tmp_path, environment, step: str, **arguments) -> subprocess.Popen:
     """A job's process as a rule script is: it hands ``step`` to the run's worker."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from reprotrain.rules import run_step\n"
+        "from reprotrain.steps.entry import run_step\n"
         f"run_step('step.log', {step!r}, **{arguments!r})\n"
     )
     return subprocess.Popen(
@@ -166,15 +166,15 @@ def test_what_runs_that_are_over_left_is_removed(tmp_path):
 def test_the_worker_address_follows_the_environment_but_not_thread_counts(monkeypatch):
     place = Path("/nowhere")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    train = worker._address(place, "7", "reprotrain.pipeline:train")
+    train = worker._address(place, "7", "reprotrain.steps.learning:train")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert worker._address(place, "7", "reprotrain.pipeline:train") == train
+    assert worker._address(place, "7", "reprotrain.steps.learning:train") == train
     # The steps of one module share its worker; a step with imports of its own has one.
-    assert worker._address(place, "7", "reprotrain.pipeline:other") == train
-    assert worker._address(place, "7", "reprotrain.pipeline:validate") != train
-    assert worker._address(place, "8", "reprotrain.pipeline:train") != train
+    assert worker._address(place, "7", "reprotrain.steps.learning:other") == train
+    assert worker._address(place, "7", "reprotrain.steps.learning:validate") != train
+    assert worker._address(place, "8", "reprotrain.steps.learning:train") != train
     monkeypatch.setenv("PYTHONHASHSEED", "1")
-    assert worker._address(place, "7", "reprotrain.pipeline:train") != train
+    assert worker._address(place, "7", "reprotrain.steps.learning:train") != train
 
 
 def test_arguments_travel_as_plain_json_values():

@@ -49,7 +49,7 @@ printf 'models: {hist_gradient_boosting: {max_iter: 50}}\n' > "$scratch/params/c
 run params --configfile config/config.yaml config/params.yaml
 
 copy code
-sed -i 's/PICKLE_PROTOCOL = 5/PICKLE_PROTOCOL = 4/' "$scratch/code/src/reprotrain/models.py"
+sed -i 's/PICKLE_PROTOCOL = 5/PICKLE_PROTOCOL = 4/' "$scratch/code/src/reprotrain/ml/models.py"
 run code
 
 copy environment
@@ -83,7 +83,7 @@ Exit status: 0 identical, 1 all differences explained, 3 unexplained (nondetermi
 MD
 capture "Data version changed" "Registered breast_cancer \`v1.1\` (the last 20 rows dropped) and set \`dataset.version: v1.1\`." data
 capture "Hyperparameter changed" "\`models.hist_gradient_boosting.max_iter: 50\` (default 200)." params
-capture "Training code edited, uncommitted" "\`PICKLE_PROTOCOL = 4\` in \`src/reprotrain/models.py\`, not committed." code
+capture "Training code edited, uncommitted" "\`PICKLE_PROTOCOL = 4\` in \`src/reprotrain/ml/models.py\`, not committed." code
 capture "Environment changed" "Another setuptools release put first on \`PYTHONPATH\`, with \`environment_drift: warn\` so that the run goes on and records the drift." environment
 capture "Nondeterminism" "Same code, data, params and environment as \`a\`; one label in the split's \`train.npy\` flipped after \`preprocess\` wrote it (standing in for a nondeterministic step), then the pipeline rerun." flipped
 echo "wrote $out"

@@ -28,7 +28,7 @@ copy shipped
 capture "The shipped pipeline" "Nothing planted: every output must be identical under every variation." shipped
 
 copy threads
-"$bin/python" - "$scratch/threads/src/reprotrain/pipeline.py" <<'PY'
+"$bin/python" - "$scratch/threads/src/reprotrain/steps/learning.py" <<'PY'
 import sys
 from pathlib import Path
 path = Path(sys.argv[1])
@@ -44,7 +44,7 @@ capture "A thread-count dependent float sum" \
     "Planted in \`train\`: a sum split into one chunk per training thread, stored on the model." threads
 
 copy clock
-"$bin/python" - "$scratch/clock/src/reprotrain/pipeline.py" <<'PY'
+"$bin/python" - "$scratch/clock/src/reprotrain/steps/learning.py" <<'PY'
 import sys
 from pathlib import Path
 path = Path(sys.argv[1])

@@ -13,5 +13,5 @@ import sys
 
 # The modules loaded before this package: in a rule job, Snakemake's script preamble (its
 # own packages, which it may take from the driver's environment). Every module a job loads
-# after them must come from the job's own environment (reprotrain.hermetic).
+# after them must come from the job's own environment (reprotrain.environment.hermetic).
 LOADED_BEFORE = frozenset(sys.modules)

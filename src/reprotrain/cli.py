@@ -15,8 +15,11 @@ import json
 import sys
 from pathlib import Path
 
-from reprotrain import attestation, audit, hunt, locks, manifest, signing, yamlfile
+from reprotrain import source_tree, yamlfile
+from reprotrain.audit import comparison, explain, hunt, verify
+from reprotrain.environment import lockfiles
 from reprotrain.errors import ReprotrainError
+from reprotrain.records import attestation, manifest, signing
 
 RUN_MANIFEST = "results/manifest.json"
 RECORDED_MANIFEST = "config/manifest.json"
@@ -95,31 +98,31 @@ def _compare(
     records too."""
     before = manifest.load(before_path, "manifest A")
     after = manifest.load(after_path, "manifest B")
-    differences = audit.classify(before, after)
+    differences = comparison.classify(before, after)
     roots = (Path(), Path())
     if dirs is not None:
         roots = (
             Path(dirs[0]) if dirs[0] else _run_root(before_path, before),
             Path(dirs[1]) if dirs[1] else _run_root(after_path, after),
         )
-        audit.name_changed_params(differences, before, after, *roots)
+        comparison.name_changed_params(differences, before, after, *roots)
     if as_json:
-        print(json.dumps(audit.to_json(differences, before, after), indent=2, sort_keys=True))
+        print(json.dumps(comparison.to_json(differences, before, after), indent=2, sort_keys=True))
     else:
         print(
-            audit.format_report(
+            comparison.format_report(
                 differences,
                 before_path,
                 after_path,
-                hardware=audit.hardware_change(before, after),
-                environment=audit.environment_change(before, after),
+                hardware=comparison.hardware_change(before, after),
+                environment=comparison.environment_change(before, after),
             )
         )
-        judgement = audit.judge(differences, before, after, strict=False)
+        judgement = comparison.judge(differences, before, after, strict=False)
         if differences and judgement.reproduced:
             print(judgement.line())
-    logs = (audit.logs_directory(before), audit.logs_directory(after))
-    return audit.status(differences), differences, roots, logs
+    logs = (comparison.logs_directory(before), comparison.logs_directory(after))
+    return comparison.status(differences), differences, roots, logs
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -128,14 +131,14 @@ def _diff(args: argparse.Namespace) -> int:
     )
     if args.explain and differences:
         print()
-        print(audit.explain(differences, *roots, logs=logs))
+        print(explain.explain(differences, *roots, logs=logs))
     return outcome
 
 
 def _run_root(manifest_path: str, document: dict) -> Path:
     """The directory a run manifest's paths start from: above its results directory."""
     path = Path(manifest_path).resolve()
-    results = audit.results_directory(document)
+    results = comparison.results_directory(document)
     depth = len(Path(results).parts) if results else 1
     return path.parents[depth]
 
@@ -148,23 +151,23 @@ def _check(args: argparse.Namespace) -> int:
         args.expected, "recorded manifest", public_key=_public_key(args, args.expected)
     )
     strict = args.strict or _configured(args.expected, "strict") is True
-    differences = audit.classify(recorded, run)
-    judgement = audit.judge(differences, recorded, run, strict)
+    differences = comparison.classify(recorded, run)
+    judgement = comparison.judge(differences, recorded, run, strict)
     if differences and judgement.reproduced:
         print(judgement.line())
-        status = audit.IDENTICAL
+        status = comparison.IDENTICAL
     else:
         print(
-            audit.format_report(
+            comparison.format_report(
                 differences,
                 args.expected,
                 args.run,
-                hardware=audit.hardware_change(recorded, run),
-                environment=audit.environment_change(recorded, run),
+                hardware=comparison.hardware_change(recorded, run),
+                environment=comparison.environment_change(recorded, run),
             )
         )
-        status = audit.status(differences)
-        if strict and audit.judge(differences, recorded, run, strict=False).reproduced:
+        status = comparison.status(differences)
+        if strict and comparison.judge(differences, recorded, run, strict=False).reproduced:
             print("strict: the environment must be the recorded one too")
     if args.list:
         for path in sorted(run["files"]):
@@ -181,7 +184,7 @@ def _verify(args: argparse.Namespace) -> int:
             "an attestation is only as good as its signature, and no public key was given",
             "add `--public-key <the record's public key>`",
         )
-    report = audit.verify(args.manifest, args.root, public_key)
+    report = verify.verify(args.manifest, args.root, public_key)
     problems = list(report.problems)
     if args.attestation:
         problems += attestation.verify(args.attestation, public_key, args.root, args.manifest)
@@ -217,12 +220,12 @@ def _hunt(args: argparse.Namespace) -> int:
 
 
 def _crate(args: argparse.Namespace) -> int:
-    from reprotrain import crate
+    from reprotrain.interop import crate
 
     results = Path(args.run).parent
     out = Path(args.out) if args.out else results / "crate.zip"
     checksum = Path(args.checksum) if args.checksum else results / "checksum.json"
-    source = Path(args.source) if args.source else crate.package_source_root()
+    source = Path(args.source) if args.source else source_tree.package_source_root()
     written = crate.build(args.run, out, source, checksum if checksum.is_file() else None)
     print(f"crate: {written}")
     if not args.validate:
@@ -238,7 +241,7 @@ def _crate(args: argparse.Namespace) -> int:
 
 
 def _export_mlflow(args: argparse.Namespace) -> None:
-    from reprotrain import mlflow_export
+    from reprotrain.interop import mlflow_export
 
     ids = mlflow_export.export(args.run, args.tracking_uri, args.experiment, args.artifact_location)
     print(
@@ -247,13 +250,15 @@ def _export_mlflow(args: argparse.Namespace) -> None:
 
 
 def _lock_constraints(args: argparse.Namespace) -> None:
-    conda = locks.conda_python_packages(locks.load_conda_lock(args.conda_lock), args.platform)
-    sys.stdout.write(locks.pip_constraints(conda))
+    conda = lockfiles.conda_python_packages(
+        lockfiles.load_conda_lock(args.conda_lock), args.platform
+    )
+    sys.stdout.write(lockfiles.pip_constraints(conda))
 
 
 def _check_locks(args: argparse.Namespace) -> None:
-    conda_lock = locks.load_conda_lock(args.conda_lock)
-    unmet = locks.closure_problems(conda_lock)
+    conda_lock = lockfiles.load_conda_lock(args.conda_lock)
+    unmet = lockfiles.closure_problems(conda_lock)
     for problem in unmet:
         print(problem, file=sys.stderr)
     if unmet:
@@ -264,9 +269,9 @@ def _check_locks(args: argparse.Namespace) -> None:
             "(see above): an environment built from it would not be the one solved",
             "relock with `make lock` (it needs conda-forge); never edit the lock by hand",
         )
-    conda = locks.conda_python_packages(conda_lock)
-    pip = locks.load_pip_lock(args.pip_lock)
-    mismatches = locks.version_mismatches(conda, pip)
+    conda = lockfiles.conda_python_packages(conda_lock)
+    pip = lockfiles.load_pip_lock(args.pip_lock)
+    mismatches = lockfiles.version_mismatches(conda, pip)
     unhashed = sorted(name for name, pin in pip.items() if not pin.hashes)
     for name, conda_version, pip_version in mismatches:
         print(f"{name}: conda {conda_version}, pip {pip_version}", file=sys.stderr)
@@ -282,7 +287,7 @@ def _check_locks(args: argparse.Namespace) -> None:
     platforms = len({entry["platform"] for entry in conda_lock["package"]})
     print(
         f"conda lock closed: every dependency of every locked package is locked "
-        f"({platforms} platforms); {len(locks.shared_packages(conda, pip))} shared packages "
+        f"({platforms} platforms); {len(lockfiles.shared_packages(conda, pip))} shared packages "
         "agree; all pins hashed"
     )
 
@@ -438,7 +443,7 @@ def parser() -> argparse.ArgumentParser:
         "lock-constraints", help="pip constraints holding Python packages at conda-lock versions"
     )
     constraints.add_argument("--conda-lock", default="envs/conda-lock.yml")
-    constraints.add_argument("--platform", default="linux-64", choices=locks.CONDA_PLATFORMS)
+    constraints.add_argument("--platform", default="linux-64", choices=lockfiles.CONDA_PLATFORMS)
     constraints.set_defaults(handler=_lock_constraints)
 
     check_locks = commands.add_parser(

@@ -27,7 +27,7 @@ Kind = Literal["classification", "regression"]
 # figures, summaries), or a record that describes how results were made (the environment
 # fingerprint, the data record, the model card). A record may differ from the recorded one
 # by a recorded change of the environment while every artifact is identical: the run is
-# then reproduced (reprotrain.audit.judge), unless the config is strict.
+# then reproduced (reprotrain.audit.comparison.judge), unless the config is strict.
 Role = Literal["artifact", "record"]
 ROLES: tuple[Role, ...] = ("artifact", "record")
 
@@ -73,7 +73,7 @@ OUTPUTS = (
     Output("checksum", "checksum.json", "run", coverage="no"),
     Output("provenance", "report/provenance.html", "run", coverage="no"),
     Output("report", "report.html", "run", coverage="no", by_report=True),
-    # Made on request by the crate rule (reprotrain.crate).
+    # Made on request by the crate rule (reprotrain.interop.crate).
     Output("crate", "crate.zip", "run", coverage="no"),
 )
 # Intermediates that a later job consumes: not pinned, and not left once used.

@@ -66,27 +66,15 @@ os.environ.update(
     ),
 )
 
-from reprotrain import (
-    audit,
-    drift,
-    estimators,
-    evaluate,
-    fileio,
-    jobenv,
-    locks,
-    manifest,
-    memo,
-    numerics,
-    provenance,
-    registry,
-    runlock,
-    schema,
-    signing,
-    worker,
-    yamlfile,
-)  # noqa: E402
+from reprotrain import datasets, fileio, memo, source_tree, yamlfile  # noqa: E402
+from reprotrain.audit import verify  # noqa: E402
+from reprotrain.driver import config_schema, runlock  # noqa: E402
+from reprotrain.environment import drift, jobenv, lockfiles, numerics  # noqa: E402
 from reprotrain.errors import ReprotrainError  # noqa: E402
 from reprotrain.hashing import digest_value, sha256_file  # noqa: E402
+from reprotrain.ml import evaluate, model_types  # noqa: E402
+from reprotrain.records import manifest, provenance, signing  # noqa: E402
+from reprotrain.steps import worker  # noqa: E402
 
 
 def in_source(name):
@@ -103,7 +91,7 @@ PIP_LOCK = "envs/requirements.lock"
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 # The lock that pins the software the rules actually run with.
 ACTIVE_LOCK = (
-    f"envs/environment.{locks.conda_subdir()}.pin.txt" if USE_CONDA else PIP_LOCK
+    f"envs/environment.{lockfiles.conda_subdir()}.pin.txt" if USE_CONDA else PIP_LOCK
 )
 # Each lock where it is read -> its repository path, the name records give it.
 LOCKS = {in_source(name): name for name in (ACTIVE_LOCK, CONDA_LOCK, PIP_LOCK)}
@@ -127,18 +115,18 @@ MEMO = memo.Memo(
 # The code that makes the outputs, as one digest of what it means (recorded in the
 # manifest), remembered per version of its files' bytes.
 CODE_DIGEST = MEMO(
-    provenance.code_digest, str(REPO), files=provenance.code_files(REPO, absolute=True)
+    provenance.code_digest, str(REPO), files=source_tree.code_files(REPO, absolute=True)
 )
 MEMO = MEMO.salted(code=CODE_DIGEST)
 
 
 # What the schema files leave to code: the config's model types come from the registry.
-SCHEMA_COMPLETIONS = {"config.schema.yaml": estimators.config_schema}
+SCHEMA_COMPLETIONS = {"config.schema.yaml": model_types.config_schema}
 
 
 def check_against_schema(document, schema_name, label, sources=()):
     """reprotrain's one clear message first, then Snakemake's own validate()."""
-    schema.check(
+    config_schema.check(
         document,
         REPO / "workflow/schemas" / schema_name,
         label,
@@ -166,7 +154,7 @@ CONFIG_FILES = []
 try:
     # Only ways of running that give the locked environment (--containerize is a Snakemake
     # mode the workflow only sees on the command line).
-    locks.check_deployment(
+    lockfiles.check_deployment(
         in_source(CONDA_SPEC),
         USE_CONDA,
         "--containerize" in sys.argv,
@@ -200,10 +188,10 @@ try:
         CONFIG_LABEL,
         "point registry at the dataset registry in the repository (config/datasets.yaml)",
     )
-    REGISTRY = registry.load_yaml(config["registry"], "dataset registry")
+    REGISTRY = datasets.load_yaml(config["registry"], "dataset registry")
     MEMO(check_against_schema, REGISTRY, "datasets.schema.yaml", config["registry"])
     MEMO(
-        registry.check_schemas,
+        datasets.check_schemas,
         REGISTRY,
         config["registry"],
         files=[config["registry"]],
@@ -214,7 +202,7 @@ try:
         field = (
             f"dataset[{index}]" if isinstance(config["dataset"], list) else "dataset"
         )
-        dataset = registry.resolve(
+        dataset = datasets.resolve(
             REGISTRY, entry["name"], entry["version"], config["registry"]
         )
         key = (dataset.name, dataset.version)
@@ -225,11 +213,11 @@ try:
                 f"lists {dataset.name} {dataset.version} a second time",
                 "list each dataset version once",
             )
-        rows = registry.check_rows(dataset, entry.get("rows"), CONFIG_LABEL, field)
-        location = registry.source_location(dataset, REPO, config["registry"])
-        DATA_VERSIONS[key] = registry.DataVersion(dataset, rows, location)
+        rows = datasets.check_rows(dataset, entry.get("rows"), CONFIG_LABEL, field)
+        location = datasets.source_location(dataset, REPO, config["registry"])
+        DATA_VERSIONS[key] = datasets.DataVersion(dataset, rows, location)
     MEMO(
-        locks.check_locks,
+        lockfiles.check_locks,
         in_source(CONDA_SPEC),
         in_source(CONDA_LOCK),
         in_source("envs"),
@@ -277,15 +265,15 @@ try:
     DRIFT_MODE = config["environment_drift"]
     # One kind of task per dataset name (a rule per kind makes its figures), and each
     # dataset's own thresholds of its kind.
-    TASK_KINDS = registry.task_kinds(DATA_VERSIONS, config["registry"])
+    TASK_KINDS = datasets.task_kinds(DATA_VERSIONS, config["registry"])
     evaluate.check_dataset_thresholds(
         config["thresholds"].get("by_dataset", {}),
-        registry.kinds_of(REGISTRY),
+        datasets.kinds_of(REGISTRY),
         CONFIG_LABEL,
     )
     # Each model a run trains builds: a preset, or a custom estimator whose import and
     # params are checked now (importing scikit-learn only then).
-    estimators.check_models(
+    model_types.check_models(
         as_list(config["model"]),
         config["models"],
         CONFIG_LABEL,
@@ -298,7 +286,7 @@ try:
     numerics.check_host(NUMERICS, CONFIG_LABEL)
     # Without conda the rules run in this very interpreter: check it now.
     if not USE_CONDA:
-        locks.check_installed_from(
+        lockfiles.check_installed_from(
             in_source(PIP_LOCK), Path(sys.prefix) / "reprotrain-installed-lock.sha256"
         )
         LOCKED_VERSIONS = drift.remembered_locked_versions(in_source(ACTIVE_LOCK))
@@ -319,7 +307,7 @@ JOB_ENVIRONMENT = jobenv.build(
 os.environ.clear()
 os.environ.update(JOB_ENVIRONMENT)
 # Every job checks its own environment against ACTIVE_LOCK, and its numerics against the
-# pin (reprotrain.rules.run_step).
+# pin (reprotrain.steps.entry.run_step).
 os.environ.update(
     REPROTRAIN_USER_CODE=str(Path(USER_CODE).resolve()),
     # A job's message about a config key names the file that gave it (rules.run_step).
@@ -329,7 +317,7 @@ os.environ.update(
     REPROTRAIN_NUMERICS=NUMERICS.to_json() if NUMERICS else "null",
 )
 # Each job's step runs in a fork of this run's warm worker for that step, which has the
-# step's imports done once (reprotrain.worker). The workers belong to this process: they
+# step's imports done once (reprotrain.steps.worker). The workers belong to this process: they
 # end when it does, and it stops them at the end of the run.
 WORKER_DIRECTORY = worker.directory()
 worker.remove_leftovers(WORKER_DIRECTORY)

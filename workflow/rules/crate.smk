@@ -14,7 +14,7 @@ rule crate:
         log_path("crate"),
     localrule: True
     run:
-        from reprotrain import crate
+        from reprotrain.interop import crate
 
         crate.build(input.run, output[0], REPO, input.verdict, log=log[0])
 

@@ -185,7 +185,7 @@ def model_rule_code(rules_file, script):
         entry = config["models"].get(wildcards.model) or {}
         if "estimator" not in entry:
             return rule_digest
-        module_name, _ = estimators.split_import_path(entry["estimator"])
+        module_name, _ = model_types.split_import_path(entry["estimator"])
         user = provenance.user_module_digest(USER_CODE, module_name)
         return rule_digest if user is None else digest_value([rule_digest, user])
 
@@ -214,7 +214,7 @@ DECLARATIONS = {}
 
 def declare_provenance(rule_name, **meaning):
     """Declare what each param of a rule (named as this workflow names it, whatever prefix
-    a host workflow gives it) means to provenance (reprotrain.provenance.Declaration).
+    a host workflow gives it) means to provenance (reprotrain.records.provenance.Declaration).
     """
     declaration = provenance.Declaration(**meaning)
     proxy = getattr(rules, rule_name)
@@ -374,7 +374,7 @@ def check_provenance_declared():
     for each in workflow.rules:
         if each.module_globals is globals() and each.output and each not in declared:
             raise WorkflowError(
-                f"{each.name} does not declare its provenance (reprotrain.provenance."
+                f"{each.name} does not declare its provenance (reprotrain.records.provenance."
                 "Declaration): add a declare_provenance() call beside it"
             )
 
@@ -382,7 +382,7 @@ def check_provenance_declared():
 @functools.cache
 def _reconcile_last_run():
     executing = workflow.executor_plugin is not None and not workflow.dryrun
-    stale = audit.reconcile(
+    stale = verify.reconcile(
         OUT["manifest"],
         OUT["checksum"],
         RECORDED,
@@ -403,7 +403,7 @@ def last_run_checked(wildcards):
     """An input function of the first jobs of a run (it adds no input): the last run's
     outputs are checked by their bytes before Snakemake judges them by their mtimes. A
     covered output that is missing or was changed is made again, and a verdict that no
-    longer holds is redone (reprotrain.audit.reconcile). It runs while Snakemake builds
+    longer holds is redone (reprotrain.audit.verify.reconcile). It runs while Snakemake builds
     the DAG, when a dry run is known to be one (it then only says), and in the driver
     alone, which holds the run lock."""
     if workflow.is_main_process:

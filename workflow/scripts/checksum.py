@@ -1,5 +1,5 @@
-from reprotrain.report import checksum_and_provenance
-from reprotrain.rules import run_step
+from reprotrain.steps.checksum import checksum_and_provenance
+from reprotrain.steps.entry import run_step
 
 run_step(
     snakemake.log[0],

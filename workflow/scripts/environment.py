@@ -1,5 +1,5 @@
-from reprotrain.records import environment
-from reprotrain.rules import run_step
+from reprotrain.steps.entry import run_step
+from reprotrain.steps.record_keeping import environment
 
 run_step(
     snakemake.log[0],

@@ -1,8 +1,8 @@
-from reprotrain.rules import run_step
+from reprotrain.steps.entry import run_step
 
 run_step(
     snakemake.log[0],
-    "reprotrain.pipeline:preprocess",  # in the run's warm worker (reprotrain.worker)
+    "reprotrain.steps.learning:preprocess",  # in the run's warm worker (reprotrain.steps.worker)
     raw=snakemake.input.raw,
     dataset=snakemake.params.dataset,
     registry=snakemake.params.registry,

@@ -1,8 +1,8 @@
-from reprotrain.rules import run_step
+from reprotrain.steps.entry import run_step
 
 run_step(
     snakemake.log[0],
-    "reprotrain.records:save",  # in the run's warm worker (reprotrain.worker)
+    "reprotrain.steps.record_keeping:save",  # in the run's warm worker (reprotrain.steps.worker)
     estimator=snakemake.input.estimator,
     estimator_seal=snakemake.params.estimator_seal,
     summary=snakemake.input.summary,

@@ -1,5 +1,5 @@
-from reprotrain.rules import run_step
-from reprotrain.summary import summarize
+from reprotrain.ml.summary import summarize
+from reprotrain.steps.entry import run_step
 
 run_step(
     snakemake.log[0],

@@ -1,8 +1,8 @@
-from reprotrain.rules import run_step
+from reprotrain.steps.entry import run_step
 
 run_step(
     snakemake.log[0],
-    "reprotrain.pipeline:train",  # in the run's warm worker (reprotrain.worker)
+    "reprotrain.steps.learning:train",  # in the run's warm worker (reprotrain.steps.worker)
     train_table=snakemake.input.train,
     table_schema=snakemake.params.table_schema,
     model_type=snakemake.params.model,

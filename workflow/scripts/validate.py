@@ -1,8 +1,8 @@
-from reprotrain.rules import run_step
+from reprotrain.steps.entry import run_step
 
 run_step(
     snakemake.log[0],
-    "reprotrain.pipeline:validate",  # in the run's warm worker (reprotrain.worker)
+    "reprotrain.steps.learning:validate",  # in the run's warm worker (reprotrain.steps.worker)
     model=snakemake.input.model,
     card=snakemake.input.card,
     recorded_sha256=snakemake.params.model_record,

@@ -2,7 +2,7 @@
 
 A job's inputs (data, params, code, environment, hardware) are in the manifest; what the
 machine and the shell add besides is not an input, and an output that changes with it is
-nondeterministic. The pin sets the locale and time zone (reprotrain.jobenv), but nothing
+nondeterministic. The pin sets the locale and time zone (reprotrain.environment.jobenv), but nothing
 can set how many CPUs ``os.cpu_count()`` reports, or in which order the filesystem lists a
 directory. So every job records what it saw (``<log>.conditions.json``, kept, never
 covered), and `reprotrain diff --explain` and the hunt name what differed between two

@@ -175,7 +175,7 @@ def load(
 ) -> dict[str, Any]:
     """Read a manifest, refusing anything that is not a well-formed, untouched current one.
 
-    The file is read once; with ``public_key``, its signature (reprotrain.signing) is
+    The file is read once; with ``public_key``, its signature (reprotrain.records.signing) is
     checked on the very bytes parsed. ``integrity_checked``: the integrity digest of the
     manifest as another process checked it (its content then is the same)."""
     file = Path(path)
@@ -191,7 +191,7 @@ def load(
     except OSError as error:
         raise ReprotrainError(file, None, f"the {role} cannot be read: {error}", fix) from None
     if public_key is not None:
-        from reprotrain import signing
+        from reprotrain.records import signing
 
         signing.verify(file, data, public_key)
     try:

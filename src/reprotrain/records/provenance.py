@@ -17,19 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprotrain import source_tree
 from reprotrain.codedigest import digest_code
 from reprotrain.hashing import digest_value, digest_value_remembered, sha256_file
-
-# The code that can change an output: the workflow, its rule scripts and schemas, and
-# the package. Tests, docs and the recorded manifest are not part of it.
-CODE_GLOBS = (
-    "workflow/Snakefile",
-    "workflow/rules/*.smk",
-    "workflow/scripts/*.py",
-    "workflow/schemas/*.yaml",
-    "src/reprotrain/*.py",
-)
-
 
 PACKAGE = "reprotrain"
 PACKAGE_DIR = f"src/{PACKAGE}"
@@ -57,7 +47,7 @@ def _parsed_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif step := _step_named(node):
             # run_step(log, "package.module:function"): the module runs the job's step in a
-            # warm worker, imported there rather than by the script (reprotrain.worker).
+            # warm worker, imported there rather than by the script (reprotrain.steps.worker).
             found.add(step.partition(":")[0])
     return frozenset(found)
 
@@ -81,11 +71,26 @@ def package_closure(root: str | Path, script: str) -> list[str]:
     while pending:
         current = pending.pop()
         for module in _imported_package_modules(base / current):
-            relative = f"src/{module.replace('.', '/')}.py"
-            if relative not in seen and (base / relative).is_file():
-                seen.add(relative)
-                pending.append(relative)
+            for relative in _files_of(base, module):
+                if relative not in seen:
+                    seen.add(relative)
+                    pending.append(relative)
     return sorted(seen | {script})
+
+
+def _files_of(base: Path, module: str) -> list[str]:
+    """The package's files that importing ``module`` runs: its own (a module, or a
+    package's __init__) and each enclosing package's __init__."""
+    parts = module.split(".")
+    found = [
+        f"src/{'/'.join(parts[:end])}/__init__.py"
+        for end in range(2, len(parts))
+        if (base / "src" / Path(*parts[:end]) / "__init__.py").is_file()
+    ]
+    for candidate in (f"src/{'/'.join(parts)}.py", f"src/{'/'.join(parts)}/__init__.py"):
+        if (base / candidate).is_file():
+            found.append(candidate)
+    return found
 
 
 def _module_file(directory: Path, module: str) -> Path | None:
@@ -129,17 +134,10 @@ def rule_code_digest(root: str | Path, rules_file: str, script: str) -> str:
     return digest_code(root, files)
 
 
-def code_files(root: str | Path, absolute: bool = False) -> list[str]:
-    """The files of the code digest, relative to ``root`` (or absolute)."""
-    base = Path(root)
-    found = sorted({p.relative_to(base).as_posix() for g in CODE_GLOBS for p in base.glob(g)})
-    return [str(base / name) for name in found] if absolute else found
-
-
 def code_digest(root: str | Path) -> str:
     """Digest of the code that makes the outputs: an uncommitted edit changes it too, a
     comment or a reformatted line does not (reprotrain.codedigest)."""
-    return digest_code(root, code_files(root))
+    return digest_code(root, source_tree.code_files(root))
 
 
 def git_state(root: str | Path) -> dict[str, Any]:

@@ -14,17 +14,19 @@ import sysconfig
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from reprotrain import memo
-from reprotrain.errors import ReprotrainError
-from reprotrain.hashing import digest_tree, digest_value
-from reprotrain.locks import (
+from reprotrain.environment import lockfiles
+from reprotrain.environment.lockfiles import (
     explicit_packages,
     explicit_python_packages,
     load_pip_lock,
     normalize,
 )
+from reprotrain.errors import ReprotrainError
+from reprotrain.hashing import digest_value, sha256_file
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -64,16 +66,20 @@ def remembered_locked_versions(lock_path: str) -> dict[str, str]:
     evaluating its markers in each of them. Markers depend on the interpreter and the
     platform, which the salt names, so a SLURM node of another kind works it out anew.
     """
-    here = Path(__file__).parent
     remembered = memo.Memo(
         memo.STORE,
         salt={
             "python": sys.version,
             "platform": sysconfig.get_platform(),
-            "code": digest_tree(here, ["drift.py", "locks.py"]),
+            "code": _digest_of_modules(sys.modules[__name__], lockfiles),
         },
     )
     return remembered(_locked_versions_apart, lock_path, files=[lock_path])
+
+
+def _digest_of_modules(*modules: ModuleType) -> str:
+    """The digest of some modules' files: what a remembered result was worked out by."""
+    return digest_value([sha256_file(str(module.__file__)) for module in modules])
 
 
 def _locked_versions_apart(lock_path: str) -> dict[str, str]:
@@ -91,7 +97,7 @@ def _locked_versions_apart(lock_path: str) -> dict[str, str]:
             sys.executable,
             "-c",
             "import json, sys\n"
-            "from reprotrain.drift import locked_versions\n"
+            "from reprotrain.environment.drift import locked_versions\n"
             "print(json.dumps(locked_versions(sys.argv[1])))",
             lock_path,
         ],
@@ -147,10 +153,9 @@ def packages_used(also_loaded: Iterable[str] = ()) -> dict[str, str]:
     installed = installed_versions()
     # Which distribution owns which module reads every distribution's file list (0.3 s in
     # a venv with the driver's tooling): remembered while the installed versions stay.
-    here = Path(__file__).parent
     remembered = memo.Memo(
         memo.STORE,
-        salt={"python": sys.version, "code": digest_tree(here, ["drift.py", "memo.py"])},
+        salt={"python": sys.version, "code": _digest_of_modules(sys.modules[__name__], memo)},
     )
     owners = remembered(_module_owners, sys.path, installed)
     # Private top-level modules are left out: site's .pth hooks import them into every

@@ -12,7 +12,7 @@ it the tmpfs, goes away with the last process in it, so nothing is left mounted 
 the run ends.
 
 Usage (as the hunt runs it): ``unshare --mount --propagation private python -m
-reprotrain.reordered COMMAND...``.
+reprotrain.audit.reordered COMMAND...``.
 """
 
 from __future__ import annotations

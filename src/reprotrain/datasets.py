@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprotrain import manifest, yamlfile
+from reprotrain import yamlfile
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
+from reprotrain.records import manifest
 
 # Split tables hold every feature as float64 (a category as its index in the declared
 # categories, a missing value as NaN) and a class as its index in `classes`.

@@ -16,9 +16,9 @@ import pandas as pd
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
+from reprotrain.datasets import TARGET_DTYPE, Column, Dataset, TableSchema
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_buffers, sha256_bytes
-from reprotrain.registry import TARGET_DTYPE, Column, Dataset, TableSchema
 from reprotrain.yamlfile import CONFIG_LABEL
 
 log = logging.getLogger(__name__)

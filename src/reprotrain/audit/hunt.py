@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reprotrain import audit, manifest, numerics
+from reprotrain import source_tree
+from reprotrain.audit import comparison, explain
+from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
+from reprotrain.records import manifest
 
 CLEAN, NONDETERMINISTIC = 0, 3
-# Outputs of earlier runs and tool caches never go into a copy.
-NOT_SOURCE = {".git", ".snakemake", ".venv", "logs", ".pytest_cache", ".ruff_cache", "__pycache__"}
 RUN_FAILED = "(the run failed)"
 # The cause given for an output a failed run did not make.
 NOT_MADE = "not made: the run failed"
@@ -50,7 +51,7 @@ class Conditions:
     threads: int
     wrappers: tuple[tuple[str, ...], ...] = ()
     # The jobs' locale and time zone (config `job_environment`): the shell's reach only the
-    # Snakemake process, since every job's environment is built (reprotrain.jobenv).
+    # Snakemake process, since every job's environment is built (reprotrain.environment.jobenv).
     job_locale: str = "C.UTF-8"
     job_timezone: str = "UTC"
 
@@ -175,7 +176,7 @@ def _cpu_count_missing() -> str | None:
 
 def _with_reordered_listings(conditions: Conditions) -> Conditions:
     # First, so that every other wrapper and the run itself start in the reordered copy.
-    wrapper = (*(private_mounts() or ()), sys.executable, "-m", "reprotrain.reordered")
+    wrapper = (*(private_mounts() or ()), sys.executable, "-m", "reprotrain.audit.reordered")
     return replace(conditions, wrappers=(wrapper, *conditions.wrappers))
 
 
@@ -439,43 +440,6 @@ def conditions_for(control: Conditions, variations: Iterable[Variation]) -> Cond
     return conditions
 
 
-def copy_project(root: Path, destination: Path, files: Iterable[str] | None = None) -> Path:
-    """A copy of the project's files (``files``, or all of them: source_files) at
-    ``destination``, as a clone would hold them plus uncommitted edits."""
-    for name in source_files(root) if files is None else files:
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / name, target)
-    return destination
-
-
-def source_files(root: Path, exclude: Iterable[Path] = ()) -> list[str]:
-    """The project's files: git's view (tracked and new, not ignored) or, outside git, the tree
-    without outputs of earlier runs."""
-    done = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode == 0:
-        names = [name for name in done.stdout.decode().split("\0") if name]
-    else:
-        names = [
-            path.relative_to(root).as_posix()
-            for path in sorted(root.rglob("*"))
-            if path.is_file()
-            and not NOT_SOURCE & set(path.relative_to(root).parts)
-            and not path.relative_to(root).parts[0].startswith("results")
-        ]
-    skipped = [Path(p).resolve() for p in exclude]
-    return [
-        name
-        for name in names
-        if (root / name).is_file()
-        and not any((root / name).resolve().is_relative_to(s) for s in skipped)
-    ]
-
-
 @dataclass
 class Run:
     label: str
@@ -508,7 +472,7 @@ class Hunt:
         self.target = target
         self.snakemake_args = snakemake_args
         self.control = control_conditions(variations)
-        self.files = source_files(root, exclude=[out, work])
+        self.files = source_tree.project_files(root, exclude=[out, work])
         self.runs: list[Run] = []
         self.progress = progress
         self.control_manifest: dict[str, Any] | None = None
@@ -530,7 +494,7 @@ class Hunt:
         directory = self.work / Path(*conditions.path)
         if directory.exists():
             shutil.rmtree(directory)
-        copy_project(self.root, directory, self.files)
+        source_tree.copy_project(self.root, directory, self.files)
         command = [
             *conditions.command_prefix(self.work),
             *self._snakemake(),
@@ -573,7 +537,7 @@ class Hunt:
         if not run.failed and self.control_manifest is not None:
             produced = manifest.load(run.directory / self.target, "run manifest")
             run.differing = {
-                d.path: d.causes for d in audit.classify(self.control_manifest, produced)
+                d.path: d.causes for d in comparison.classify(self.control_manifest, produced)
             }
         elif run.failed and self.control_manifest is not None:
             run.differing = {RUN_FAILED: [], **self._left_by_failed(run)}
@@ -635,7 +599,7 @@ def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[di
     """diffoscope on each output against the run that varied its culprit alone."""
     alone = {tuple(run.variations): run for run in hunt.runs if len(run.variations) == 1}
     alone[(RERUN,)] = hunt.runs[1]
-    logs = audit.logs_directory(hunt.control_manifest or {})
+    logs = comparison.logs_directory(hunt.control_manifest or {})
     explanations = []
     for path, names in sorted(culprits.items()):
         for name in sorted(names):
@@ -643,11 +607,11 @@ def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[di
             if path == RUN_FAILED or run is None or run.failed:
                 continue
             causes = run.differing.get(path)
-            if not causes or audit.UPSTREAM in causes or causes == [NOT_MADE]:
+            if not causes or comparison.UPSTREAM in causes or causes == [NOT_MADE]:
                 continue  # downstream outputs change because their inputs did
-            difference = audit.Difference(path, "changed", causes)
+            difference = comparison.Difference(path, "changed", causes)
             try:
-                text = audit.explain(
+                text = explain.explain(
                     [difference], control.directory, run.directory, logs=(logs, logs)
                 )
             except ReprotrainError as error:
@@ -797,9 +761,9 @@ def _how(path: str, culprits: dict[str, set[str]], causes: list[str]) -> str | N
         how = "not made: the run failed before it (each run's log is in runs/)"
     elif not causes:
         how = "differs where the failed run left it (it wrote no manifest to say why)"
-    elif audit.UPSTREAM in causes:
+    elif comparison.UPSTREAM in causes:
         how = "changes because an output it is made from changed"
-    elif causes == [audit.NONDETERMINISM]:
+    elif causes == [comparison.NONDETERMINISM]:
         how = "changes itself"
     else:
         # The variation reached a recorded input: without the pin, the BLAS kernel is

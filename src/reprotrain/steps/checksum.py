@@ -1,70 +1,20 @@
-"""The report's HTML pages (for `snakemake --report`) and the provenance page itself.
-
-Every page is plain, self-contained HTML with no timestamps. This module imports no
-pandas or matplotlib, so the checksum job that writes the provenance page starts fast.
-"""
+"""The checksum rule's step: compare the run with its record, then write the report's
+provenance page (no pandas or matplotlib: the job starts fast)."""
 
 from __future__ import annotations
 
 import html
 import json
 import logging
-import re
 import sys
 from pathlib import Path
-from typing import Any
 
-from reprotrain import audit, drift
+from reprotrain.audit import verify
+from reprotrain.environment import drift
 from reprotrain.fileio import atomic_write_bytes
+from reprotrain.ml.html import page, table
 
 log = logging.getLogger(__name__)
-
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.92em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }}
-th {{ background: #f3f3f3; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-code {{ font-size: 0.9em; word-break: break-all; }}
-h2 {{ font-size: 1.1em; margin-top: 1.2em; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-{body}
-</body>
-</html>
-"""
-
-
-def page(title: str, body: str) -> bytes:
-    return _PAGE.format(title=html.escape(title), body=body).encode("utf-8")
-
-
-def table(header: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f'<td class="num">{value:.4f}</td>'
-        if isinstance(value, int) and not isinstance(value, bool):
-            return f'<td class="num">{value}</td>'
-        if isinstance(value, str) and _DIGEST.fullmatch(value):
-            return f"<td>{_code(value)}</td>"
-        return f"<td>{html.escape('' if value is None else str(value))}</td>"
-
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
-    body = "".join("<tr>" + "".join(cell(value) for value in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _code(value: Any) -> str:
-    return f"<code>{html.escape(str(value))}</code>"
 
 
 def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> None:
@@ -100,15 +50,15 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
     outputs = [[path, entry["rule"], entry["sha256"]] for path, entry in document["files"].items()]
     if verdict.get("environment_differs"):
         claim = (
-            f"<p>The run reproduces the recorded manifest {_code(verdict['matches'])}: every "
+            f"<p>The run reproduces the recorded manifest {code(verdict['matches'])}: every "
             "artifact is identical; the environment differs "
             f"({html.escape(verdict['environment_differs'])}), as "
             f"{html.escape(', '.join(verdict['records_differing']))} record"
         )
     else:
-        claim = f"<p>The run's outputs match the recorded manifest {_code(verdict['matches'])}"
+        claim = f"<p>The run's outputs match the recorded manifest {code(verdict['matches'])}"
     body = (
-        f"{claim}; run manifest sha256 {_code(verdict['run_manifest_sha256'])}.</p>"
+        f"{claim}; run manifest sha256 {code(verdict['run_manifest_sha256'])}.</p>"
         "<h2>Data versions</h2>"
         + table(["dataset/version", "kind", "source", "rows", "sha256"], data_rows)
         + "<h2>Code version</h2>"
@@ -134,7 +84,7 @@ def checksum_and_provenance(
 ) -> None:
     """The checksum rule: compare with the recorded manifest, then write the report's page.
     A run reproduced in another environment says so, in its log and on the terminal."""
-    judgement = audit.checksum(run_manifest, expected, verdict_out, recorded_integrity, strict)
+    judgement = verify.checksum(run_manifest, expected, verdict_out, recorded_integrity, strict)
     if not judgement.identical:
         log.info("%s", judgement.line())
         print(f"reprotrain: {judgement.line()}", file=sys.stderr)

@@ -7,7 +7,7 @@ A job that starts an interpreter and imports scikit-learn, pandas and matplotlib
 environment, checks, exit status), but its process only hands its step over to the
 run's worker for that step: the worker forks a child that takes the job's working
 directory, environment variables and standard streams (sent over a Unix socket, the
-request as JSON), runs the step as the job would have (``rules.execute``, with the drift,
+request as JSON), runs the step as the job would have (``job.execute``, with the drift,
 numerics and hermetic checks), and whose exit status becomes the job's.
 
 A module's worker is an interpreter of the job's environment that imported the module;
@@ -67,8 +67,8 @@ THREAD_VARIABLES = (
 # does not import would be recorded as a package its outputs used; the warm and cold
 # runs of tests/test_workers.py must give the same manifest.
 STEP_IMPORTS = {
-    "reprotrain.pipeline:preprocess": ("reprotrain.data",),
-    "reprotrain.pipeline:validate": ("reprotrain.figures",),
+    "reprotrain.steps.learning:preprocess": ("reprotrain.ml.data",),
+    "reprotrain.steps.learning:validate": ("reprotrain.ml.figures",),
 }
 _HEADER = struct.Struct("!Q")
 _STATUS = struct.Struct("!i")
@@ -216,7 +216,14 @@ def _start(place: Path, run: str, step: str) -> socket.socket:
             environment = dict(os.environ, **dict.fromkeys(THREAD_VARIABLES, "1"))
             with Path(f"{path}.log").open("wb") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "reprotrain.worker", str(path), _module(step), run],
+                    [
+                        sys.executable,
+                        "-m",
+                        "reprotrain.steps.worker",
+                        str(path),
+                        _module(step),
+                        run,
+                    ],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log,
@@ -294,7 +301,7 @@ def _socket_of(pid: int) -> str | None:
     """The socket a worker process serves, from its command line (a forked step worker
     has its module's command line, and its module's worker ends it)."""
     command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    if len(command) >= 4 and command[1:3] == [b"-m", b"reprotrain.worker"]:
+    if len(command) >= 4 and command[1:3] == [b"-m", b"reprotrain.steps.worker"]:
         return command[3].decode(errors="replace")
     return None
 
@@ -459,9 +466,9 @@ def _become_job(request: dict[str, Any], fds: list[int]) -> None:
         os.environ.update(request["environ"])
         tempfile.tempdir = None  # the job's TMPDIR, not the worker's
         sys.argv = request["argv"]
-        from reprotrain import rules
+        from reprotrain.steps import job
 
-        rules.execute(
+        job.execute(
             request["log_path"],
             resolve(request["step"]),
             request["arguments"],
@@ -480,7 +487,7 @@ def _become_job(request: dict[str, Any], fds: list[int]) -> None:
 
 
 def main() -> None:
-    """A module's worker: ``python -m reprotrain.worker <socket> <module> <driver pid>``."""
+    """A module's worker: ``python -m reprotrain.steps.worker <socket> <module> <driver pid>``."""
     path, module, run = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -488,8 +495,6 @@ def main() -> None:
         driver = os.pidfd_open(run)
     except ProcessLookupError:
         return  # the run is over already
-    from reprotrain import rules  # noqa: F401  (what every job imports)
-
     importlib.import_module(module)
     server = _Server(path, driver)
     sys.stdout.buffer.write(b"+")
@@ -499,6 +504,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from reprotrain.worker import main as _main
+    from reprotrain.steps.worker import main as _main
 
     _main()

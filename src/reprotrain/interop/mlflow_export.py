@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from reprotrain import audit, manifest
+from reprotrain.audit import explain
 from reprotrain.errors import ReprotrainError
 from reprotrain.layout import OUTPUTS
+from reprotrain.records import manifest
 
 TAG = "reprotrain"
 _CARD = next(output.path for output in OUTPUTS if output.key == "card")
@@ -71,7 +72,7 @@ def model_runs(run_manifest: str | Path) -> tuple[dict[str, Any], list[ModelRun]
             "estimator": model["estimator"],
         } | {
             key: str(value)
-            for key, value in sorted(audit.flatten(model["hyperparameters"], "model").items())
+            for key, value in sorted(explain.flatten(model["hyperparameters"], "model").items())
         }
         tags = {
             f"{TAG}.run": key,

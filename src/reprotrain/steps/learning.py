@@ -10,11 +10,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from reprotrain import evaluate, models, tables
+from reprotrain.datasets import Dataset, TableSchema
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 from reprotrain.hashing import sha256_bytes
-from reprotrain.registry import Dataset, TableSchema
+from reprotrain.ml import evaluate, models, tables
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def preprocess(
     record: str,
 ) -> None:
     """Verify and parse the raw file (or generate the synthetic table), validate, split."""
-    from reprotrain import data  # the CSV parser only in the one step that reads tables
+    from reprotrain.ml import data  # the CSV parser only in the one step that reads tables
 
     rows = dataset.get("rows")
     entry = dataset_from_params(dataset)
@@ -89,8 +89,8 @@ def train(
     seal_out: str,
 ) -> None:
     """Fit the model and write its canonical pickle, sealed: save publishes only bytes
-    this directory's train job wrote (reprotrain.signing)."""
-    from reprotrain import signing
+    this directory's train job wrote (reprotrain.records.signing)."""
+    from reprotrain.records import signing
 
     schema = TableSchema.from_dict(table_schema)
     features, labels = tables.read_table(train_table, schema)
@@ -156,7 +156,7 @@ def validate(
 ) -> None:
     """Score the model on the test split and draw its two figures: the ROC curve and the
     confusion matrix of a classifier, predicted-vs-true and the residuals of a regressor."""
-    from reprotrain import figures  # matplotlib only where the figures are drawn
+    from reprotrain.ml import figures  # matplotlib only where the figures are drawn
 
     model_card = _read_card(card)
     # The recorded manifest, which the repository holds, vouches for the bytes: a model and

@@ -1,6 +1,6 @@
 """Signed provenance attestations: an in-toto Statement v1 with the SLSA provenance v1
 predicate over a recorded manifest's covered outputs, in a DSSE envelope signed by the
-same offline ed25519 key as the manifest (reprotrain.signing).
+same offline ed25519 key as the manifest (reprotrain.records.signing).
 
 Supply-chain tools (in-toto, SLSA verifiers, sigstore's policy engines) read this format;
 reprotrain's own manifest stays the richer record. The statement is made only from the
@@ -17,11 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reprotrain import signing
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes
 from reprotrain.hashing import sha256_bytes
-from reprotrain.manifest import compare_with_disk, stays_inside
+from reprotrain.records import signing
+from reprotrain.records.manifest import compare_with_disk, stays_inside
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"

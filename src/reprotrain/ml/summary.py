@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from reprotrain import evaluate, figures
 from reprotrain.fileio import atomic_write_bytes
-from reprotrain.report import page, table
+from reprotrain.ml import evaluate, figures
+from reprotrain.ml.html import page, table
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from reprotrain import estimators
+from reprotrain.datasets import Column, TableSchema
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
-from reprotrain.registry import Column, TableSchema
+from reprotrain.ml import model_types
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,10 @@ def build_estimator(
     it is. n_jobs is left at None on purpose: the thread count comes from the rule's
     `threads` through joblib's context (see fit), so it never enters the pickle.
     """
-    if "estimator" not in params and model_type not in estimators.MODEL_TYPES:
+    if "estimator" not in params and model_type not in model_types.MODEL_TYPES:
         raise ValueError(f"unknown model type {model_type!r}")
-    spec = estimators.spec_of(model_type, params)
-    estimator_class = estimators.import_estimator(spec.estimator)
+    spec = model_types.spec_of(model_type, params)
+    estimator_class = model_types.import_estimator(spec.estimator)
     arguments = dict(spec.params)
     if not spec.custom or "random_state" in inspect.signature(estimator_class).parameters:
         arguments["random_state"] = seed
@@ -218,12 +218,12 @@ def load_verified(
 ) -> BaseEstimator:
     """Unpickle a model only after its bytes match the sha256 its model card recorded and
     are vouched for: by ``recorded`` (the recorded manifest's sha256 and where it is), or by
-    save's seal at ``seal_path`` (reprotrain.signing). A model save sealed that differs from
+    save's seal at ``seal_path`` (reprotrain.records.signing). A model save sealed that differs from
     the record was retrained here and trained other bytes: it is scored, and the run's
     checksum names the cause; bytes neither vouches for are refused.
 
     The bytes checked are the bytes unpickled: the file is read once."""
-    from reprotrain import signing
+    from reprotrain.records import signing
 
     data = Path(model_path).read_bytes()
     _require_sha256(model_path, data, expected_sha256, str(card_path))
@@ -240,7 +240,7 @@ def _retrained_here(
 ) -> None:
     """Bytes other than the record's: scored only when this directory's save sealed them
     (the model was retrained here), and said so."""
-    from reprotrain import signing
+    from reprotrain.records import signing
 
     if not signing.sealed(data, seal_path):
         raise ReprotrainError(

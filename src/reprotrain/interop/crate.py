@@ -25,9 +25,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reprotrain import layout, manifest, numerics
+from reprotrain import layout, source_tree
+from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
+from reprotrain.records import manifest
 
 PROFILES = {
     "process-run-crate": "https://w3id.org/ro/wfrun/process/0.5",
@@ -45,22 +47,9 @@ _RUN_TERMS = (
 )
 CONTEXT_URL = "https://w3id.org/ro/crate/1.1/context"
 # A verbatim copy of that context (CC0), exported by tools/export-rocrate-context.sh.
-CONTEXT_COPY = Path(__file__).parent / "data" / "ro-crate-1.1-context.jsonld"
+CONTEXT_COPY = source_tree.PACKAGE_DATA / "ro-crate-1.1-context.jsonld"
 PROFILE = "provenance-run-crate-0.5"
 _FORMAL_PARAMETER = "https://bioschemas.org/profiles/FormalParameter/1.0-RELEASE"
-# Source files that describe how outputs are made: the workflow, its rules and scripts,
-# the package, the config schemas and the locks.
-SOURCE_GLOBS = (
-    "workflow/Snakefile",
-    "workflow/rules/*.smk",
-    "workflow/scripts/*.py",
-    "workflow/schemas/*.yaml",
-    "src/reprotrain/*.py",
-    "envs/environment.yaml",
-    "envs/conda-lock.yml",
-    "envs/requirements.lock",
-    "LICENSE",
-)
 _OUTPUT_KEYS = {output.path: output.key for output in layout.OUTPUTS}
 
 
@@ -128,7 +117,7 @@ def _publication_date(root: Path, commit: str | None) -> str:
 def _check_source(root: Path, recorded: str) -> None:
     """The crate holds the source tree as the workflow: refuse one that is not the code the
     run was made with."""
-    from reprotrain import provenance
+    from reprotrain.records import provenance
 
     actual = provenance.code_digest(root)
     if actual != recorded:
@@ -274,11 +263,9 @@ def build(
     )
     if code.get("git_commit"):
         workflow["version"] = code["git_commit"]
-    for pattern in SOURCE_GLOBS:
-        for path in sorted(root.glob(pattern)):
-            relative = path.relative_to(root).as_posix()
-            if relative != "workflow/Snakefile":
-                builder.file(relative, path, {"name": relative})
+    for relative in source_tree.matching(root, source_tree.DESCRIBED):
+        if relative != "workflow/Snakefile":
+            builder.file(relative, root / relative, {"name": relative})
     profiles = [
         builder.entity(
             url, {"@type": "CreativeWork", "name": name, "version": url.rsplit("/", 1)[1]}
@@ -627,17 +614,3 @@ def validate(crate_path: str | Path, profile: str = PROFILE) -> list[str]:
         )
         result = services.validate(settings)
         return sorted(f"{issue.check.identifier}: {issue.message}" for issue in result.get_issues())
-
-
-def package_source_root() -> Path:
-    """The source tree this reprotrain runs from (an editable install or a checkout)."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "workflow" / "Snakefile").is_file():
-        raise ReprotrainError(
-            root,
-            "--source",
-            "is not a reprotrain source tree (no workflow/Snakefile)",
-            "give the workflow's source with --source (a checkout, or "
-            ".snakemake/reprotrain-source/<commit> for a module)",
-        )
-    return root

@@ -8,7 +8,7 @@ exactly, names and types its columns in its header, has no timestamp, and loads
 without unpickling anything.
 
 Every feature is float64 there (a category as its index in the declared categories, a
-missing value as NaN) and a class is its index in `classes` (reprotrain.data). Reading
+missing value as NaN) and a class is its index in `classes` (reprotrain.ml.data). Reading
 turns them back into what the raw table held, so that the model is fitted on, and
 predicts from, rows as the registered table has them.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib import recfunctions
 
-from reprotrain.registry import Column, TableSchema
+from reprotrain.datasets import Column, TableSchema
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:

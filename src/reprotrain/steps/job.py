@@ -1,4 +1,9 @@
-"""The glue between a Snakemake rule script and a pipeline step."""
+"""A job's step, run with every check a job makes: its log, the drift, numerics and
+hermetic checks, the records of what it used and saw, one message for a bad input.
+
+Run in the job's own process (reprotrain.steps.entry) or in a fork of a warm worker
+(reprotrain.steps.worker); either way the same function, so the same bytes.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +15,11 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-from reprotrain import worker
 from reprotrain.errors import ReprotrainError
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # Errors of the file system, not of the code: reported as one message, no traceback.
 WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
-
-
-def run_step(log_path: str, step: str | Callable[..., Any], **arguments: Any) -> None:
-    """Run one step with its log in ``log_path``; a bad input exits 1 with one clear message.
-
-    A step named "package.module:function" runs in the run's warm worker when there is one
-    (reprotrain.worker): the job's process then never imports the step's module.
-    """
-    if isinstance(step, str):
-        status = worker.hand_over(step, log_path, arguments)
-        if status is not None:
-            _leave_without_teardown(status)
-        step = worker.resolve(step)
-    execute(log_path, step, arguments)
 
 
 def execute(
@@ -42,8 +32,9 @@ def execute(
     process had imported before it handed the step to a worker)."""
     # Imported here: a job that hands its step to a worker needs none of them.
     import reprotrain
-    from reprotrain import conditions, drift, hermetic
+    from reprotrain.environment import drift, hermetic
     from reprotrain.fileio import write_json
+    from reprotrain.records import conditions
 
     # A log that cannot be written (a full disk) must not turn the job's one message into a
     # logging traceback: the message goes to stderr as well, which Snakemake shows.
@@ -70,7 +61,7 @@ def execute(
         write_json(drift.packages_record_path(log_path), drift.packages_used(also_loaded))
         # What the job saw that no output may depend on: named when two runs differ.
         write_json(conditions.record_path(log_path), conditions.observe())
-        _leave_without_teardown()
+        leave_without_teardown()
     except ReprotrainError as error:
         _fail(step, error)
     except OSError as error:
@@ -93,13 +84,13 @@ def _check_numerics() -> None:
     """A job that computed with numpy proves it ran the pinned kernels (else it fails and
     Snakemake removes its outputs)."""
     if "numpy" in sys.modules:
-        from reprotrain import numerics
+        from reprotrain.environment import numerics
 
         pin = numerics.pin_from_environment()
         numerics.check_in_use(pin, numerics.in_use(load_all=False))
 
 
-def _leave_without_teardown(status: int = 0) -> NoReturn:
+def leave_without_teardown(status: int = 0) -> NoReturn:
     """End the job process now that every output is written, closed and renamed into place.
 
     What is left is the interpreter's teardown of the ML stack's modules, OpenMP pools and

@@ -12,11 +12,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reprotrain import drift, manifest, numerics, provenance, signing
+from reprotrain.environment import drift, numerics
+from reprotrain.environment.lockfiles import (
+    conda_python_packages,
+    load_conda_lock,
+    load_pip_lock,
+    shared_packages,
+)
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 from reprotrain.hashing import digest_value, sha256_bytes
-from reprotrain.locks import conda_python_packages, load_conda_lock, load_pip_lock, shared_packages
+from reprotrain.records import manifest, provenance, signing
 
 log = logging.getLogger(__name__)
 

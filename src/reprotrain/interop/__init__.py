@@ -1,0 +1,1 @@
+"""The run in other tools' formats: a Workflow Run RO-Crate, MLflow runs."""

@@ -1,0 +1,57 @@
+"""The HTML of the report's own pages (the provenance page, the sweep's metrics table):
+plain and self-contained, with no timestamps. Standard library only, so the checksum job
+that writes the provenance page starts fast.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.92em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }}
+th {{ background: #f3f3f3; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+code {{ font-size: 0.9em; word-break: break-all; }}
+h2 {{ font-size: 1.1em; margin-top: 1.2em; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+{body}
+</body>
+</html>
+"""
+
+
+def page(title: str, body: str) -> bytes:
+    return _PAGE.format(title=html.escape(title), body=body).encode("utf-8")
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f'<td class="num">{value:.4f}</td>'
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f'<td class="num">{value}</td>'
+        if isinstance(value, str) and _DIGEST.fullmatch(value):
+            return f"<td>{code(value)}</td>"
+        return f"<td>{html.escape('' if value is None else str(value))}</td>"
+
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(cell(value) for value in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def code(value: Any) -> str:
+    return f"<code>{html.escape(str(value))}</code>"
