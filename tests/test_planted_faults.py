@@ -106,11 +106,11 @@ def test_set_order_param_in_the_snakemake_process_is_nondeterminism(tmp_path):
     project = copy_repo(tmp_path / "project")
     plant(
         project,
-        "workflow/rules/run.smk",
-        '    return config["models"].get(wildcards.model, {})\n',
+        "src/reprotrain/driver/plan.py",
+        '        return self.config["models"].get(wildcards["model"], {})\n',
         before=(
-            "    order = list({'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'})\n"
-            '    return config["models"].get(wildcards.model, {})'
+            "        order = list({'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'})\n"
+            '        return self.config["models"].get(wildcards["model"], {})'
             ' | {"max_iter": 200 + order.index("a")}\n'
         ),
     )

@@ -4,9 +4,9 @@
 rule manifest:
     """Write the run manifest: sha256 of every covered output plus the run's provenance."""
     input:
-        covered=COVERED,
+        covered=list(LAYOUT.covered),
         environment=OUT["environment"],
-        checked=last_run_checked,
+        checked=checked_last_run,
     output:
         OUT["manifest"],
     log:
@@ -16,14 +16,14 @@ rule manifest:
     conda:
         ENV_FILE
     params:
-        recipes=output_recipes,
+        recipes=lambda wildcards: RECIPES.output_recipes(),
         uncovered=LAYOUT.uncovered,
-        data=DATA_PROVENANCE,
-        code_digest=CODE_DIGEST,
-        params_digest=PARAMS_DIGEST,
-        config_digest=CONFIG_DIGEST,
-        code_version=CODE_VERSION,
-        code=rule_code("checksum.smk", "manifest.py"),
+        data=PLAN.data_provenance,
+        code_digest=PLAN.code_digest,
+        params_digest=PLAN.run_params_digest,
+        config_digest=PLAN.config_digest,
+        code_version=PLAN.code_version,
+        code=PLAN.rule_code("checksum.smk", "manifest.py"),
     script:
         "../scripts/manifest.py"
 
@@ -48,8 +48,8 @@ rule checksum:
     when none does, write the verdict and the report's provenance page."""
     input:
         run=OUT["manifest"],
-        recorded=recorded_manifest,
-        lock=in_source(ACTIVE_LOCK),
+        recorded=lambda wildcards: PLAN.recorded_manifest(),
+        lock=PLAN.lock_inputs()["lock"],
     output:
         verdict=OUT["checksum"],
         provenance=report(
@@ -67,9 +67,9 @@ rule checksum:
     params:
         expected=config["manifest"]["expected"],
         # The record as the driver read it, its signature checked when a key is set.
-        recorded_integrity=RECORDED and RECORDED["integrity"],
-        strict=STRICT,
-        code=rule_code("checksum.smk", "checksum.py"),
+        recorded_integrity=PLAN.recorded and PLAN.recorded["integrity"],
+        strict=PLAN.strict,
+        code=PLAN.rule_code("checksum.smk", "checksum.py"),
     script:
         "../scripts/checksum.py"
 

@@ -4,9 +4,7 @@
 rule environment:
     """Record the lock in force, the interpreter, the platform and the installed versions."""
     input:
-        lock=in_source(ACTIVE_LOCK),
-        conda_lock=in_source(CONDA_LOCK),
-        pip_lock=in_source(PIP_LOCK),
+        **PLAN.lock_inputs(),
     output:
         OUT["environment"],
     log:
@@ -17,16 +15,12 @@ rule environment:
         ENV_FILE
     params:
         # Without conda, a hand-changed venv changes this and reruns the pipeline.
-        installed=(
-            None
-            if USE_CONDA
-            else drift.installed_digest(in_source(ACTIVE_LOCK), LOCKED_VERSIONS)
-        ),
+        installed=PLAN.installed_digest(),
         # The record names the lock by its repository path, wherever it was read.
-        lock_name=lambda wildcards, input: LOCKS[input.lock],
+        lock_name=lambda wildcards, input: PLAN.locks[input.lock],
         # The fingerprint records the kernels the pin selects.
-        numerics=NUMERICS_PARAM,
-        code=rule_code("environment.smk", "environment.py"),
+        numerics=PLAN.numerics_param,
+        code=PLAN.rule_code("environment.smk", "environment.py"),
     script:
         "../scripts/environment.py"
 

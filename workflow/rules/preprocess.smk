@@ -17,12 +17,12 @@ rule preprocess:
     conda:
         ENV_FILE
     params:
-        dataset=lambda wildcards: data_version_of(wildcards).spec,
+        dataset=lambda wildcards: PLAN.data_version(wildcards).spec,
         registry=config["registry"],
         test_fraction=config["split"]["test_fraction"],
         seed=lambda wildcards: int(wildcards.seed),
-        numerics=NUMERICS_PARAM,
-        code=rule_code("preprocess.smk", "preprocess.py"),
+        numerics=PLAN.numerics_param,
+        code=PLAN.rule_code("preprocess.smk", "preprocess.py"),
     script:
         "../scripts/preprocess.py"
 

@@ -20,7 +20,7 @@ rule save:
         ENV_FILE
     params:
         seed=lambda wildcards: int(wildcards.seed),
-        params_digest=params_digest,
+        params_digest=PLAN.params_digest,
         code=model_rule_code("save.smk", "save.py"),
         model_code=rules.train.params.code,
         metrics_path=OUT["metrics"],

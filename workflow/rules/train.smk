@@ -16,14 +16,14 @@ rule train:
         benchmark_path("train", SPLIT_MODEL)
     conda:
         ENV_FILE
-    threads: MODEL_JOB_THREADS
+    threads: PLAN.model_job_threads
     params:
-        table_schema=schema_of,
+        table_schema=PLAN.schema,
         model=lambda wildcards: wildcards.model,
-        hyperparameters=hyperparameters_of,
-        preprocessing=preprocessing_of,
+        hyperparameters=PLAN.hyperparameters,
+        preprocessing=PLAN.preprocessing,
         seed=lambda wildcards: int(wildcards.seed),
-        numerics=NUMERICS_PARAM,
+        numerics=PLAN.numerics_param,
         code=model_rule_code("train.smk", "train.py"),
     script:
         "../scripts/train.py"

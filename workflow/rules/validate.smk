@@ -33,19 +33,19 @@ rule validate:
     benchmark:
         benchmark_path("validate", SPLIT_MODEL)
     wildcard_constraints:
-        dataset=names_of_kind("classification"),
+        dataset=PLAN.names_of_kind("classification"),
     conda:
         ENV_FILE
     # Prediction is parallel over samples (OpenMP): the same floats at any thread count.
-    threads: MODEL_JOB_THREADS
+    threads: PLAN.model_job_threads
     params:
-        table_schema=schema_of,
-        thresholds=thresholds_of,
+        table_schema=PLAN.schema,
+        thresholds=PLAN.thresholds,
         # Which config field set each threshold: a missed one is reported against it.
-        threshold_fields=threshold_fields,
-        numerics=NUMERICS_PARAM,
+        threshold_fields=PLAN.threshold_fields,
+        numerics=PLAN.numerics_param,
         # The model's sha256 in the recorded manifest, when the record is of this recipe.
-        model_record=recorded_model_sha256,
+        model_record=RECIPES.recorded_model_sha256,
         record_path=config["manifest"]["expected"],
         seal_path=LAYOUT.seal,
         code=model_rule_code("validate.smk", "validate.py"),
@@ -76,7 +76,7 @@ use rule validate as validate_regression with:
             labels={"model": "{model}", "seed": "{seed}", "figure": "residuals"},
         ),
     wildcard_constraints:
-        dataset=names_of_kind("regression"),
+        dataset=PLAN.names_of_kind("regression"),
 
 
 for validate_rule in ("validate", "validate_regression"):
@@ -94,7 +94,7 @@ for validate_rule in ("validate", "validate_regression"):
 rule summarize:
     """One table and one plot comparing every (data version, seed, model) of the sweep."""
     input:
-        metrics=ALL_METRICS,
+        metrics=LAYOUT.paths_of("metrics"),
     output:
         table=OUT["summary_table"],
         html=report(
@@ -116,9 +116,9 @@ rule summarize:
     conda:
         ENV_FILE
     params:
-        run_wildcards=ALL_RUNS,
-        numerics=NUMERICS_PARAM,
-        code=rule_code("validate.smk", "summarize.py"),
+        run_wildcards=LAYOUT.runs,
+        numerics=PLAN.numerics_param,
+        code=PLAN.rule_code("validate.smk", "summarize.py"),
     script:
         "../scripts/summarize.py"
 

@@ -45,7 +45,7 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
             return f'<td class="num">{value}</td>'
         if isinstance(value, str) and _DIGEST.fullmatch(value):
-            return f"<td>{code(value)}</td>"
+            return f"<td>{monospace(value)}</td>"
         return f"<td>{html.escape('' if value is None else str(value))}</td>"
 
     head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
@@ -53,5 +53,5 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def code(value: Any) -> str:
+def monospace(value: Any) -> str:
     return f"<code>{html.escape(str(value))}</code>"

@@ -15,7 +15,10 @@ import copy
 import difflib
 import importlib
 import inspect
+import json
+import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,3 +304,72 @@ def _close(wrong: str, names: list[str]) -> str:
     if near:
         return f"did you mean {' or '.join(near)}? It takes: {', '.join(names)}"
     return f"it takes: {', '.join(names) or 'nothing'}"
+
+
+def check_models_apart(
+    names: list[str],
+    models: dict[str, Any],
+    file: str,
+    user_code: str,
+    tasks: dict[str, str] | None,
+    remember: Callable[..., Any],
+) -> None:
+    """``check_models``, with a custom estimator imported in a fresh interpreter of this
+    environment: the driver never imports scikit-learn (or the user's module), and the
+    verdict is remembered (``remember``: a reprotrain.memo.Memo) per version of the user's
+    code and the entries."""
+    if not any("estimator" in (models.get(name) or {}) for name in names):
+        check_models(names, models, file, user_code, tasks)  # presets: nothing to import
+        return
+    user_files = sorted(Path(user_code).rglob("*.py")) if Path(user_code).is_dir() else []
+    entries = {name: models.get(name) for name in names}
+    refusal = remember(_refusal_apart, names, entries, file, user_code, tasks, files=user_files)
+    if refusal is not None:
+        raise ReprotrainError(**refusal)
+
+
+def _refusal_apart(
+    names: list[str],
+    entries: dict[str, Any],
+    file: str,
+    user_code: str,
+    tasks: dict[str, str] | None,
+) -> dict[str, Any] | None:
+    """The refusal ``check_models`` gives in a fresh interpreter (None: the models are
+    good), as the fields of its ReprotrainError."""
+    request = json.dumps([names, entries, file, user_code, tasks])
+    done = subprocess.run(
+        [sys.executable, "-m", "reprotrain.ml.model_types", request],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["it printed nothing"])[-1]
+        return {
+            "file": file,
+            "field": "models",
+            "problem": f"the models could not be checked: {last}",
+            "fix": "run `make setup` to install the locked environment, then rerun",
+        }
+    return json.loads(done.stdout)
+
+
+def _check_request(request: str) -> dict[str, Any] | None:
+    names, entries, file, user_code, tasks = json.loads(request)
+    try:
+        check_models(
+            names, {k: v for k, v in entries.items() if v is not None}, file, user_code, tasks
+        )
+    except ReprotrainError as error:
+        return {
+            "file": error.file,
+            "field": error.field,
+            "problem": error.problem,
+            "fix": error.fix,
+        }
+    return None
+
+
+if __name__ == "__main__":
+    print(json.dumps(_check_request(sys.argv[1])))

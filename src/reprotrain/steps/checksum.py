@@ -12,7 +12,7 @@ from pathlib import Path
 from reprotrain.audit import verify
 from reprotrain.environment import drift
 from reprotrain.fileio import atomic_write_bytes
-from reprotrain.ml.html import page, table
+from reprotrain.ml.html import monospace, page, table
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,15 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> No
     outputs = [[path, entry["rule"], entry["sha256"]] for path, entry in document["files"].items()]
     if verdict.get("environment_differs"):
         claim = (
-            f"<p>The run reproduces the recorded manifest {code(verdict['matches'])}: every "
+            f"<p>The run reproduces the recorded manifest {monospace(verdict['matches'])}: every "
             "artifact is identical; the environment differs "
             f"({html.escape(verdict['environment_differs'])}), as "
             f"{html.escape(', '.join(verdict['records_differing']))} record"
         )
     else:
-        claim = f"<p>The run's outputs match the recorded manifest {code(verdict['matches'])}"
+        claim = f"<p>The run's outputs match the recorded manifest {monospace(verdict['matches'])}"
     body = (
-        f"{claim}; run manifest sha256 {code(verdict['run_manifest_sha256'])}.</p>"
+        f"{claim}; run manifest sha256 {monospace(verdict['run_manifest_sha256'])}.</p>"
         "<h2>Data versions</h2>"
         + table(["dataset/version", "kind", "source", "rows", "sha256"], data_rows)
         + "<h2>Code version</h2>"

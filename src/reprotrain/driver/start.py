@@ -1,0 +1,81 @@
+"""What the driver does once its plan is made, before any job: the run lock, the sealing
+key, every job's environment, the warm workers and their end; then, once Snakemake knows
+whether it executes, the last run's outputs checked by their bytes."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+from reprotrain.audit import verify
+from reprotrain.driver import runlock
+from reprotrain.driver import snakemake_adapter as adapter
+from reprotrain.driver.plan import Plan
+from reprotrain.records import signing
+from reprotrain.steps import worker
+
+RUN_LOCK = ".snakemake/reprotrain-run.lock"
+
+
+def start(plan: Plan, main_process: bool) -> None:
+    """Take the run's place in this directory and set up what every job inherits."""
+    if main_process:
+        # One run per directory, released by the kernel even when the run is killed -9.
+        # Taken before anything reads the outputs (a dry run too: it hashes them), so
+        # nothing ever sees a running job's half-made outputs.
+        runlock.acquire(RUN_LOCK)
+        # The key save seals models with, private to this directory (signing.py).
+        signing.make_seal_key()
+    # Every job's environment is built, not inherited (reprotrain.environment.jobenv).
+    environment = plan.job_environment(os.environ)
+    os.environ.clear()
+    os.environ.update(environment)
+    # Each job's step runs in a fork of this run's warm worker for that step
+    # (reprotrain.steps.worker). The workers belong to this process: they end when it
+    # does, and it stops them at the end of the run.
+    place = worker.directory()
+    worker.remove_leftovers(place)
+    os.environ.update(REPROTRAIN_RUN=str(os.getpid()), REPROTRAIN_WORKER_DIR=str(place or ""))
+    adapter.at_main_thread_end(functools.partial(_end_of_run, place))
+
+
+def _end_of_run(place: Path | None) -> None:
+    """Stop this run's workers, and the timer threads Snakemake's job rate limiter starts
+    at the end of every scheduling pass (the default profile counts its limit over 100 s,
+    so that these passes do not pile up with the number of jobs): with nothing left to
+    schedule, they need not keep the process alive for up to 100 s at exit."""
+    worker.stop_workers(os.getpid(), place)
+    for timer in adapter.timers():
+        timer.cancel()
+
+
+@functools.cache
+def check_last_run(plan: Plan, executing: bool) -> None:
+    """The last run's outputs, checked by their bytes before Snakemake judges them by
+    their mtimes: a covered output that is missing or was changed is made again, and a
+    verdict that no longer holds is redone (reprotrain.audit.verify.reconcile). Only
+    when the run executes does it remove anything; a dry run says what a run would."""
+    layout = plan.layout.out
+    stale = verify.reconcile(
+        layout["manifest"], layout["checksum"], plan.recorded, plan.expected, plan.strict
+    )
+    for note in stale.notes:
+        adapter.log.warning(f"reprotrain: last run: {note}")
+    for path in stale.remove:
+        if executing:
+            Path(path).unlink()
+            adapter.log.warning(f"reprotrain: removed {path}: it is made again")
+        else:
+            adapter.log.warning(f"reprotrain: a run would remove {path} and make it again")
+
+
+def last_run_checked(plan: Plan, workflow: Any) -> list[str]:
+    """An input function of the first jobs of a run, which adds no input: input functions
+    run while Snakemake builds the DAG, the first moment it is known whether the run
+    executes and the last before outputs are judged by their mtimes. Only the driver,
+    which holds the run lock, checks."""
+    if adapter.settings(workflow).main_process:
+        check_last_run(plan, adapter.executing(workflow))
+    return []
