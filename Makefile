@@ -37,9 +37,9 @@ test: setup
 	@tools/install-system-deps.sh
 	$(BIN)/pytest
 
-## test-fast: the unit tests only (no pipeline runs, no SLURM): well under 2 minutes
+## test-fast: the unit tests only (no Snakemake, no hunt, no SLURM): under a minute
 test-fast: setup
-	$(BIN)/pytest -m "not pipeline and not slurm"
+	$(BIN)/pytest -m "not dryrun and not pipeline and not hunt and not slurm"
 
 ## slurm-up / slurm-down: a single-node SLURM test cluster on loopback (root; see docs/slurm.md)
 SLURM_STATE ?= /tmp/reprotrain-slurm

@@ -3,10 +3,60 @@ signing key pair."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from helpers import copy_repo, snakemake
+
+# What a test of each tier may start (a unit test: none of these).
+TIERS = ("dryrun", "pipeline", "hunt", "slurm")
+
+
+def _tier_started(arguments) -> str | None:
+    """The tier a command belongs to: a Snakemake run (dry or not), or a hunt."""
+    words = [str(word) for word in (arguments if isinstance(arguments, list | tuple) else [])]
+    program = " ".join(words[:3])
+    if "hunt" in words[1:2] and words[0].endswith("reprotrain"):
+        return "hunt"
+    if words and (words[0].endswith("snakemake") or "-m snakemake" in program):
+        dry = {"-n", "--dry-run", "--dryrun", "--lint", "--rulegraph", "--dag"} & set(words)
+        return "dryrun" if dry else "pipeline"
+    return None
+
+
+# Fixtures that run the pipeline: a test that uses one (through any other) is a pipeline
+# test, whatever else it does.
+PIPELINE_FIXTURES = {"default_run", "sweep"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pipeline)
+
+
+@pytest.fixture(autouse=True)
+def _tier_is_honest(request, monkeypatch):
+    """A test starts nothing costlier than its tier: a unit test no Snakemake, a dry-run
+    test no job, a pipeline test no hunt. The tiers of make test-fast stay fast."""
+    marks = {mark.name for mark in request.node.iter_markers()} & set(TIERS)
+    allowed = {tier for tier in TIERS if tier in marks}
+    if "slurm" in allowed or "hunt" in allowed:
+        return
+    if "pipeline" in allowed:
+        allowed.add("dryrun")
+    real = subprocess.Popen
+
+    class Guarded(real):  # type: ignore[misc, valid-type]
+        def __init__(self, args, *rest, **options):
+            tier = _tier_started(args)
+            if tier is not None and tier not in allowed:
+                started = " ".join(map(str, args))
+                pytest.fail(f"a test without the {tier} mark started {started}")
+            super().__init__(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", Guarded)
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,6 @@ from helpers import (
 from reprotrain.audit import comparison
 from reprotrain.records import manifest
 
-pytestmark = pytest.mark.pipeline
-
 RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
 
 
@@ -190,6 +188,7 @@ def other_setuptools(tmp_path) -> Path:
     return target
 
 
+@pytest.mark.pipeline
 def test_drifted_environment_stops_the_run(scratch_repo, other_setuptools, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(other_setuptools))
     run = snakemake(scratch_repo, check=False)
@@ -217,6 +216,7 @@ def test_tolerated_drift_is_recorded_and_classified_as_environment(
     assert set(found) == {"results/environment.json"}
 
 
+@pytest.mark.pipeline
 def test_drift_no_model_job_used_does_not_explain_a_random_model(
     tmp_path, other_setuptools, monkeypatch
 ):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +26,9 @@ from helpers import (
 )
 
 from reprotrain import memo
-
-pytestmark = pytest.mark.pipeline
+from reprotrain.driver.plan import Invocation, make_plan
+from reprotrain.errors import ReprotrainError
+from reprotrain.steps import learning
 
 RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
 
@@ -756,7 +759,46 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+# Refused by a job, or where what Snakemake does around the refusal is the behaviour: the
+# model's cases start from a finished run, the alias bomb and the duplicate key are in a
+# config file Snakemake itself loads first, a missing record is found by checksum.
+BY_A_JOB = {
+    "config-missed-threshold-of-an-overlay",
+    "config-test-fraction-too-high",
+    "config-test-fraction-too-low",
+    "manifest-missing",
+}
+END_TO_END = {
+    *BY_A_JOB,
+    *(name for name, case in CASES.items() if case.after_run),
+    # One of each kind the plan refuses, through Snakemake: one message, exit 1, no results/.
+    "config-alias-bomb",
+    "config-duplicate-key",
+    "config-unknown-key",
+    "registry-absolute-source",
+    "lock-edited-hash",
+    "manifest-tampered-entry",
+    "custom-model-missing-module",
+    # And two the preprocess job refuses.
+    "data-sha256-mismatch",
+    "data-nan",
+}
+BY_PREPROCESS = {
+    name for name, case in CASES.items() if case.target == DATA_RECORD and name not in BY_A_JOB
+}
+BY_THE_PLAN = set(CASES) - BY_A_JOB - BY_PREPROCESS - {n for n, c in CASES.items() if c.after_run}
+
+
+def assert_one_clear_message(text: str, case: Case) -> None:
+    assert text.count(case.where) == 1, text[-3000:]
+    message = text[text.index(case.where) :]
+    assert "\n  fix: " in message, message[:500]
+    fix = message.split("\n  fix: ", 1)[1].splitlines()[0]
+    assert case.fix in fix, fix
+
+
+@pytest.mark.pipeline
+@pytest.mark.parametrize("name", sorted(END_TO_END))
 def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, default_run, tmp_path):
     case = CASES[name]
     if case.after_run:
@@ -770,11 +812,7 @@ def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, defaul
     args = case.setup(repo)
     run = snakemake(repo, case.target, *args, check=False)
     assert run.returncode != 0, run.output[-3000:]
-    assert run.output.count(case.where) == 1, run.output[-3000:]
-    message = run.output[run.output.index(case.where) :]
-    assert "\n  fix: " in message, message[:500]
-    fix = message.split("\n  fix: ", 1)[1].splitlines()[0]
-    assert case.fix in fix, fix
+    assert_one_clear_message(run.output, case)
     assert "Traceback" not in run.output
     results = repo / "results"
     if case.leaves:
@@ -792,3 +830,97 @@ def test_bad_input_gets_one_clear_message_and_leaves_nothing_behind(name, defaul
     else:
         # Refused before any job ran.
         assert not results.exists()
+
+
+@pytest.fixture(scope="module")
+def good_project(tmp_path_factory) -> Path:
+    """A copy of the project whose plan was made once: its remembered checks
+    (reprotrain.memo) are those of a good run, which must not hide a bad input."""
+    project = copy_repo(tmp_path_factory.mktemp("good") / "project")
+    plan_in(project, [])
+    return project
+
+
+def snakemake_config(repo: Path, args: list[str]) -> dict:
+    """The config Snakemake makes of the config files: config/config.yaml, then each
+    --configfile over it, merged key by key."""
+
+    def merge(base: dict, overlay: dict) -> dict:
+        for key, value in overlay.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+        return base
+
+    files = args[args.index("--configfile") + 1 :] if "--configfile" in args else []
+    config: dict = {}
+    for name in ["config/config.yaml", *files]:
+        merge(config, yaml.safe_load((repo / name).read_text()) or {})
+    return config
+
+
+def plan_in(repo: Path, args: list[str]):
+    """The run's plan in ``repo`` (its working directory), as the Snakefile makes it."""
+    files = args[args.index("--configfile") + 1 :] if "--configfile" in args else []
+    config = snakemake_config(repo, args)
+    here = Path.cwd()
+    os.chdir(repo)
+    try:
+        return make_plan(
+            config,
+            Invocation(
+                repo=repo.resolve(),
+                config_files=tuple(dict.fromkeys(["config/config.yaml", *files])),
+                prefix=Path(sys.prefix),
+            ),
+        )
+    finally:
+        os.chdir(here)
+
+
+@pytest.mark.parametrize("name", sorted(BY_THE_PLAN))
+def test_bad_input_is_refused_by_the_plan_before_any_job(name, good_project, tmp_path):
+    case = CASES[name]
+    repo = shutil.copytree(good_project, tmp_path / "repo", symlinks=True)
+    args = case.setup(repo)
+    with pytest.raises(ReprotrainError) as refused:
+        plan_in(repo, args)
+    assert_one_clear_message(refused.value.message, case)
+    assert not (repo / "results").exists()
+
+
+@pytest.mark.parametrize("name", sorted(BY_PREPROCESS))
+def test_bad_data_is_refused_by_preprocess_and_leaves_no_table(name, good_project, tmp_path):
+    """What the preprocess job runs, on the raw table a case makes: one message, and no
+    split table or data record written."""
+    case = CASES[name]
+    repo = shutil.copytree(good_project, tmp_path / "repo", symlinks=True)
+    args = case.setup(repo)
+    plan = plan_in(repo, args)
+    wildcards = {"dataset": "breast_cancer", "version": "v1.0", "seed": "42"}
+    version = plan.data_version(wildcards)
+    out = repo / DATA
+    here = Path.cwd()
+    os.chdir(repo)
+    try:
+        with pytest.raises(ReprotrainError) as refused:
+            learning.preprocess(
+                raw=version.location,
+                dataset=version.spec,
+                registry=plan.config["registry"],
+                test_fraction=plan.config["split"]["test_fraction"],
+                seed=42,
+                train=str(out / "train.npy"),
+                test=str(out / "test.npy"),
+                record=str(out / "data.json"),
+            )
+    finally:
+        os.chdir(here)
+    assert_one_clear_message(refused.value.message, case)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_every_case_is_tried_somewhere():
+    assert set(CASES) == BY_THE_PLAN | BY_PREPROCESS | END_TO_END
+    assert not BY_THE_PLAN & BY_PREPROCESS

@@ -8,9 +8,8 @@ import shutil
 import pytest
 from helpers import snakemake
 
-pytestmark = pytest.mark.pipeline
 
-
+@pytest.mark.pipeline
 @pytest.mark.parametrize(
     ("arguments", "message", "fix"),
     [

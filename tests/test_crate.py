@@ -155,7 +155,7 @@ def test_a_crate_whose_steps_are_cut_from_the_workflow_fails_validation(crated, 
 def test_a_crate_is_refused_for_other_code_or_other_data(crated, tmp_path):
     repo = shutil.copytree(crated, tmp_path / "repo", symlinks=True)
     train = repo / "workflow/scripts/train.py"
-    train.write_text(train.read_text() + "# edited after the run\n")
+    train.write_text(train.read_text() + "EDITED_AFTER_THE_RUN = True\n")
     edited = cli(repo, "crate", "--source", str(repo), "--out", str(tmp_path / "a.zip"))
     assert edited.returncode == 2
     assert f"{repo}: code: is not the code that made this run" in edited.stderr

@@ -120,7 +120,7 @@ def test_custom_estimators_run_record_and_rerun_clean(tmp_path):
         )
 
     # Editing the user's module re-records the runs that use it, and only those.
-    (repo / "user/helpers_of_mine.py").write_text("DEFAULT_DEPTH = 4  # reviewed\n")
+    (repo / "user/helpers_of_mine.py").write_text("DEFAULT_DEPTH = 4\nREVIEWED = True\n")
     edited = snakemake(repo, *args, check=False)
     assert edited.returncode != 0
     changed = {

@@ -22,8 +22,6 @@ from helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.pipeline
-
 RULES = (
     "preprocess",
     "environment",
@@ -133,6 +131,7 @@ def small_results_disk(tmp_path):
         subprocess.run(["umount", "-l", str(results)], check=False)
 
 
+@pytest.mark.pipeline
 def test_full_disk_fails_clearly_and_leaves_no_half_written_record(small_results_disk):
     workdir = small_results_disk
     filler = workdir / "results/filler"
@@ -157,6 +156,7 @@ def mount_tmpfs(directory: Path, options: str) -> None:
     assert mounted.returncode == 0, f"mounting a tmpfs needs root: {mounted.stderr}"
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize(
     ("directory", "options", "message"),
     [
@@ -183,6 +183,7 @@ def test_an_unwritable_directory_fails_with_one_message(tmp_path, directory, opt
     assert "Logging error" not in run.output
 
 
+@pytest.mark.pipeline
 def test_jobs_leave_no_worker_processes_behind(tmp_path, monkeypatch):
     """LogisticRegression jobs once left joblib/loky workers holding the caller's pipe:
     the run ends, its caller reads the output to EOF, and no process of the run is left."""

@@ -15,7 +15,6 @@ from helpers import DATA, config_override, read_json, snakemake
 # Where the split of the HTTP-fetched version goes.
 HTTP_DATA = DATA.replace("/v1.0/", "/v1.0-http/")
 
-pytestmark = pytest.mark.pipeline
 
 RAW = "data/breast_cancer/v1.0/breast_cancer.csv"
 
@@ -93,6 +92,7 @@ def test_corrupt_http_download_is_refused_and_not_kept_as_good(
     assert train == (default_run / DATA / "train.npy").read_bytes()
 
 
+@pytest.mark.pipeline
 def test_unreachable_http_source_fails_clearly(scratch_repo, http_server):
     base, _ = http_server
     config = register_http_version(scratch_repo, f"{base}/missing.csv")

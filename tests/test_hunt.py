@@ -13,9 +13,8 @@ import pytest
 from helpers import BIN, MODEL, REPO, config_override, copy_repo, read_json, run_hunt, snakemake
 from test_docs import shown_commands
 
+from reprotrain import cli
 from reprotrain.audit import hunt
-
-pytestmark = pytest.mark.pipeline
 
 # A planted bug in a user's estimator: a float sum split into one chunk per training
 # thread (1e16 + 1 rounds to 1e16, so the chunking changes the result), stored on the model.
@@ -75,6 +74,7 @@ def with_user_model(project: Path, source: str, estimator: str) -> list[str]:
 LR_MODEL = MODEL.replace("hist_gradient_boosting", "logistic_regression") + "/model.pkl"
 
 
+@pytest.mark.hunt
 def test_shipped_pipeline_is_identical_under_every_variation(tmp_path):
     project = copy_repo(tmp_path / "project")
     done, report = run_hunt(project, tmp_path / "report")
@@ -90,6 +90,7 @@ def test_shipped_pipeline_is_identical_under_every_variation(tmp_path):
     assert f"`{MODEL}/model.pkl` | yes" in (tmp_path / "report/report.md").read_text()
 
 
+@pytest.mark.hunt
 def test_a_recorded_model_that_trains_other_bytes_reaches_a_verdict_and_the_hunt(tmp_path):
     """Recorded with one training thread, the model trains other bytes with two: the run
     still scores it (save sealed it: retrained, not modified), writes its manifest, and
@@ -134,6 +135,7 @@ def test_a_recorded_model_that_trains_other_bytes_reaches_a_verdict_and_the_hunt
     assert "47 3ff0 0000 0000 0000" in explanations[PLANTED_MODEL]["diffoscope"]
 
 
+@pytest.mark.hunt
 def test_the_conditions_no_pin_can_set_are_varied_and_named(tmp_path):
     """os.cpu_count(), listing order and a decimal-comma locale, each planted in a user
     estimator: each variation finds its plant alone, and what the runs' jobs recorded
@@ -163,6 +165,7 @@ def test_the_conditions_no_pin_can_set_are_varied_and_named(tmp_path):
         assert condition in explained[variation], explained[variation][:600]
 
 
+@pytest.mark.hunt
 def test_the_documented_sweep_hunt_runs(tmp_path):
     """docs/nondeterminism.md's sweep hunt, as a user types it, in a copy of the project."""
     project = copy_repo(tmp_path / "project")
@@ -190,6 +193,7 @@ def test_the_documented_sweep_hunt_runs(tmp_path):
     )
 
 
+@pytest.mark.hunt
 def test_unpinned_logistic_regression_is_pinned_on_the_blas_kernel(tmp_path):
     """Without the numerics pin, another CPU's OpenBLAS kernel changes the LR fit: the hunt
     emulates that CPU here and names the kernel, not nondeterminism."""
@@ -240,16 +244,12 @@ def test_bisection_finds_several_culprits_and_interactions():
     assert len(runner.runs) < 2 * len(variations)
 
 
-def test_unknown_variation_is_refused(tmp_path):
-    done = subprocess.run(
-        [str(BIN / "reprotrain"), "hunt", "--only", "moon_phase", "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert "unknown variation 'moon_phase'" in done.stderr
-    assert "build_path" in done.stderr
+def test_unknown_variation_is_refused(tmp_path, capsys):
+    status = cli.main(["hunt", "--only", "moon_phase", "--out", str(tmp_path / "r")])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "unknown variation 'moon_phase'" in error
+    assert "build_path" in error
 
 
 def test_a_failed_run_is_compared_output_by_output_where_it_left_them(tmp_path):

@@ -16,7 +16,6 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
 from reprotrain.records import manifest
 
-pytestmark = pytest.mark.pipeline
 RUN_MANIFEST = "results/manifest.json"
 
 

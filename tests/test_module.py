@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from helpers import BIN, REPO, copy_repo, read_json
 
-pytestmark = pytest.mark.pipeline
-
 HOST_SNAKEFILE = """\
 configfile: "config/config.yaml"
 
@@ -73,6 +71,7 @@ def assert_reproduces_the_record(host: Path) -> None:
     assert read_json(host / "results/checksum.json")["matches"] == "config/manifest.json"
 
 
+@pytest.mark.pipeline
 def test_a_host_runs_reprotrain_as_a_prefixed_module_from_its_own_directory(tmp_path):
     source = copy_repo(tmp_path / "reprotrain")
     host = tmp_path / "host"
@@ -98,6 +97,7 @@ def git(*args: str, cwd: Path, env: dict[str, str]) -> None:
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
+@pytest.mark.pipeline
 def test_snakedeploy_deploys_a_tagged_release_that_reproduces_the_record(tmp_path):
     # A release of the repository, served where GitHub would serve it: git's own URL
     # rewriting sends snakedeploy's clone and Snakemake's fetch to this local repository.

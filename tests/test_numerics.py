@@ -135,6 +135,7 @@ def test_diff_of_pinned_and_unpinned_runs_names_hardware(tmp_path):
     assert all(root == ["hardware"] for root in causes.values()), causes
 
 
+@pytest.mark.pipeline
 def test_snakefile_stops_before_any_job_on_an_unknown_pin(scratch_repo):
     args = config_override(
         scratch_repo, "bad", {"numerics": {"x86_64": {"blas_kernel": "Zen", "simd": "x86-64-v3"}}}

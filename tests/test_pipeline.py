@@ -17,8 +17,6 @@ from helpers import (
     snakemake,
 )
 
-pytestmark = pytest.mark.pipeline
-
 
 def test_default_run_matches_the_recorded_manifest(default_run):
     recorded = read_json(default_run / "config/manifest.json")
@@ -110,6 +108,7 @@ def test_an_output_made_with_other_bytes_fails_checksum_naming_the_file(default_
     assert not (edited / "results/checksum.json").exists()
 
 
+@pytest.mark.pipeline
 def test_tampered_raw_data_is_refused_before_use(scratch_repo):
     raw = scratch_repo / "data/breast_cancer/v1.0/breast_cancer.csv"
     raw.write_bytes(raw.read_bytes().replace(b"17.99", b"17.98", 1))
@@ -122,6 +121,7 @@ def test_tampered_raw_data_is_refused_before_use(scratch_repo):
     assert not (scratch_repo / MODEL).exists()
 
 
+@pytest.mark.pipeline
 def test_missed_threshold_fails_validate_and_leaves_no_metrics(scratch_repo):
     strict = config_override(scratch_repo, "strict", {"thresholds": {"min_accuracy": 0.999}})
     run = snakemake(scratch_repo, *strict, check=False)
@@ -131,6 +131,7 @@ def test_missed_threshold_fails_validate_and_leaves_no_metrics(scratch_repo):
     assert not (scratch_repo / f"{MODEL}/metrics.json").exists()
 
 
+@pytest.mark.pipeline
 def test_synthetic_dataset_runs_and_is_covered(scratch_repo):
     config = config_override(
         scratch_repo, "synthetic", {"dataset": {"name": "synthetic", "version": "v1", "rows": 3000}}

@@ -17,8 +17,6 @@ from helpers import BIN, FIT_LINE, MODEL, UNSEEDED_DRAW, copy_repo, plant, run_h
 
 from reprotrain.audit import comparison, hunt
 
-pytestmark = pytest.mark.pipeline
-
 METRICS, CARD, MODEL_PKL = f"{MODEL}/metrics.json", f"{MODEL}/model_card.json", f"{MODEL}/model.pkl"
 WRITE_METRICS = "    write_json(out, metrics)\n"
 WRITE_CARD = "    write_json(card_out, card)\n"
@@ -45,6 +43,7 @@ def diff(a: Path, b: Path) -> tuple[int, dict[str, dict]]:
     return done.returncode, {item["path"]: item for item in differences}
 
 
+@pytest.mark.hunt
 @pytest.mark.parametrize(
     ("anchor", "before", "after", "changed"),
     [
@@ -75,6 +74,7 @@ def test_run_to_run_nondeterminism_is_found_by_the_plain_rerun(
     assert differences[changed]["causes"] == [comparison.NONDETERMINISM]
 
 
+@pytest.mark.hunt
 @pytest.mark.parametrize(
     ("planted", "variation"),
     [
@@ -100,6 +100,7 @@ def test_what_the_card_leaks_is_pinned_on_its_variation(tmp_path, planted, varia
     assert statuses["home"].startswith("identical")
 
 
+@pytest.mark.hunt
 def test_set_order_param_in_the_snakemake_process_is_nondeterminism(tmp_path):
     """A param computed in the driver from a set's order: the hunt varies the driver's hash
     seed, and diff does not call the changed param explained (the config did not change)."""

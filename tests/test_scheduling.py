@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from helpers import copy_repo, snakemake
 
 
@@ -18,6 +19,7 @@ def model_job_threads(output: str) -> set[int]:
     return threads
 
 
+@pytest.mark.dryrun
 def test_a_local_sweep_shares_the_cores_among_its_model_runs(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     single = snakemake(repo, "--dry-run", cores=2)

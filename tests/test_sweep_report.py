@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from helpers import MODEL, RUN, copy_repo, read_json, snakemake
 
-pytestmark = pytest.mark.pipeline
-
 SWEEP = ["--configfile", "config/config.yaml", "config/sweep.yaml"]
 MODELS = ("hist_gradient_boosting", "logistic_regression")
 SEEDS = (42, 7)

@@ -18,7 +18,7 @@ def run(*command, **kwargs):
 @pytest.mark.parametrize(
     "command",
     [
-        ("snakemake", "--lint"),
+        pytest.param(("snakemake", "--lint"), marks=pytest.mark.dryrun),
         ("snakefmt", "--check", "Snakefile", "workflow/Snakefile", "workflow/rules"),
         ("ruff", "check", "."),
         ("ruff", "format", "--check", "."),

@@ -15,8 +15,6 @@ from helpers import BIN, MODEL, assert_same_manifest, covered_bytes, snakemake
 from reprotrain.hashing import sha256_file
 from reprotrain.records import manifest
 
-pytestmark = pytest.mark.pipeline
-
 
 @pytest.fixture
 def finished_run(default_run, tmp_path) -> Path:

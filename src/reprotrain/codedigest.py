@@ -17,7 +17,6 @@ Standard library and PyYAML only: the Snakefile calls it in the driver and in ev
 from __future__ import annotations
 
 import ast
-import functools
 import io
 import json
 import token
@@ -43,20 +42,24 @@ def digest_code(root: str | Path, relative_paths: Iterable[str]) -> str:
 
 def meaning_digest(path: Path) -> str:
     """The digest of one file's meaning (of its bytes, when they do not parse)."""
-    stat = path.stat()
-    return _meaning_digest(str(path), stat.st_mtime_ns, stat.st_size)
+    data = path.read_bytes()
+    key = (path.name, sha256_bytes(data))
+    # A process digests the same files for every rule, and copies of them: each once.
+    if key not in _digests:
+        _digests[key] = _digest_of_meaning(path.name, data, key[1])
+    return _digests[key]
 
 
-# A process digests the same files for every rule: each version of a file once.
-@functools.cache
-def _meaning_digest(path: str, mtime_ns: int, size: int) -> str:
-    data = Path(path).read_bytes()
+_digests: dict[tuple[str, str], str] = {}
+
+
+def _digest_of_meaning(name: str, data: bytes, sha256: str) -> str:
     try:
-        meaning = normalized(Path(path).name, data.decode("utf-8"))
+        meaning = normalized(name, data.decode("utf-8"))
     except (SyntaxError, ValueError, tokenize.TokenError, UnicodeDecodeError):
         meaning = None  # not what its name says: its bytes stand for it
     if meaning is None:
-        return sha256_bytes(data)
+        return sha256
     return digest_value({"normalizer": NORMALIZER, "meaning": meaning})
 
 
