@@ -94,12 +94,13 @@ record: setup
 check: setup
 	$(BIN)/reprotrain check
 
-## lint: snakemake --lint, snakefmt, ruff
+## lint: snakemake --lint, snakefmt, ruff, mypy (the package's types, records included)
 lint: setup
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/snakefmt Snakefile workflow/Snakefile workflow/rules

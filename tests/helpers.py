@@ -173,3 +173,17 @@ def processes_with(variable: str, value: str) -> list[int]:
         if needle in environment:
             found.append(int(entry.name))
     return found
+
+
+# A run's provenance as a manifest records it, small: for tests that build manifests by hand.
+PROVENANCE = {
+    "data": {"d/v1": {"kind": "file", "source": "data/d.csv", "rows": None, "sha256": "0" * 64}},
+    "code": {"digest": "c" * 64, "git_commit": None, "git_dirty": None},
+    "params_digest": "a" * 64,
+    "environment": {
+        "lock": {"path": "envs/requirements.lock", "sha256": "1" * 64},
+        "platform": "linux-x86_64",
+        "python": {"implementation": "cpython", "version": "3.12.1", "build": "3.12.1 (main)"},
+        "packages": {"numpy": "2.3.5"},
+    },
+}

@@ -39,6 +39,7 @@ def manifest():
     run. Every job ran on the interpreter."""
     on = {"interpreter": ("environment", "py1")}
     return {
+        "uncovered": ["results/manifest.json"],
         "files": {
             ENVIRONMENT: entry(
                 "e1",
@@ -65,6 +66,7 @@ def manifest():
             "code": {"digest": "code"},
             "environment": {
                 "python": dict(PYTHON),
+                "platform": "linux-x86_64",
                 "lock": {"path": "envs/requirements.lock", "sha256": "l1"},
                 "packages": {"numpy": "2.3.5"},
                 "hardware": {"simd": "x86-64-v3"},

@@ -6,19 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import PROVENANCE
 
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
 from reprotrain.records import manifest
 
-PROVENANCE = {
-    "data": {"d/v1": {"kind": "file", "sha256": "0" * 64}},
-    "code": {"digest": "c" * 64, "git_commit": None, "git_dirty": None},
-    "params_digest": "a" * 64,
-    "environment": {
-        "python": {"implementation": "cpython", "version": "3.12.1", "build": "3.12.1 (main)"}
-    },
-}
 RECIPES = {
     "results/a.csv": {
         "rule": "make_a",
@@ -176,7 +169,7 @@ def test_hardware_of_the_wrong_type_is_refused_by_name(outputs, tmp_path):
     manifest.write(path, document)
     with pytest.raises(ReprotrainError) as error:
         manifest.load(path, "run manifest")
-    assert error.value.field == "provenance.environment.hardware.blas"
+    assert error.value.field == "provenance.environment.hardware.blas.0"
 
 
 @pytest.mark.parametrize(

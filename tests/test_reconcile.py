@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import PROVENANCE
 
 from reprotrain.audit import verify
 from reprotrain.hashing import digest_value, sha256_file
@@ -32,8 +33,6 @@ RECIPES = {
         "code_digest": digest_value({"make_b": "y"}),
     },
 }
-PYTHON = {"implementation": "cpython", "version": "3.12.1", "build": "3.12.1 (main)"}
-PROVENANCE = {"data": {}, "code": {}, "params_digest": "a" * 64, "environment": {"python": PYTHON}}
 
 
 def write_run() -> dict:

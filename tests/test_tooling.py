@@ -22,8 +22,9 @@ def run(*command, **kwargs):
         ("snakefmt", "--check", "Snakefile", "workflow/Snakefile", "workflow/rules"),
         ("ruff", "check", "."),
         ("ruff", "format", "--check", "."),
+        ("mypy",),
     ],
-    ids=["snakemake-lint", "snakefmt", "ruff-check", "ruff-format"],
+    ids=["snakemake-lint", "snakefmt", "ruff-check", "ruff-format", "mypy"],
 )
 def test_linters_are_clean(command):
     done = run(str(BIN / command[0]), *command[1:])
@@ -91,3 +92,26 @@ def test_no_eval_exec_or_unsafe_loading_in_the_code():
             if name in {"pickle.load", "pickle.loads"}:
                 unpickling.append(path.name)
     assert unpickling == ["models.py"]
+
+
+def test_the_type_checker_catches_a_misspelt_record_key(tmp_path):
+    """The records are typed: reading a key a manifest does not have is an error before
+    any run (here `param_digest` for `params_digest`)."""
+    (tmp_path / "reads.py").write_text(
+        "from reprotrain.records.types import Manifest\n\n\n"
+        "def params_of(document: Manifest, path: str) -> str:\n"
+        '    return document["files"][path]["param_digest"]\n'
+    )
+    done = subprocess.run(
+        [
+            str(BIN / "mypy"),
+            "--config-file",
+            str(REPO / "pyproject.toml"),
+            str(tmp_path / "reads.py"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stdout
+    assert '"FileEntry" has no key "param_digest"' in done.stdout

@@ -20,6 +20,7 @@ from reprotrain.audit import comparison, explain, hunt, verify
 from reprotrain.environment import lockfiles
 from reprotrain.errors import ReprotrainError
 from reprotrain.records import attestation, manifest, signing
+from reprotrain.records.types import Manifest
 
 RUN_MANIFEST = "results/manifest.json"
 RECORDED_MANIFEST = "config/manifest.json"
@@ -135,7 +136,7 @@ def _diff(args: argparse.Namespace) -> int:
     return outcome
 
 
-def _run_root(manifest_path: str, document: dict) -> Path:
+def _run_root(manifest_path: str, document: Manifest) -> Path:
     """The directory a run manifest's paths start from: above its results directory."""
     path = Path(manifest_path).resolve()
     results = comparison.results_directory(document)
@@ -187,6 +188,7 @@ def _verify(args: argparse.Namespace) -> int:
     report = verify.verify(args.manifest, args.root, public_key)
     problems = list(report.problems)
     if args.attestation:
+        assert public_key is not None  # refused above without one
         problems += attestation.verify(args.attestation, public_key, args.root, args.manifest)
     for problem in problems:
         print(problem)

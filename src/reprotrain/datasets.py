@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ def load_yaml(path: str | Path, what: str) -> Any:
     return yamlfile.load(path, what)
 
 
-def resolve(registry: dict[str, Any], name: str, version: str, registry_path: str) -> Dataset:
+def resolve(registry: Mapping[str, Any], name: str, version: str, registry_path: str) -> Dataset:
     """Look up one dataset version in an already schema-validated registry."""
     datasets = registry["datasets"]
     if name not in datasets:
@@ -273,7 +274,8 @@ def task_kinds(data_versions: dict[tuple[str, str], Any], registry_path: str) ->
 def _check_source_is_confined(dataset: Dataset, registry_path: str) -> None:
     """A source is a URL or a file of the repository: an absolute path or one with ".."
     would read outside it, and its path would enter the data record, which is covered."""
-    if not dataset.is_url and not manifest.stays_inside(dataset.source):
+    source = dataset.source
+    if source is not None and not dataset.is_url and not manifest.stays_inside(source):
         raise ReprotrainError(
             registry_path,
             f"datasets.{dataset.name}.{dataset.version}.source",
@@ -315,7 +317,7 @@ def source_location(dataset: Dataset, workflow_root: Path, registry_path: str) -
     Either way the bytes must have the sha256 the registry pins (preprocess checks), so
     where they are found changes nothing they can be.
     """
-    if dataset.kind != "file":
+    if dataset.kind != "file" or dataset.source is None:
         return None
     if dataset.is_url or Path(dataset.source).is_file():
         return dataset.source
@@ -348,7 +350,7 @@ class DataVersion:
     @property
     def digest(self) -> str:
         """The data version as one input: a file's pinned sha256, or the generator's spec."""
-        if self.dataset.kind == "file":
+        if self.dataset.kind == "file" and self.dataset.sha256 is not None:
             return self.dataset.sha256
         return digest_value(self.spec)
 

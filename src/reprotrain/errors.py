@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 
 class ReprotrainError(Exception):
     """A user-facing failure caused by an input the user can fix."""
 
-    def __init__(self, file: str, field: str | None, problem: str, fix: str) -> None:
+    def __init__(
+        self, file: str | os.PathLike[str], field: str | None, problem: str, fix: str
+    ) -> None:
         self.file = str(file)
         self.field = field
         self.problem = problem

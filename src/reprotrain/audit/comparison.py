@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from reprotrain.hashing import sha256_bytes
+from reprotrain.records.types import (
+    EnvironmentRecord,
+    FileEntry,
+    HardwareRecord,
+    Manifest,
+    Provenance,
+)
 
 # Causes, in the order they are reported.
 DATA, PARAMS, CODE, ENVIRONMENT, HARDWARE, UPSTREAM = (
@@ -68,34 +76,31 @@ class Difference:
         return self.causes == [NONDETERMINISM]
 
 
-def _software(environment: dict[str, Any] | None) -> dict[str, Any] | None:
+def _software(environment: EnvironmentRecord) -> dict[str, Any]:
     """The environment fingerprint without its hardware, which is a cause of its own."""
-    if environment is None:
-        return None
     return {key: value for key, value in environment.items() if key != "hardware"}
 
 
-def _hardware(environment: dict[str, Any] | None) -> Any:
-    return None if environment is None else environment.get("hardware")
+def _hardware(document: Manifest) -> HardwareRecord:
+    return document["provenance"]["environment"].get("hardware") or {}
 
 
-def _global_causes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def _global_causes(before: Manifest, after: Manifest) -> list[str]:
     old, new = before["provenance"], after["provenance"]
-    compared = (
-        (DATA, lambda p: p.get("data")),
-        (PARAMS, lambda p: p.get("params_digest")),
+    compared: tuple[tuple[str, Callable[[Manifest, Provenance], object]], ...] = (
+        (DATA, lambda _, p: p["data"]),
+        (PARAMS, lambda _, p: p["params_digest"]),
         # The commit alone changes nothing; the digest of the code does.
-        (CODE, lambda p: (p.get("code") or {}).get("digest")),
-        (ENVIRONMENT, lambda p: _software(p.get("environment"))),
-        (HARDWARE, lambda p: _hardware(p.get("environment"))),
+        (CODE, lambda _, p: p["code"]["digest"]),
+        (ENVIRONMENT, lambda _, p: _software(p["environment"])),
+        (HARDWARE, lambda document, _: _hardware(document)),
     )
-    return [cause for cause, value in compared if value(old) != value(new)]
+    return [cause for cause, value in compared if value(before, old) != value(after, new)]
 
 
-def hardware_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+def hardware_change(before: Manifest, after: Manifest) -> str | None:
     """What changed in the numerics between two runs, in a few words (None: nothing)."""
-    old = _hardware(before["provenance"].get("environment")) or {}
-    new = _hardware(after["provenance"].get("environment")) or {}
+    old, new = _hardware(before), _hardware(after)
     parts = []
     kernels = [
         {item["library"]: item["kernel"] for item in side.get("blas", [])} for side in (old, new)
@@ -104,7 +109,8 @@ def hardware_change(before: dict[str, Any], after: dict[str, Any]) -> str | None
         a, b = kernels[0].get(library), kernels[1].get(library)
         if a != b:
             parts.append(f"BLAS kernel {a} vs {b} ({library})")
-    for key, label in (("machine", "architecture"), ("isa_level", "ISA level"), ("pin", "pin")):
+    labels = (("machine", "architecture"), ("isa_level", "ISA level"), ("pin", "pin"))
+    for key, label in labels:
         if old.get(key) != new.get(key):
             parts.append(f"{label} {old.get(key)} vs {new.get(key)}")
     if old.get("numpy_simd") != new.get("numpy_simd"):
@@ -117,37 +123,29 @@ def hardware_change(before: dict[str, Any], after: dict[str, Any]) -> str | None
     return "; ".join(parts) or None
 
 
-def _python_text(python: Any) -> str:
-    if not isinstance(python, dict):
-        return str(python)
-    return f"{python.get('implementation')} {python.get('version')}"
-
-
-def python_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+def python_change(before: Manifest, after: Manifest) -> str | None:
     """What changed of the interpreter between two runs (None: nothing)."""
-    old = (before["provenance"].get("environment") or {}).get("python")
-    new = (after["provenance"].get("environment") or {}).get("python")
+    old = before["provenance"]["environment"]["python"]
+    new = after["provenance"]["environment"]["python"]
     if old == new:
         return None
-    if _python_text(old) != _python_text(new):
-        same_implementation = (
-            isinstance(old, dict)
-            and isinstance(new, dict)
-            and old.get("implementation") == new.get("implementation")
+    if old["implementation"] != new["implementation"]:
+        return (
+            f"python {old['implementation']} {old['version']} -> "
+            f"{new['implementation']} {new['version']}"
         )
-        if same_implementation:
-            return f"python {old.get('version')} -> {new.get('version')}"
-        return f"python {_python_text(old)} -> {_python_text(new)}"
-    return f"python build {(old or {}).get('build')!r} -> {(new or {}).get('build')!r}"
+    if old["version"] != new["version"]:
+        return f"python {old['version']} -> {new['version']}"
+    return f"python build {old['build']!r} -> {new['build']!r}"
 
 
 _PACKAGES_SHOWN = 4
 
 
-def packages_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+def packages_change(before: Manifest, after: Manifest) -> str | None:
     """The installed packages whose versions differ between two runs (None: none)."""
-    old = (before["provenance"].get("environment") or {}).get("packages") or {}
-    new = (after["provenance"].get("environment") or {}).get("packages") or {}
+    old = before["provenance"]["environment"]["packages"]
+    new = after["provenance"]["environment"]["packages"]
     changed = [
         f"{name} {old.get(name) or 'absent'} -> {new.get(name) or 'absent'}"
         for name in sorted(set(old) | set(new))
@@ -158,21 +156,21 @@ def packages_change(before: dict[str, Any], after: dict[str, Any]) -> str | None
     return ", ".join(changed) or None
 
 
-def lock_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
-    old = (before["provenance"].get("environment") or {}).get("lock") or {}
-    new = (after["provenance"].get("environment") or {}).get("lock") or {}
+def lock_change(before: Manifest, after: Manifest) -> str | None:
+    old = before["provenance"]["environment"]["lock"]
+    new = after["provenance"]["environment"]["lock"]
     if old == new:
         return None
-    if old.get("path") != new.get("path"):
-        return f"lock {old.get('path')} -> {new.get('path')}"
-    return f"lock {new.get('path')} changed"
+    if old["path"] != new["path"]:
+        return f"lock {old['path']} -> {new['path']}"
+    return f"lock {new['path']} changed"
 
 
-def environment_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+def environment_change(before: Manifest, after: Manifest) -> str | None:
     """What changed in the software between two runs, in a few words (None: nothing):
     the interpreter, the lock, the packages, the platform, drift."""
-    old = _software(before["provenance"].get("environment")) or {}
-    new = _software(after["provenance"].get("environment")) or {}
+    old = before["provenance"]["environment"]
+    new = after["provenance"]["environment"]
     parts = [
         change
         for change in (
@@ -182,18 +180,16 @@ def environment_change(before: dict[str, Any], after: dict[str, Any]) -> str | N
         )
         if change
     ]
-    if old.get("platform") != new.get("platform"):
-        parts.append(f"platform {old.get('platform')} -> {new.get('platform')}")
+    if old["platform"] != new["platform"]:
+        parts.append(f"platform {old['platform']} -> {new['platform']}")
     if old.get("drift") != new.get("drift"):
         parts.append("drift from the lock")
-    if not parts and old != new:
+    if not parts and _software(old) != _software(new):
         parts.append("the environment record")
     return "; ".join(parts) or None
 
 
-def _environment_detail(
-    changed_inputs: list[str], before: dict[str, Any], after: dict[str, Any]
-) -> str | None:
+def _environment_detail(changed_inputs: list[str], before: Manifest, after: Manifest) -> str | None:
     """What of the environment and hardware changed among one output's own inputs."""
     parts = []
     if INTERPRETER in changed_inputs:
@@ -211,14 +207,16 @@ def _environment_detail(
     return "; ".join(dict.fromkeys(parts)) or None
 
 
-def _pair_moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+def _pair_moved(before: Manifest, after: Manifest) -> dict[str, str]:
     """A's path -> B's path for outputs each run made once under another path.
 
     Paths carry the data version, seed and model, so changing one of them moves the
     outputs; an output is paired when its pattern is made exactly once in each run.
     """
 
-    def unmatched(files, others):
+    def unmatched(
+        files: Mapping[str, FileEntry], others: Mapping[str, FileEntry]
+    ) -> dict[str, list[str]]:
         by_pattern: dict[str, list[str]] = {}
         for path, entry in files.items():
             if path not in others:
@@ -234,29 +232,28 @@ def _pair_moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]
     }
 
 
-def _params_can_change(before: dict[str, Any], after: dict[str, Any]) -> bool:
+def _params_can_change(before: Manifest, after: Manifest) -> bool:
     """Whether what the driver computes params from changed: the config and registry, the code
     or the data. When none did, a changed param was computed nondeterministically."""
     old, new = before["provenance"], after["provenance"]
     if "config_digest" not in old or "config_digest" not in new:
         return True  # a manifest that does not say
-    return any(
-        value(old) != value(new)
-        for value in (
-            lambda p: p["config_digest"],
-            lambda p: (p.get("code") or {}).get("digest"),
-            lambda p: p.get("data"),
-        )
+    return (
+        old.get("config_digest") != new.get("config_digest")
+        or old["code"]["digest"] != new["code"]["digest"]
+        or old["data"] != new["data"]
     )
 
 
 def _causes_of(
-    old: dict[str, Any], new: dict[str, Any], params_can_change: bool, moved: dict[str, str]
-):
+    old: FileEntry, new: FileEntry, params_can_change: bool, moved: dict[str, str]
+) -> tuple[list[str], list[str], str | None, list[str]]:
     """The causes found in one output's own provenance (nondeterminism when none is), the
     outputs upstream that changed, a note, and the environment and hardware inputs that
     changed."""
-    causes, upstream, changed_inputs = set(), [], []
+    causes: set[str] = set()
+    upstream: list[str] = []
+    changed_inputs: list[str] = []
     old_inputs = {moved.get(name, name): item for name, item in old["inputs"].items()}
     if old["rule"] != new["rule"]:
         causes.add(CODE)  # the recipe itself changed
@@ -293,7 +290,7 @@ def _causes_of(
     return ordered or [NONDETERMINISM], upstream, note, sorted(changed_inputs)
 
 
-def results_directory(document: dict[str, Any]) -> str | None:
+def results_directory(document: Manifest) -> str | None:
     """The results directory a run manifest's paths start with (None: it does not say)."""
     for name in document.get("uncovered", []):
         if PurePosixPath(name).name == "manifest.json":
@@ -301,42 +298,42 @@ def results_directory(document: dict[str, Any]) -> str | None:
     return None
 
 
-def logs_directory(document: dict[str, Any]) -> str:
+def logs_directory(document: Manifest) -> str:
     """Where the run of a manifest keeps its logs and job records (reprotrain.layout)."""
     from reprotrain.layout import Layout
 
     return Layout(results_directory(document) or "results", ()).logs
 
 
-def _rebased(document: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+def _rebased(document: Manifest, old: str, new: str) -> Manifest:
     """The manifest with its results directory ``old`` renamed ``new``: two runs written to
     different directories are compared output by output."""
 
     def rename(path: str) -> str:
         return f"{new}/{path[len(old) + 1 :]}" if path.startswith(f"{old}/") else path
 
-    files = {}
+    files: dict[str, FileEntry] = {}
     for path, entry in document["files"].items():
         inputs = {
             (rename(name) if item["kind"] == "output" else name): item
             for name, item in entry["inputs"].items()
         }
         files[rename(path)] = entry | {"inputs": inputs, "pattern": rename(entry["pattern"])}
-    uncovered = [rename(name) for name in document.get("uncovered", [])]
+    uncovered = [rename(name) for name in document["uncovered"]]
     return document | {"files": files, "uncovered": uncovered}
 
 
-def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
+def classify(before: Manifest, after: Manifest) -> list[Difference]:
     """Every output whose bytes differ between two manifests, with the cause of the change.
 
     Outputs are paired relative to each run's results directory."""
     results_a, results_b = results_directory(before), results_directory(after)
     if results_a and results_b and results_a != results_b:
-        differences = classify(_rebased(before, results_a, results_b), after)
-        for difference in differences:
+        paired = classify(_rebased(before, results_a, results_b), after)
+        for difference in paired:
             if difference.change != "only in B":
                 difference.file_in_a = f"{results_a}/{difference.path_a[len(results_b) + 1 :]}"
-        return differences
+        return paired
     params_can_change = _params_can_change(before, after)
     moved = _pair_moved(before, after)
     moved_to = {b: a for a, b in moved.items()}
@@ -363,20 +360,24 @@ def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
         else:
             # A file made by one run only: the run's inputs decide the set of outputs.
             causes = _global_causes(before, after) or [CODE]
+            only = new or old
+            assert only is not None  # a path of one of the two manifests
             differences[path] = Difference(
                 path,
                 "only in A" if new is None else "only in B",
                 causes,
                 expected=old and old["sha256"],
                 actual=new and new["sha256"],
-                role=(new or old)["role"],
+                role=only["role"],
             )
     for difference in differences.values():
         difference.root_causes = _root_causes(difference, differences, set())
     return list(differences.values())
 
 
-def _root_causes(difference: Difference, all_differences, seen: set[str]) -> list[str]:
+def _root_causes(
+    difference: Difference, all_differences: Mapping[str, Difference], seen: set[str]
+) -> list[str]:
     found = {cause for cause in difference.causes if cause != UPSTREAM}
     for name in difference.upstream:
         if name not in seen and name in all_differences:
@@ -406,7 +407,7 @@ def _parameters_in(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _checked_parameters(
-    document: dict[str, Any], path: str, root: Path, rename: tuple[str, str] | None
+    document: Manifest, path: str, root: Path, rename: tuple[str, str] | None
 ) -> dict[str, Any]:
     """The parameters the records beside ``path`` state, read only when their bytes are
     the ones the manifest covers."""
@@ -434,8 +435,8 @@ def _checked_parameters(
 
 def name_changed_params(
     differences: list[Difference],
-    before: dict[str, Any],
-    after: dict[str, Any],
+    before: Manifest,
+    after: Manifest,
     root_a: Path,
     root_b: Path,
 ) -> None:
@@ -577,7 +578,7 @@ _ENVIRONMENT_CAUSES = frozenset({ENVIRONMENT, HARDWARE})
 
 
 def judge(
-    differences: list[Difference], before: dict[str, Any], after: dict[str, Any], strict: bool
+    differences: list[Difference], before: Manifest, after: Manifest, strict: bool
 ) -> Judgement:
     """Whether ``after`` reproduces ``before`` (see Judgement)."""
     changes = [
@@ -603,7 +604,7 @@ def judge(
     )
 
 
-def to_json(differences: list[Difference], before: dict[str, Any], after: dict[str, Any]):
+def to_json(differences: list[Difference], before: Manifest, after: Manifest) -> dict[str, Any]:
     outcome = {IDENTICAL: "identical", EXPLAINED: "explained", UNEXPLAINED: "unexplained"}
     judgement = judge(differences, before, after, strict=False)
     return {

@@ -30,6 +30,7 @@ from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 from reprotrain.records import manifest
+from reprotrain.records.types import Manifest
 
 CLEAN, NONDETERMINISTIC = 0, 3
 RUN_FAILED = "(the run failed)"
@@ -475,7 +476,7 @@ class Hunt:
         self.files = source_tree.project_files(root, exclude=[out, work])
         self.runs: list[Run] = []
         self.progress = progress
-        self.control_manifest: dict[str, Any] | None = None
+        self.control_manifest: Manifest | None = None
         (work / "cpus-online").write_text(fake_cpus_online(), encoding="ascii")
 
     def _snakemake(self) -> list[str]:
@@ -599,7 +600,7 @@ def _explain(hunt: Hunt, control: Run, culprits: dict[str, set[str]]) -> list[di
     """diffoscope on each output against the run that varied its culprit alone."""
     alone = {tuple(run.variations): run for run in hunt.runs if len(run.variations) == 1}
     alone[(RERUN,)] = hunt.runs[1]
-    logs = comparison.logs_directory(hunt.control_manifest or {})
+    logs = comparison.logs_directory(hunt.control_manifest) if hunt.control_manifest else "logs"
     explanations = []
     for path, names in sorted(culprits.items()):
         for name in sorted(names):
@@ -685,7 +686,7 @@ def _report(
     culprits: dict[str, set[str]],
     each: bool,
 ) -> dict[str, Any]:
-    control_manifest = runner.control_manifest or {"files": {}}
+    covered = runner.control_manifest["files"] if runner.control_manifest else {}
     changed_by: dict[str, list[str]] = {}
     for path, names in culprits.items():
         for name in names:
@@ -719,7 +720,7 @@ def _report(
     last_causes: dict[str, list[str]] = {}
     for run in runner.runs:
         last_causes.update(run.differing)
-    for path in sorted(set(control_manifest["files"]) | set(culprits)):
+    for path in sorted(set(covered) | set(culprits)):
         causes = last_causes.get(path, [])
         outputs.append(
             {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from reprotrain.audit.comparison import (
     Judgement,
@@ -21,6 +20,7 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 from reprotrain.hashing import sha256_file
 from reprotrain.records import manifest
+from reprotrain.records.types import Manifest
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Reconciliation:
 def reconcile(
     run_path: str,
     verdict_path: str,
-    recorded: dict[str, Any] | None,
+    recorded: Manifest | None,
     recorded_path: str,
     strict: bool = False,
 ) -> Reconciliation:
@@ -106,8 +106,8 @@ def reconcile(
 def _verdict_holds(
     verdict_file: Path,
     run_file: Path,
-    run: dict[str, Any],
-    recorded: dict[str, Any] | None,
+    run: Manifest,
+    recorded: Manifest | None,
     recorded_path: str,
     strict: bool,
 ) -> bool:
@@ -156,10 +156,7 @@ def checksum(
     differences = classify(recorded, run)
     judgement = judge(differences, recorded, run, strict)
     if not judgement.reproduced:
-        machines = [
-            (_hardware(document["provenance"].get("environment")) or {}).get("machine")
-            for document in (recorded, run)
-        ]
+        machines = [_hardware(document).get("machine") for document in (recorded, run)]
         fix = (
             "a changed input is expected to change outputs: if these are right, record them "
             f"with `{record}`; `reprotrain diff {expected} {run_manifest} --explain` shows more"

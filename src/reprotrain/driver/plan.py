@@ -32,6 +32,7 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
 from reprotrain.ml import evaluate, model_types
 from reprotrain.records import manifest, provenance
+from reprotrain.records.types import Manifest
 
 CONFIG_LABEL = yamlfile.CONFIG_LABEL
 CONDA_SPEC = "envs/environment.yaml"
@@ -83,7 +84,7 @@ class Plan:
     registry: Mapping[str, Any]
     data_versions: Mapping[tuple[str, str], datasets.DataVersion]
     task_kinds: Mapping[str, str]
-    recorded: Mapping[str, Any] | None
+    recorded: Manifest | None
     public_key: str | None
     strict: bool
     drift_mode: str
@@ -425,7 +426,7 @@ def _plan(
         )
     expected = config["manifest"]["expected"]
     recorded = (
-        manifest.load(expected, "recorded manifest", public_key=public_key)
+        manifest.load(expected, "recorded manifest", public_key=public_key, remember=remember)
         if Path(expected).exists()
         else None
     )

@@ -153,7 +153,7 @@ class Recipes:
         values = dict(wildcards.items())
         pattern = plan.layout.out["model"]
         entry = plan.recorded["files"].get(adapter.apply_wildcards(pattern, values))
-        environment = plan.recorded["provenance"].get("environment") or {}
+        environment = plan.recorded["provenance"]["environment"]
         hardware = environment.get("hardware") or {}
         if (
             entry is None
@@ -171,9 +171,9 @@ class Recipes:
         ):
             return None
         for name, item in recipe["inputs"].items():
-            if (
-                item["kind"] == "data"
-                and entry["inputs"].get(name, {}).get("sha256") != item["sha256"]
+            recorded_input = entry["inputs"].get(name)
+            if item["kind"] == "data" and (
+                recorded_input is None or recorded_input["sha256"] != item["sha256"]
             ):
                 return None
         return entry["sha256"]

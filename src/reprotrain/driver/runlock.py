@@ -42,7 +42,9 @@ def acquire(path: str | Path) -> None:
     try:
         # The holder's pid, for the message a second run prints; written unbuffered into
         # the locked file (filelock emptied it), so nothing is left to flush at exit.
-        os.pwrite(lock._context.lock_file_fd, f"{os.getpid()}\n".encode(), 0)
+        descriptor = lock._context.lock_file_fd
+        assert descriptor is not None  # acquired just now
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
     except OSError as error:
         lock.release()
         raise _unwritable(lock_path, error) from None

@@ -181,7 +181,7 @@ def _module_owners(path: list[str], installed: dict[str, str]) -> dict[str, list
 def _name_and_version(distribution: importlib.metadata.Distribution) -> tuple[str, str]:
     """Name and Version from the metadata headers, without the (slow) full email parse."""
     text = distribution.read_text("METADATA") or distribution.read_text("PKG-INFO") or ""
-    fields = {}
+    fields: dict[str, str] = {}
     for line in text.splitlines():
         if not line.strip():
             break  # the headers end at the first blank line

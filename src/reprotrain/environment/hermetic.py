@@ -48,11 +48,11 @@ def foreign_modules(
     """(module, file) of each module in ``files`` (module -> file, as sys.modules gives it)
     that was not loaded before and whose file lies outside every allowed root."""
     before = set(loaded_before)
-    allowed = tuple(f"{root}{os.sep}" for root in allowed)
-    excluded = tuple(f"{root}{os.sep}" for root in excluded)
+    inside_roots = tuple(f"{root}{os.sep}" for root in allowed)
+    outside_roots = tuple(f"{root}{os.sep}" for root in excluded)
 
     def inside(path: str) -> bool:
-        return path.startswith(allowed) and not path.startswith(excluded)
+        return path.startswith(inside_roots) and not path.startswith(outside_roots)
 
     found = []
     for name, file in sorted(files.items()):

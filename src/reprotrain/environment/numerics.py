@@ -111,8 +111,8 @@ def host_flags() -> frozenset[str] | None:
 _MACOS_FLAG_NAMES = {"sse3": "pni", "sse4.1": "sse4_1", "sse4.2": "sse4_2", "avx1.0": "avx"}
 
 
-def _macos_flags() -> frozenset[str] | None:
-    if sys.platform != "darwin":
+def _macos_flags(system: str = sys.platform) -> frozenset[str] | None:
+    if system != "darwin":
         return None
     try:
         done = subprocess.run(
@@ -269,7 +269,7 @@ def in_use(load_all: bool = True) -> dict[str, Any]:
     """
     if load_all:
         import scipy.linalg  # noqa: F401
-    from numpy._core import _multiarray_umath as umath
+    from numpy._core import _multiarray_umath as umath  # type: ignore[attr-defined]
     from threadpoolctl import threadpool_info
 
     blas = sorted(

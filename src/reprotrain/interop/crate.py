@@ -30,6 +30,7 @@ from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
 from reprotrain.records import manifest
+from reprotrain.records.types import Manifest, Provenance
 
 PROFILES = {
     "process-run-crate": "https://w3id.org/ro/wfrun/process/0.5",
@@ -81,7 +82,7 @@ def _output_key(pattern: str) -> str:
     return Path(pattern).name
 
 
-def jobs_of(document: dict[str, Any]) -> list[Job]:
+def jobs_of(document: Manifest) -> list[Job]:
     """The jobs that made a manifest's covered outputs, from each output's recipe."""
     jobs: dict[tuple[str, tuple[tuple[str, str], ...]], Job] = {}
     for path, entry in sorted(document["files"].items()):
@@ -186,12 +187,12 @@ class _Builder:
         parameter.append_to("workExample", value)
 
 
-def _data_entities(builder: _Builder, provenance: dict[str, Any]) -> dict[str, Any]:
+def _data_entities(builder: _Builder, provenance: Provenance) -> dict[str, Any]:
     data = {}
     for name, record in sorted(provenance["data"].items()):
         source = record.get("source")
         if source and record["kind"] == "file" and manifest.stays_inside(source):
-            location = Path(record.get("file") or source)
+            location = Path(source)
             # The crate says these bytes are the registered ones: hash them first.
             if not location.is_file() or sha256_file(location) != record["sha256"]:
                 raise ReprotrainError(
@@ -434,6 +435,7 @@ def build(
     run_objects = [*data.values(), config]
     run_results = [*files.values(), manifest_file]
     if verdict is not None:
+        assert checksum is not None  # a verdict is read from it
         run_results.append(
             builder.file(
                 Path(checksum).as_posix(),

@@ -22,6 +22,7 @@ from reprotrain.audit import explain
 from reprotrain.errors import ReprotrainError
 from reprotrain.layout import OUTPUTS
 from reprotrain.records import manifest
+from reprotrain.records.types import Manifest
 
 TAG = "reprotrain"
 _CARD = next(output.path for output in OUTPUTS if output.key == "card")
@@ -50,13 +51,13 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def model_runs(run_manifest: str | Path) -> tuple[dict[str, Any], list[ModelRun]]:
+def model_runs(run_manifest: str | Path) -> tuple[Manifest, list[ModelRun]]:
     """Every model run a run manifest covers, read only after its files are hashed."""
     document = manifest.load(run_manifest, "run manifest")
     manifest.verify_on_disk(document, run_manifest)
     provenance = document["provenance"]
     code = provenance["code"]
-    lock = provenance["environment"].get("lock") or {}
+    lock = provenance["environment"]["lock"]
     runs = []
     for path in sorted(p for p in document["files"] if p.endswith(f"/{_CARD}")):
         card = _read_json(Path(path))

@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,13 +78,15 @@ class _Refusal(Exception):
         self.line, self.problem, self.fix = line, problem, fix
 
 
-def _first(mask) -> tuple[int, int]:
+def _first(mask: Any) -> tuple[int, int]:
     """The position of the first True in ``mask`` and how many more there are."""
     hits = np.flatnonzero(np.asarray(mask))
     return int(hits[0]), len(hits) - 1
 
 
-def _refuse(series: pd.Series, mask, say, fix: str | None = None) -> None:
+def _refuse(
+    series: pd.Series, mask: Any, say: Callable[[Any], str], fix: str | None = None
+) -> None:
     """Refuse the first value where ``mask`` holds: ``say(value)`` describes it."""
     if mask.any():
         row, more = _first(mask)

@@ -8,6 +8,7 @@ the functions that compute metrics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from reprotrain.errors import ReprotrainError
@@ -37,7 +38,7 @@ def kind_of(task: str) -> str:
     return REGRESSION if task == REGRESSION else CLASSIFICATION
 
 
-def averaging(task: str, classes) -> dict[str, str]:
+def averaging(task: str, classes: Sequence[Any]) -> dict[str, str]:
     """How ROC AUC and F1 treat the classes, in words that go into metrics.json."""
     if task == "binary":
         positive = f"binary: class {classes[1]} is the positive class"
@@ -48,7 +49,9 @@ def averaging(task: str, classes) -> dict[str, str]:
     }
 
 
-def classification_metrics(target, probabilities, classes, task: str) -> dict[str, Any]:
+def classification_metrics(
+    target: Any, probabilities: Any, classes: Sequence[Any], task: str
+) -> dict[str, Any]:
     import numpy as np
     from sklearn.metrics import (
         accuracy_score,
@@ -83,7 +86,7 @@ def classification_metrics(target, probabilities, classes, task: str) -> dict[st
     }
 
 
-def regression_metrics(target, predictions) -> dict[str, Any]:
+def regression_metrics(target: Any, predictions: Any) -> dict[str, Any]:
     from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
     return {

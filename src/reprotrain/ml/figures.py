@@ -40,7 +40,9 @@ def _save(figure: Any, out: str) -> None:
     atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
 
 
-def roc_curve(target, probabilities, classes: Sequence[Any], title: str, out: str) -> None:
+def roc_curve(
+    target: Any, probabilities: Any, classes: Sequence[Any], title: str, out: str
+) -> None:
     """The ROC curve of the positive class (binary), or one-vs-rest for each class."""
     from sklearn.metrics import RocCurveDisplay  # not imported by the sweep summary
 
@@ -62,7 +64,7 @@ def roc_curve(target, probabilities, classes: Sequence[Any], title: str, out: st
         _save(figure, out)
 
 
-def confusion_matrix(matrix: list[list[int]], classes: Sequence[Any], title: str, out: str):
+def confusion_matrix(matrix: list[list[int]], classes: Sequence[Any], title: str, out: str) -> None:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     with _styled():
@@ -78,7 +80,7 @@ def confusion_matrix(matrix: list[list[int]], classes: Sequence[Any], title: str
 REGRESSION_FIGURES = ("actual_vs_predicted", "residual_vs_predicted")
 
 
-def prediction_errors(target, predictions, kind: str, title: str, out: str) -> None:
+def prediction_errors(target: Any, predictions: Any, kind: str, title: str, out: str) -> None:
     """A regression's figure of kind ``actual_vs_predicted`` (each prediction against its
     true value, with the line of perfect ones) or ``residual_vs_predicted`` (true minus
     predicted, against the prediction). Every test row is drawn: no random subsample."""
@@ -93,7 +95,7 @@ def prediction_errors(target, predictions, kind: str, title: str, out: str) -> N
         _save(figure, out)
 
 
-def comparison(frame, panels, out: str) -> None:
+def comparison(frame: Any, panels: Sequence[tuple[Sequence[str], str, bool]], out: str) -> None:
     """One panel per group of comparable metrics (scores on a 0-1 scale, a loss or an
     error on its own), one group of bars per run of the sweep. ``panels``: (metrics, y
     label, whether the scale is 0 to 1)."""

@@ -217,7 +217,7 @@ def check_models(
                 raise ReprotrainError(
                     file,
                     "model",
-                    f"{name} is {what.get(kind, 'neither a classifier nor a regressor')}, "
+                    f"{name} is {what.get(kind or '', 'neither a classifier nor a regressor')}, "
                     f"but {dataset} is a {task} dataset",
                     f"train {what[task]} on it: a preset for classification, or an "
                     "estimator by import path (for regression, e.g. `models: {ridge: "

@@ -66,8 +66,9 @@ MISSING_CATEGORY = "(missing)"
 def _missing_category(column: Column) -> str | int:
     """A category of its own for a column's gaps: text, or for numeric categories a number
     below every declared one (an encoder takes one kind of value per column)."""
-    if column.categories and isinstance(column.categories[0], int):
-        return min(column.categories) - 1
+    numbers = [category for category in column.categories if isinstance(category, int)]
+    if numbers and len(numbers) == len(column.categories):
+        return min(numbers) - 1
     return MISSING_CATEGORY
 
 
@@ -109,7 +110,7 @@ def column_transformer(schema: TableSchema, preprocessing: dict[str, str]) -> Co
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
-def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimator:
+def fit(estimator: BaseEstimator, features: Any, target: Any, threads: int) -> BaseEstimator:
     """Fit with `threads` OpenMP/joblib worker threads and single-threaded BLAS.
 
     The tree learners parallelise over trees or features, which gives the same
@@ -127,7 +128,7 @@ def fit(estimator: BaseEstimator, features, target, threads: int) -> BaseEstimat
     return estimator
 
 
-def predict(estimator: BaseEstimator, features, threads: int, classification: bool):
+def predict(estimator: BaseEstimator, features: Any, threads: int, classification: bool) -> Any:
     """Class probabilities (a classifier) or predictions (a regressor), with `threads`
     OpenMP threads and single-threaded BLAS.
 
@@ -236,7 +237,11 @@ def load_verified(
 
 
 def _retrained_here(
-    model_path: str | Path, data: bytes, actual: str, recorded: tuple[str, str], seal_path
+    model_path: str | Path,
+    data: bytes,
+    actual: str,
+    recorded: tuple[str, str],
+    seal_path: str | Path,
 ) -> None:
     """Bytes other than the record's: scored only when this directory's save sealed them
     (the model was retrained here), and said so."""

@@ -22,6 +22,7 @@ from reprotrain.fileio import atomic_write_bytes
 from reprotrain.hashing import sha256_bytes
 from reprotrain.records import signing
 from reprotrain.records.manifest import compare_with_disk, stays_inside
+from reprotrain.records.types import Listed, Manifest, Provenance
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -40,7 +41,7 @@ def attestation_path(manifest_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.intoto.jsonl")
 
 
-def _resolved_dependencies(provenance: dict[str, Any]) -> list[dict[str, Any]]:
+def _resolved_dependencies(provenance: Provenance) -> list[dict[str, Any]]:
     dependencies = []
     for name, data in sorted(provenance["data"].items()):
         descriptor: dict[str, Any] = {
@@ -52,7 +53,7 @@ def _resolved_dependencies(provenance: dict[str, Any]) -> list[dict[str, Any]]:
         if str(data.get("source") or "").startswith(("http://", "https://")):
             descriptor["uri"] = data["source"]
         dependencies.append(descriptor)
-    lock = provenance["environment"].get("lock") or {}
+    lock = provenance["environment"]["lock"]
     if lock.get("path"):
         dependencies.append({"name": lock["path"], "digest": {"sha256": lock["sha256"]}})
     code = provenance["code"]
@@ -69,7 +70,7 @@ def _resolved_dependencies(provenance: dict[str, Any]) -> list[dict[str, Any]]:
     return dependencies
 
 
-def statement(document: dict[str, Any], manifest_bytes: bytes, manifest_name: str) -> bytes:
+def statement(document: Manifest, manifest_bytes: bytes, manifest_name: str) -> bytes:
     """The statement's bytes for a manifest: one subject per covered output."""
     from google.protobuf import json_format
     from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
@@ -123,9 +124,7 @@ def _public_sslib_key(public_key: Any) -> Any:
     return SSlibKey.from_crypto(public_key, keyid=signing.key_id(public_key))
 
 
-def attest(
-    document: dict[str, Any], manifest_path: str | Path, private_key_path: str | Path
-) -> Path:
+def attest(document: Manifest, manifest_path: str | Path, private_key_path: str | Path) -> Path:
     """Sign the statement of a recorded manifest and write it beside the manifest."""
     from securesystemslib.dsse import Envelope
     from securesystemslib.signer import CryptoSigner
@@ -207,7 +206,9 @@ def verify(
         ) from None
     document = _statement(file, envelope.payload)
     problems = []
-    subjects = {item["name"]: {"sha256": item["digest"]["sha256"]} for item in document["subject"]}
+    subjects: dict[str, Listed] = {
+        item["name"]: {"sha256": item["digest"]["sha256"]} for item in document["subject"]
+    }
     escaping = sorted(name for name in subjects if not stays_inside(name))
     if escaping:
         raise ReprotrainError(

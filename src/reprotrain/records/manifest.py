@@ -1,6 +1,7 @@
 """Run manifests: every covered output's sha256 and what it was made from, in one JSON file.
 
-Schema version 6 (documented in docs/auditing.md, "Recording and checking the manifest"):
+Schema version 6 (documented in docs/auditing.md, "Recording and checking the manifest";
+its types are reprotrain.records.types.Manifest, which load checks every manifest against):
 
     {"schema_version": 6,
      "files": {"<path relative to the workdir>": {
@@ -22,22 +23,24 @@ Keys are sorted and nothing in it depends on time, host or absolute paths.
 
 from __future__ import annotations
 
+import functools
 import json
-import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 from reprotrain.hashing import digest_value, sha256_files
-from reprotrain.layout import ROLES
-
-SCHEMA_VERSION = 6
-# What an input of an output can be: another covered output, the dataset version,
-# a lock file of the environment, the numerics it was computed with, or any other file.
-INPUT_KINDS = ("output", "data", "environment", "hardware", "file")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+from reprotrain.records.types import (
+    SCHEMA_VERSION,
+    FileEntry,
+    InputRecord,
+    Listed,
+    Manifest,
+    Provenance,
+)
 
 
 def check_recorded_path(expected: str, results: str, file: str) -> None:
@@ -89,16 +92,16 @@ def check_repository_path(value: str, field: str, results: str, file: str, fix: 
         )
 
 
-def integrity(document: dict[str, Any]) -> str:
+def integrity(document: Mapping[str, Any]) -> str:
     return digest_value({key: value for key, value in document.items() if key != "integrity"})
 
 
 def build(
     covered: list[str],
-    recipes: dict[str, dict[str, Any]],
-    provenance: dict[str, Any],
+    recipes: Mapping[str, Mapping[str, Any]],
+    provenance: Provenance,
     uncovered: list[str],
-) -> dict[str, Any]:
+) -> Manifest:
     """Hash the covered outputs (and the files they were made from) into a manifest."""
     # An input is hashed where it is (`file`: a lock of the workflow's own tree when it runs
     # as a module) and named as recorded; the dataset, installed packages and hardware come
@@ -110,10 +113,10 @@ def build(
         if "sha256" not in item
     ]
     digests = sha256_files([*covered, *hashed_inputs])
-    files = {}
+    files: dict[str, FileEntry] = {}
     for path in covered:
         recipe = recipes[path]
-        inputs = {
+        inputs: dict[str, InputRecord] = {
             name: {
                 "kind": item["kind"],
                 "sha256": item.get("sha256") or digests[item.get("file", name)],
@@ -130,40 +133,78 @@ def build(
             "params_digest": recipe["params_digest"],
             "code_digest": recipe["code_digest"],
         }
-    document = {
+    unsealed = {
         "schema_version": SCHEMA_VERSION,
         "files": files,
         "uncovered": sorted(uncovered),
         "provenance": provenance,
     }
-    return document | {"integrity": integrity(document)}
+    return cast(Manifest, unsealed | {"integrity": integrity(unsealed)})
 
 
-def write(path: str | Path, manifest: dict[str, Any]) -> None:
+def write(path: str | Path, manifest: Manifest) -> None:
     write_json(path, manifest)
 
 
-def _require(condition: bool, file: Path, field: str, problem: str, fix: str) -> None:
-    if not condition:
-        raise ReprotrainError(file, field, problem, fix)
-
-
 OUTSIDE = "is not a relative path inside the run's directory (empty, absolute or with ..)"
-
-
-def _is_confined(name: Any) -> bool:
-    """A path that, joined to the run's directory, cannot leave it (symlinks aside)."""
-    if not isinstance(name, str) or not name or "\0" in name or "\\" in name:
-        return False
-    return stays_inside(name) and PurePosixPath(name).parts[0] != "."
-
-
-def _is_digest(value: Any) -> bool:
-    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+# What a failed check of the manifest's types says, by pydantic's error type.
+_PROBLEMS = {
+    "missing": "is missing",
+    "dict_type": "is not an object",
+    "typed_dict_type": "is not an object",
+    "model_type": "is not an object",
+    "list_type": "is not a list",
+    "string_type": "is not a string",
+    "int_type": "is not an integer",
+    "bool_type": "is not true or false",
+    "none_required": "is not null",
+    "too_short": "lists nothing",
+}
+_PREDICATES = {"is_digest": "is not a sha256 digest", "is_confined": OUTSIDE}
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+@functools.cache
+def _validator() -> Any:
+    """The manifest's types as a validator (pydantic, imported only when a manifest's
+    bytes have not been checked before)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Manifest)
+
+
+def type_problem(document: Any) -> tuple[str, str] | None:
+    """The first place ``document`` is not a Manifest (reprotrain.records.types), as
+    (field, problem); None when it is one."""
+    from pydantic import ValidationError
+
+    try:
+        _validator().validate_python(document, strict=True)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = [str(part) for part in first["loc"] if part != "[key]"]
+        field = ".".join(where) or "(top level)"
+        kind = first["type"]
+        if kind == "predicate_failed":
+            name = next((n for n in _PREDICATES if n in first["msg"]), "")
+            problem = _PREDICATES.get(name, first["msg"])
+        elif kind == "literal_error":
+            problem = f"is not one of {first.get('ctx', {}).get('expected', '')}"
+        elif kind == "too_short" and where == ["files"]:
+            problem = "lists no files"
+        else:
+            problem = _PROBLEMS.get(kind, first["msg"])
+        return field, problem
+    return None
+
+
+def _problem_in_file(path: str, role: str) -> list[str] | None:
+    """``type_problem`` of a manifest file that parses (remembered by its bytes)."""
+    found = type_problem(json.loads(Path(path).read_bytes().decode("utf-8")))
+    return None if found is None else list(found)
 
 
 def load(
@@ -172,11 +213,14 @@ def load(
     *,
     public_key: str | Path | None = None,
     integrity_checked: str | None = None,
-) -> dict[str, Any]:
+    remember: Callable[..., Any] | None = None,
+) -> Manifest:
     """Read a manifest, refusing anything that is not a well-formed, untouched current one.
 
-    The file is read once; with ``public_key``, its signature (reprotrain.records.signing) is
-    checked on the very bytes parsed. ``integrity_checked``: the integrity digest of the
+    The file is read once; with ``public_key``, its signature (reprotrain.records.signing)
+    is checked on the very bytes parsed; its structure is checked against the types of
+    reprotrain.records.types (``remember``, a reprotrain.memo.Memo, keeps that verdict
+    per version of the file's bytes). ``integrity_checked``: the integrity digest of the
     manifest as another process checked it (its content then is the same)."""
     file = Path(path)
     fix = (
@@ -195,157 +239,54 @@ def load(
 
         signing.verify(file, data, public_key)
     try:
-        manifest = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        document = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise ReprotrainError(file, None, f"the {role} is not valid JSON: {error}", fix) from None
     except RecursionError:
         raise ReprotrainError(
             file, None, f"the {role} is not valid JSON: nested too deeply", fix
         ) from None
-    _require(
-        isinstance(manifest, dict), file, "(top level)", f"the {role} is not a JSON object", fix
-    )
-    version = manifest.get("schema_version")
-    _require(
-        version == SCHEMA_VERSION,
-        file,
-        "schema_version",
-        f"the {role} has schema version {version!r}; "
-        f"this reprotrain reads version {SCHEMA_VERSION}",
-        "a record of another reprotrain: delete it, then run the pipeline and record the "
-        f"run anew (`make record`, or `reprotrain record --run <run manifest> --to {file}`)"
-        if isinstance(version, int) and role == "recorded manifest"
-        else fix,
-    )
-    files = manifest.get("files")
-    _require(
-        isinstance(files, dict) and bool(files), file, "files", f"the {role} lists no files", fix
-    )
-    for name, entry in files.items():
-        where = f"files.{name}"
-        _require(_is_confined(name), file, where, OUTSIDE, fix)
-        _require(isinstance(entry, dict), file, where, "is not an object", fix)
-        for key in ("sha256", "params_digest", "code_digest"):
-            _require(
-                _is_digest(entry.get(key)), file, f"{where}.{key}", "is not a sha256 digest", fix
-            )
-        _require(
-            isinstance(entry.get("size"), int), file, f"{where}.size", "is not an integer", fix
-        )
-        _require(
-            isinstance(entry.get("rule"), str), file, f"{where}.rule", "is not a rule name", fix
-        )
-        _require(
-            entry.get("role") in ROLES,
+    if not isinstance(document, dict):
+        raise ReprotrainError(file, "(top level)", f"the {role} is not a JSON object", fix)
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ReprotrainError(
             file,
-            f"{where}.role",
-            f"is not one of {', '.join(ROLES)}",
+            "schema_version",
+            f"the {role} has schema version {version!r}; "
+            f"this reprotrain reads version {SCHEMA_VERSION}",
+            "a record of another reprotrain: delete it, then run the pipeline and record the "
+            f"run anew (`make record`, or `reprotrain record --run <run manifest> --to {file}`)"
+            if isinstance(version, int) and role == "recorded manifest"
+            else fix,
+        )
+    found = (
+        remember(_problem_in_file, str(file), role, files=[file])
+        if remember is not None
+        else type_problem(document)
+    )
+    if found is not None:
+        field, problem = found
+        raise ReprotrainError(file, field, problem, fix)
+    manifest = cast(Manifest, document)
+    if manifest["integrity"] != integrity(manifest):
+        raise ReprotrainError(
+            file,
+            "integrity",
+            f"the {role} was modified after it was written (its integrity digest does not match)",
             fix,
         )
-        _require(
-            isinstance(entry.get("pattern"), str),
+    if integrity_checked not in (None, manifest["integrity"]):
+        raise ReprotrainError(
             file,
-            f"{where}.pattern",
-            "is not a path pattern",
-            fix,
+            "integrity",
+            f"the {role} changed during the run, after the driver checked it",
+            "rerun the pipeline",
         )
-        inputs = entry.get("inputs")
-        _require(isinstance(inputs, dict), file, f"{where}.inputs", "is not an object", fix)
-        for input_name, item in inputs.items():
-            field = f"{where}.inputs.{input_name}"
-            _require(
-                isinstance(item, dict) and item.get("kind") in INPUT_KINDS,
-                file,
-                f"{field}.kind",
-                f"is not one of {', '.join(INPUT_KINDS)}",
-                fix,
-            )
-            _require(
-                _is_digest(item.get("sha256")), file, f"{field}.sha256", "is not a sha256", fix
-            )
-    provenance = manifest.get("provenance")
-    _require(isinstance(provenance, dict), file, "provenance", f"the {role} has no provenance", fix)
-    _check_provenance(provenance, file, fix)
-    _require(
-        isinstance(manifest.get("uncovered"), list),
-        file,
-        "uncovered",
-        "is not a list of paths",
-        fix,
-    )
-    for index, name in enumerate(manifest["uncovered"]):
-        _require(_is_confined(name), file, f"uncovered.{index}", OUTSIDE, fix)
-    _require(
-        manifest.get("integrity") == integrity(manifest),
-        file,
-        "integrity",
-        f"the {role} was modified after it was written (its integrity digest does not match)",
-        fix,
-    )
-    _require(
-        integrity_checked in (None, manifest["integrity"]),
-        file,
-        "integrity",
-        f"the {role} changed during the run, after the driver checked it",
-        "rerun the pipeline",
-    )
     return manifest
 
 
-def _check_provenance(provenance: dict[str, Any], file: Path, fix: str) -> None:
-    """The parts of the provenance that audits read have the types they read them as."""
-    data = provenance.get("data")
-    _require(isinstance(data, dict), file, "provenance.data", "is not an object", fix)
-    for key, entry in data.items():
-        _require(
-            isinstance(entry, dict) and _is_digest(entry.get("sha256")),
-            file,
-            f"provenance.data.{key}",
-            "is not an object with a sha256",
-            fix,
-        )
-    _require(
-        isinstance(provenance.get("code"), dict), file, "provenance.code", "is not an object", fix
-    )
-    _require(
-        _is_digest(provenance.get("params_digest")),
-        file,
-        "provenance.params_digest",
-        "is not a sha256 digest",
-        fix,
-    )
-    environment = provenance.get("environment")
-    _require(isinstance(environment, dict), file, "provenance.environment", "is not an object", fix)
-    python = environment.get("python")
-    _require(
-        isinstance(python, dict)
-        and all(isinstance(python.get(key), str) for key in ("implementation", "version", "build")),
-        file,
-        "provenance.environment.python",
-        "is not an interpreter's implementation, version and build",
-        fix,
-    )
-    hardware = environment.get("hardware", {})
-    _require(
-        isinstance(hardware, dict), file, "provenance.environment.hardware", "is not an object", fix
-    )
-    blas = hardware.get("blas", [])
-    _require(
-        isinstance(blas, list)
-        and all(
-            isinstance(item, dict)
-            and isinstance(item.get("library"), str)
-            and isinstance(item.get("kernel"), (str, type(None)))
-            for item in blas
-        ),
-        file,
-        "provenance.environment.hardware.blas",
-        "is not a list of libraries with their kernels",
-        fix,
-    )
-
-
-def inconsistencies(manifest: dict[str, Any]) -> list[str]:
+def inconsistencies(manifest: Manifest) -> list[str]:
     """Where a manifest contradicts itself: an input recorded with other bytes than its output."""
     problems = []
     files = manifest["files"]
@@ -386,7 +327,7 @@ class DiskState:
         ]
 
 
-def compare_with_disk(files: dict[str, Any], root: str | Path = ".") -> DiskState:
+def compare_with_disk(files: Mapping[str, Listed], root: str | Path = ".") -> DiskState:
     """Hash every listed file under ``root`` (all cores) against its listed sha256.
 
     The paths are confined (``load``); a symlink that leads out of ``root`` is reported,
@@ -409,7 +350,7 @@ def compare_with_disk(files: dict[str, Any], root: str | Path = ".") -> DiskStat
     return DiskState(missing, altered, escaping)
 
 
-def verify_on_disk(manifest: dict[str, Any], manifest_path: str | Path) -> None:
+def verify_on_disk(manifest: Manifest, manifest_path: str | Path) -> None:
     """Refuse a manifest whose files no longer hold the bytes it lists."""
     state = compare_with_disk(manifest["files"])
     if not state.matches:
@@ -421,7 +362,7 @@ def verify_on_disk(manifest: dict[str, Any], manifest_path: str | Path) -> None:
         )
 
 
-def record(run_path: str | Path, expected_path: str | Path) -> dict[str, Any]:
+def record(run_path: str | Path, expected_path: str | Path) -> Manifest:
     """Make a run's manifest the recorded one, after checking it still describes the disk."""
     manifest = load(run_path, "run manifest")
     verify_on_disk(manifest, run_path)

@@ -38,7 +38,7 @@ def _imports(path: Path) -> frozenset[str]:
 # Every rule's code digest walks the same modules: parse each file once per version.
 @functools.cache
 def _parsed_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

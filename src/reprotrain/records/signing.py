@@ -197,12 +197,12 @@ def load_key(path: str | Path, private: bool) -> Any:
     except OSError as error:
         raise ReprotrainError(file, None, f"the {what} key cannot be read: {error}", fix) from None
     try:
-        if private:
-            key = serialization.load_pem_private_key(data, password=None)
-            wanted = ed25519.Ed25519PrivateKey
-        else:
-            key = serialization.load_pem_public_key(data)
-            wanted = ed25519.Ed25519PublicKey
+        key: Any = (
+            serialization.load_pem_private_key(data, password=None)
+            if private
+            else serialization.load_pem_public_key(data)
+        )
+        wanted: type = ed25519.Ed25519PrivateKey if private else ed25519.Ed25519PublicKey
     except (ValueError, TypeError) as error:
         raise ReprotrainError(file, None, f"is not a PEM {what} key: {error}", fix) from None
     if not isinstance(key, wanted):

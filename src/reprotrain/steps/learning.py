@@ -42,6 +42,7 @@ def preprocess(
     rows = dataset.get("rows")
     entry = dataset_from_params(dataset)
     if entry.kind == "file":
+        assert raw is not None  # the plan gives a file dataset its raw input
         content = data.read_verified(raw, entry, registry)
         raw_sha256 = entry.sha256
         frame = data.read_raw_table(raw, entry, registry, content)
@@ -49,6 +50,7 @@ def preprocess(
     else:
         # Generated in this step, not written and read back: the generator's spec is
         # the data version, and the record keeps the sha256 of what it generated.
+        assert rows is not None  # the plan refuses a synthetic dataset without rows
         frame, raw_sha256 = data.generate_synthetic(entry, rows)
         origin = f"{registry}: datasets.{entry.name}.{entry.version}"
         frame = data.encode_table(frame, entry, origin, registry)

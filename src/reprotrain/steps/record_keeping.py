@@ -23,6 +23,7 @@ from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
 from reprotrain.hashing import digest_value, sha256_bytes
 from reprotrain.records import manifest, provenance, signing
+from reprotrain.records.types import Provenance
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def write_manifest(
                 item["sha256"] = digest_value(
                     {name: version for name, version in used.items() if name in rule_environment}
                 )
-    record = {
+    record: Provenance = {
         "data": data,
         "code": {
             "digest": code_digest,
