@@ -45,10 +45,10 @@ def test_manifest_records_provenance(default_run):
 
 
 def test_every_job_log_is_complete_although_jobs_skip_the_interpreter_teardown(default_run):
-    # rules.run_step ends a job with os._exit after flushing the log (benchmarks/README.md).
+    # A job ends with os._exit after flushing the log (steps.job; benchmarks/README.md).
     logs = default_run / "logs"
     # Each step says first which warm worker it was forked from (reprotrain.steps.worker).
-    forked = "INFO reprotrain.steps.entry: step forked from warm worker "
+    forked = "INFO reprotrain.steps.job: step forked from warm worker "
     train = (logs / "train/breast_cancer/v1.0/seed-42/hist_gradient_boosting.log").read_text()
     assert train.startswith(forked)
     trained = "INFO reprotrain.steps.learning: trained HistGradientBoostingClassifier"
