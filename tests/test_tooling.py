@@ -115,3 +115,35 @@ def test_the_type_checker_catches_a_misspelt_record_key(tmp_path):
     )
     assert done.returncode == 1, done.stdout
     assert '"FileEntry" has no key "param_digest"' in done.stdout
+
+
+def test_the_package_has_no_import_cycle():
+    """Module-level imports between the package's modules form no cycle (a module may
+    import another lazily, inside a function, where it needs only part of it)."""
+    import ast
+
+    source = REPO / "src"
+    modules = {}
+    for path in source.rglob("*.py"):
+        name = ".".join(path.relative_to(source).with_suffix("").parts).removesuffix(".__init__")
+        modules[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("reprotrain"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    found.add(full if full in modules else node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("reprotrain")}
+        graph[name] = {each for each in found if each in modules and each != name}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for each in graph[start]:
+            if each == goal or (each not in seen and (seen.add(each) or reaches(each, goal, seen))):
+                return True
+        return False
+
+    cyclic = sorted(name for name in graph if reaches(name, name, set()))
+    assert cyclic == []
