@@ -6,8 +6,9 @@ reads through reprotrain.driver.snakemake_adapter) into a ``Plan``: the layout, 
 versions, each job's params, the provenance of the run, the numerics pin and the job
 environment. Every bad input is a ReprotrainError naming the file, the field and the fix,
 raised here, before any job. It reads files (the config files, the registry, the locks,
-the recorded manifest) and nothing else: no Snakemake, no process state, no side effects
-(those are in reprotrain.driver.start), so each refusal is a unit test.
+the recorded manifest, the installed packages' metadata) and writes only its cache of
+checks remembered by bytes (reprotrain.memo): no Snakemake, no lock taken, no environment
+changed (that is reprotrain.driver.start), so each refusal is a unit test.
 
 Standard library only at import (the model checks import scikit-learn in a subprocess).
 """
