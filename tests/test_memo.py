@@ -118,3 +118,21 @@ def test_a_file_that_cannot_be_read_leaves_the_check_to_say_so(tmp_path, check):
     for _ in range(2):
         memo.Memo(store, salt="s")(check.run, "x", files=[unreadable])
     assert len(check.calls) == 2
+
+
+def test_a_second_opinion_runs_with_the_check_and_a_refusal_is_not_remembered(tmp_path, check):
+    store = tmp_path / "memo.json"
+    opinions: list[str] = []
+
+    def refuse() -> None:
+        opinions.append("asked")
+        raise ValueError("the second opinion refuses")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="second opinion"):
+            memo.Memo(store, salt="s")(check.run, "x", also=refuse)
+    assert len(opinions) == 2 and not store.exists()
+    for _ in range(2):
+        memo.Memo(store, salt="s")(check.run, "x", also=lambda: opinions.append("agreed"))
+    assert opinions[2:] == ["agreed"]
+    assert len(check.calls) == 3

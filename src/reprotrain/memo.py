@@ -64,10 +64,12 @@ class Memo:
         function: Callable[..., Any],
         *arguments: Any,
         files: Iterable[str | os.PathLike[str]] = (),
+        also: Callable[[], Any] | None = None,
     ) -> Any:
         """``function(*arguments)``, or its remembered result when the function, its
         JSON-serialisable arguments, the bytes of ``files`` and the salt are all unchanged.
-        """
+        ``also``: a check of the same inputs to run with it (a second opinion that cannot
+        be named as a function), remembered together: it runs when ``function`` does."""
         try:
             key = digest_value(
                 {
@@ -80,10 +82,15 @@ class Memo:
         except (TypeError, ValueError, OSError):
             # Arguments JSON cannot hold (a YAML date, say), or a file that cannot be read:
             # nothing to remember them by, and the check itself says what is wrong.
-            return function(*arguments)
+            result = function(*arguments)
+            if also is not None:
+                also()
+            return result
         if key in self.entries:
             return self.entries[key]
         result = function(*arguments)
+        if also is not None:
+            also()
         try:
             canonical_json(result)
         except (TypeError, ValueError):

@@ -18,7 +18,7 @@ def load_adapter():
     source tree (for a module fetched from a git host, an export of its commit) before
     the package can be imported from there."""
     path = workflow.source_path("../../src/reprotrain/driver/snakemake_adapter.py")
-    spec = importlib.util.spec_from_file_location("reprotrain_bootstrap", path)
+    spec = importlib.util.spec_from_file_location("reprotrain_bootstrap", str(path))
     loaded = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return loaded

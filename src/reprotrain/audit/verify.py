@@ -4,8 +4,10 @@ reconciliation before a run, the checksum rule."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reprotrain.audit.comparison import (
     Judgement,
@@ -72,6 +74,7 @@ def reconcile(
     recorded: Manifest | None,
     recorded_path: str,
     strict: bool = False,
+    remember: Callable[..., Any] | None = None,
 ) -> Reconciliation:
     """Check the last run's outputs by their bytes, not their mtimes, before Snakemake
     decides what is up to date.
@@ -86,7 +89,7 @@ def reconcile(
         remove = [verdict_path] if verdict_file.exists() else []
         return Reconciliation(remove, [f"{verdict_path}: no run manifest beside it"] * len(remove))
     try:
-        run = manifest.load(run_file, "run manifest")
+        run = manifest.load(run_file, "run manifest", remember=remember)
     except ReprotrainError as error:
         notes = [f"{run_path}: {error.problem}"]
         return Reconciliation([p for p in (run_path, verdict_path) if Path(p).exists()], notes)

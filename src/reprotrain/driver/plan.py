@@ -512,19 +512,28 @@ def _check_against_schema(
     remember: memo.Memo,
     files: Sequence[str | Path],
 ) -> None:
-    """reprotrain's one clear message first, then Snakemake's own validate()."""
-    schema = repo / "workflow/schemas" / schema_name
+    """reprotrain's one clear message first, then Snakemake's own validate(); both
+    remembered per version of the document, the schema and this code."""
+    schema = str(repo / "workflow/schemas" / schema_name)
+    second_opinion = invocation.validate
     remember(
-        config_schema.check,
+        check_schema,
         document,
-        str(schema),
+        schema,
+        schema_name,
         label,
-        [str(f) for f in files] if label == CONFIG_LABEL else (),
-        SCHEMA_COMPLETIONS.get(schema_name),
+        [str(f) for f in files] if label == CONFIG_LABEL else [],
         files=[*files, schema],
+        also=(lambda: second_opinion(document, schema)) if second_opinion else None,
     )
-    if invocation.validate is not None:
-        invocation.validate(document, str(schema))
+
+
+def check_schema(
+    document: Any, schema: str, schema_name: str, label: str, sources: list[str]
+) -> None:
+    """A document against one of the workflow's schemas (reprotrain.driver.config_schema),
+    completed by code where the schema leaves it to code."""
+    config_schema.check(document, schema, label, sources, SCHEMA_COMPLETIONS.get(schema_name))
 
 
 def _data_versions(

@@ -59,7 +59,12 @@ def check_last_run(plan: Plan, executing: bool) -> None:
     when the run executes does it remove anything; a dry run says what a run would."""
     layout = plan.layout.out
     stale = verify.reconcile(
-        layout["manifest"], layout["checksum"], plan.recorded, plan.expected, plan.strict
+        layout["manifest"],
+        layout["checksum"],
+        plan.recorded,
+        plan.expected,
+        plan.strict,
+        remember=plan.remember,
     )
     for note in stale.notes:
         adapter.log.warning(f"reprotrain: last run: {note}")
