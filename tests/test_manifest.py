@@ -194,3 +194,26 @@ def test_a_role_or_interpreter_audits_cannot_read_is_refused_by_name(
     with pytest.raises(ReprotrainError) as error:
         manifest.load(path, "run manifest")
     assert error.value.field == field
+
+
+def test_a_remembered_type_check_is_of_the_very_bytes_parsed(outputs, tmp_path, monkeypatch):
+    """With a memo, the manifest is still read once, and a verdict remembered for good
+    bytes never stands for other ones."""
+    from reprotrain import memo
+
+    remember = memo.Memo(tmp_path / "memo.json", salt="s")
+    path = tmp_path / "manifest.json"
+    manifest.write(path, build())
+    reads = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    for _ in range(2):
+        manifest.load(path, "run manifest", remember=remember)
+    assert reads.count(path) == 2  # once per load, the remembered check included
+    document = json.loads(json.dumps(build()))
+    document["files"]["results/a.csv"]["size"] = "3"
+    del document["integrity"]
+    manifest.write(path, document | {"integrity": manifest.integrity(document)})
+    with pytest.raises(ReprotrainError) as error:
+        manifest.load(path, "run manifest", remember=remember)
+    assert error.value.field == "files.results/a.csv.size"

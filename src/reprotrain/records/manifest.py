@@ -201,9 +201,10 @@ def type_problem(document: Any) -> tuple[str, str] | None:
     return None
 
 
-def _problem_in_file(path: str, role: str) -> list[str] | None:
-    """``type_problem`` of a manifest file that parses (remembered by its bytes)."""
-    found = type_problem(json.loads(Path(path).read_bytes().decode("utf-8")))
+def _problem_in_text(text: str) -> list[str] | None:
+    """``type_problem`` of a manifest's text, which parses. Remembered by the text itself,
+    not by its file: the bytes checked are the bytes parsed, read once."""
+    found = type_problem(json.loads(text, parse_constant=_refuse_constant))
     return None if found is None else list(found)
 
 
@@ -220,7 +221,7 @@ def load(
     The file is read once; with ``public_key``, its signature (reprotrain.records.signing)
     is checked on the very bytes parsed; its structure is checked against the types of
     reprotrain.records.types (``remember``, a reprotrain.memo.Memo, keeps that verdict
-    per version of the file's bytes). ``integrity_checked``: the integrity digest of the
+    per version of the text). ``integrity_checked``: the integrity digest of the
     manifest as another process checked it (its content then is the same)."""
     file = Path(path)
     fix = (
@@ -239,7 +240,8 @@ def load(
 
         signing.verify(file, data, public_key)
     try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        text = data.decode("utf-8")
+        document = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise ReprotrainError(file, None, f"the {role} is not valid JSON: {error}", fix) from None
     except RecursionError:
@@ -260,11 +262,7 @@ def load(
             if isinstance(version, int) and role == "recorded manifest"
             else fix,
         )
-    found = (
-        remember(_problem_in_file, str(file), role, files=[file])
-        if remember is not None
-        else type_problem(document)
-    )
+    found = remember(_problem_in_text, text) if remember is not None else type_problem(document)
     if found is not None:
         field, problem = found
         raise ReprotrainError(file, field, problem, fix)
