@@ -227,8 +227,8 @@ def load_verified(
     from reprotrain.records import signing
 
     data = Path(model_path).read_bytes()
-    _require_sha256(model_path, data, expected_sha256, str(card_path))
     actual = sha256_bytes(data)
+    _require_sha256(model_path, actual, expected_sha256, str(card_path))
     if recorded is None:
         signing.check_seal(data, model_path, seal_path)
     elif actual != recorded[0]:
@@ -266,8 +266,7 @@ def _retrained_here(
     print(f"reprotrain: {message}", file=sys.stderr)
 
 
-def _require_sha256(model_path: str | Path, data: bytes, expected: str, source: str) -> None:
-    actual = sha256_bytes(data)
+def _require_sha256(model_path: str | Path, actual: str, expected: str, source: str) -> None:
     if actual != expected:
         raise ReprotrainError(
             model_path,
