@@ -388,4 +388,5 @@ def test_a_run_reproduces_exactly_when_only_records_differ_and_only_by_the_envir
         for path, change in changes.items()
     )
     assert judgement.reproduced == (records_by_environment and not strict)
+    assert judgement.refused_as_strict == (records_by_environment and strict)
     assert {d.path for d in differences} == set(changes)

@@ -168,7 +168,7 @@ def _check(args: argparse.Namespace) -> int:
             )
         )
         status = comparison.status(differences)
-        if strict and comparison.judge(differences, recorded, run, strict=False).reproduced:
+        if judgement.refused_as_strict:
             print("strict: the environment must be the recorded one too")
     if args.list:
         for path in sorted(run["files"]):

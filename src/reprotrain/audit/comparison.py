@@ -561,9 +561,20 @@ class Judgement:
     """
 
     identical: bool
-    reproduced: bool
+    # Every difference is a record that differs only through the environment or hardware.
+    environment_only: bool
+    strict: bool
     environment: str | None  # what differs in the environment and hardware
     records: tuple[str, ...]  # the records that differ
+
+    @property
+    def reproduced(self) -> bool:
+        return self.identical or (self.environment_only and not self.strict)
+
+    @property
+    def refused_as_strict(self) -> bool:
+        """Only strictness fails the run: it would be reproduced otherwise."""
+        return self.strict and not self.identical and self.environment_only
 
     def line(self) -> str:
         if self.identical:
@@ -586,19 +597,17 @@ def judge(
         for change in (environment_change(before, after), hardware_change(before, after))
         if change
     ]
-    reproduced = not differences or (
-        not strict
-        and all(
-            d.role == "record"
-            and d.change == "changed"
-            and bool(d.root_causes)
-            and set(d.root_causes) <= _ENVIRONMENT_CAUSES
-            for d in differences
-        )
+    environment_only = all(
+        d.role == "record"
+        and d.change == "changed"
+        and bool(d.root_causes)
+        and set(d.root_causes) <= _ENVIRONMENT_CAUSES
+        for d in differences
     )
     return Judgement(
         identical=not differences,
-        reproduced=reproduced,
+        environment_only=environment_only,
+        strict=strict,
         environment="; ".join(changes) or None,
         records=tuple(d.path for d in differences if d.role == "record"),
     )

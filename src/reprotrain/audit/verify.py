@@ -172,7 +172,7 @@ def checksum(
                 "change; if the change is meant for this record, check the outputs and "
                 f"`{record}`"
             )
-        if strict and judge(differences, recorded, run, strict=False).reproduced:
+        if judgement.refused_as_strict:
             fix = (
                 "manifest.strict is true, so the environment must be the recorded one too: "
                 f"run in it (docs/environment.md: the exact interpreter), or, if this "
