@@ -6,6 +6,7 @@ Each output is declared once, in OUTPUTS; the rules, the manifest, the audit and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -140,7 +141,7 @@ class Layout:
     outputs: tuple[Output, ...] = OUTPUTS
 
     def __post_init__(self) -> None:
-        _check_unique(self.outputs)
+        self._by_key  # noqa: B018  (an output declared twice is refused here)
 
     @property
     def logs(self) -> str:
@@ -174,9 +175,10 @@ class Layout:
     def role(self, key: str) -> Role:
         return self._by_key[key].role
 
-    @property
+    # Built once: the recipes ask it the role of every covered output.
+    @functools.cached_property
     def _by_key(self) -> dict[str, Output]:
-        return {output.key: output for output in self.outputs}
+        return _check_unique(self.outputs)
 
     @property
     def runs(self) -> list[dict[str, object]]:

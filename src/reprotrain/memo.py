@@ -70,6 +70,13 @@ class Memo:
         JSON-serialisable arguments, the bytes of ``files`` and the salt are all unchanged.
         ``also``: a check of the same inputs to run with it (a second opinion that cannot
         be named as a function), remembered together: it runs when ``function`` does."""
+
+        def run() -> Any:
+            result = function(*arguments)
+            if also is not None:
+                also()
+            return result
+
         try:
             key = digest_value(
                 {
@@ -82,15 +89,10 @@ class Memo:
         except (TypeError, ValueError, OSError):
             # Arguments JSON cannot hold (a YAML date, say), or a file that cannot be read:
             # nothing to remember them by, and the check itself says what is wrong.
-            result = function(*arguments)
-            if also is not None:
-                also()
-            return result
+            return run()
         if key in self.entries:
             return self.entries[key]
-        result = function(*arguments)
-        if also is not None:
-            also()
+        result = run()
         try:
             canonical_json(result)
         except (TypeError, ValueError):
