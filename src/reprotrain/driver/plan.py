@@ -101,10 +101,7 @@ class Plan:
     # --- where things are ---------------------------------------------------------------
 
     def in_source(self, name: str) -> str:
-        """A file of the workflow's source tree by its repository path (the name records
-        use), as a path from the working directory: that very name when run from the
-        repository."""
-        return name if self.repo == self.cwd else str(self.repo / name)
+        return source_path(self.repo, self.cwd, name)
 
     def lock_inputs(self) -> dict[str, str]:
         """The locks as a rule reads them: the one in force, and both the records name."""
@@ -292,6 +289,13 @@ class Plan:
         return rule_digest if user is None else digest_value([rule_digest, user])
 
 
+def source_path(repo: Path, cwd: Path, name: str) -> str:
+    """A file of the workflow's source tree by its repository path (the name records
+    use), as a path from the working directory ``cwd``: that very name when run from the
+    repository."""
+    return name if repo == cwd else str(repo / name)
+
+
 @functools.cache
 def _schema_dict(schema: datasets.TableSchema) -> dict[str, Any]:
     return dataclasses.asdict(schema)
@@ -362,21 +366,18 @@ def _plan(
     remember: memo.Memo,
     code_digest: str,
 ) -> Plan:
-    repo, cwd = invocation.repo, invocation.cwd
-
-    def in_source(name: str) -> str:
-        return name if repo == cwd else str(repo / name)
-
+    repo = invocation.repo
+    source = functools.partial(source_path, repo, invocation.cwd)
     # Only ways of running that give the locked environment.
     lockfiles.check_deployment(
-        in_source(CONDA_SPEC),
+        source(CONDA_SPEC),
         invocation.use_conda,
         invocation.containerize,
         invocation.conda_executable,
         invocation.min_conda,
     )
     _check_against_schema(
-        config, "config.schema.yaml", CONFIG_LABEL, repo, invocation, remember, config_files
+        config, "config.schema.yaml", CONFIG_LABEL, invocation, remember, config_files
     )
     manifest.check_repository_path(
         config["registry"],
@@ -390,7 +391,6 @@ def _plan(
         registry,
         "datasets.schema.yaml",
         config["registry"],
-        repo,
         invocation,
         remember,
         [config["registry"]],
@@ -399,15 +399,15 @@ def _plan(
     data_versions = _data_versions(config, registry, repo)
     remember(
         lockfiles.check_locks,
-        in_source(CONDA_SPEC),
-        in_source(CONDA_LOCK),
-        in_source("envs"),
-        in_source(PIP_LOCK),
+        source(CONDA_SPEC),
+        source(CONDA_LOCK),
+        source("envs"),
+        source(PIP_LOCK),
         files=[
-            in_source(CONDA_SPEC),
-            in_source(CONDA_LOCK),
-            in_source(PIP_LOCK),
-            *sorted(Path(in_source("envs")).glob("*.pin.txt")),
+            source(CONDA_SPEC),
+            source(CONDA_LOCK),
+            source(PIP_LOCK),
+            *sorted(Path(source("envs")).glob("*.pin.txt")),
         ],
     )
     manifest.check_recorded_path(config["manifest"]["expected"], config["results"], CONFIG_LABEL)
@@ -461,11 +461,11 @@ def _plan(
     # Without conda the rules run in this very environment: check it now.
     if not invocation.use_conda and invocation.prefix is not None:
         lockfiles.check_installed_from(
-            in_source(PIP_LOCK), invocation.prefix / "reprotrain-installed-lock.sha256"
+            source(PIP_LOCK), invocation.prefix / "reprotrain-installed-lock.sha256"
         )
-        locked_versions = drift.remembered_locked_versions(in_source(active_lock))
+        locked_versions = drift.remembered_locked_versions(source(active_lock))
         drift_found = tuple(
-            drift.check(in_source(active_lock), config["environment_drift"], locked_versions)
+            drift.check(source(active_lock), config["environment_drift"], locked_versions)
         )
     seeds = as_list(config["seed"])
     combinations = layout.combinations(
@@ -478,7 +478,7 @@ def _plan(
     return Plan(
         config=config,
         repo=repo,
-        cwd=cwd,
+        cwd=invocation.cwd,
         config_files=config_files,
         user_code=user_code,
         use_conda=invocation.use_conda,
@@ -507,14 +507,13 @@ def _check_against_schema(
     document: Any,
     schema_name: str,
     label: str,
-    repo: Path,
     invocation: Invocation,
     remember: memo.Memo,
     files: Sequence[str | Path],
 ) -> None:
     """reprotrain's one clear message first, then Snakemake's own validate(); both
     remembered per version of the document, the schema and this code."""
-    schema = str(repo / "workflow/schemas" / schema_name)
+    schema = str(invocation.repo / "workflow/schemas" / schema_name)
     second_opinion = invocation.validate
     remember(
         check_schema,
