@@ -27,7 +27,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, cast
 
 from reprotrain.errors import ReprotrainError
@@ -40,6 +40,7 @@ from reprotrain.records.types import (
     Listed,
     Manifest,
     Provenance,
+    stays_inside,
 )
 
 
@@ -67,13 +68,6 @@ def check_results_directory(results: str, file: str) -> None:
             "directory of the project",
             "name a directory for the outputs (it is created), such as results",
         )
-
-
-def stays_inside(path: str | PurePosixPath) -> bool:
-    """Whether a path, joined to a directory, stays inside it (symlinks aside): relative,
-    with no ``..``."""
-    pure = PurePosixPath(path)
-    return not pure.is_absolute() and ".." not in pure.parts
 
 
 def check_repository_path(value: str, field: str, results: str, file: str, fix: str) -> None:

@@ -10,6 +10,7 @@ Standard library and annotated-types only at import.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Annotated, Literal, NotRequired, Required, TypedDict
 
 import annotated_types as at
@@ -24,13 +25,19 @@ def is_digest(value: str) -> bool:
     return _SHA256.fullmatch(value) is not None
 
 
+def stays_inside(path: str | PurePosixPath) -> bool:
+    """Whether a path, joined to a directory, stays inside it (symlinks aside): relative,
+    with no ``..``."""
+    pure = PurePosixPath(path)
+    return not pure.is_absolute() and ".." not in pure.parts
+
+
 def is_confined(name: str) -> bool:
-    """A path that, joined to the run's directory, cannot leave it (symlinks aside):
-    relative, not empty, no ``..``, no NUL or backslash."""
-    if not name or "\0" in name or "\\" in name or name.startswith("/"):
+    """A path of a run's manifest: one that stays inside the run's directory, not empty,
+    not starting at ``.``, with no NUL or backslash."""
+    if not name or "\0" in name or "\\" in name:
         return False
-    parts = name.split("/")
-    return ".." not in parts and parts[0] != "."
+    return stays_inside(name) and name.split("/")[0] != "."
 
 
 # A sha256 digest in lower-case hex; a path inside the run's directory.
