@@ -76,6 +76,11 @@ class Difference:
         return self.causes == [NONDETERMINISM]
 
 
+def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ between two mappings (one that only one has too), sorted."""
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+
+
 def _software(environment: EnvironmentRecord) -> dict[str, Any]:
     """The environment fingerprint without its hardware, which is a cause of its own."""
     return {key: value for key, value in environment.items() if key != "hardware"}
@@ -105,10 +110,9 @@ def hardware_change(before: Manifest, after: Manifest) -> str | None:
     kernels = [
         {item["library"]: item["kernel"] for item in side.get("blas", [])} for side in (old, new)
     ]
-    for library in sorted(set(kernels[0]) | set(kernels[1])):
+    for library in differing_keys(*kernels):
         a, b = kernels[0].get(library), kernels[1].get(library)
-        if a != b:
-            parts.append(f"BLAS kernel {a} vs {b} ({library})")
+        parts.append(f"BLAS kernel {a} vs {b} ({library})")
     labels = (("machine", "architecture"), ("isa_level", "ISA level"), ("pin", "pin"))
     for key, label in labels:
         if old.get(key) != new.get(key):
@@ -148,8 +152,7 @@ def packages_change(before: Manifest, after: Manifest) -> str | None:
     new = after["provenance"]["environment"]["packages"]
     changed = [
         f"{name} {old.get(name) or 'absent'} -> {new.get(name) or 'absent'}"
-        for name in sorted(set(old) | set(new))
-        if old.get(name) != new.get(name)
+        for name in differing_keys(old, new)
     ]
     if len(changed) > _PACKAGES_SHOWN:
         changed[_PACKAGES_SHOWN:] = [f"and {len(changed) - _PACKAGES_SHOWN} more packages"]
@@ -454,8 +457,7 @@ def name_changed_params(
             continue
         difference.params_changed = [
             f"{key}: {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}"
-            for key in sorted(set(old) | set(new))
-            if old.get(key) != new.get(key)
+            for key in differing_keys(old, new)
         ]
 
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from reprotrain.audit.comparison import Difference
+from reprotrain.audit.comparison import Difference, differing_keys
 from reprotrain.errors import ReprotrainError
 
 # What --explain prints of one file's byte-level differences, at most.
@@ -40,8 +40,7 @@ def semantic_changes(a: Path, b: Path) -> list[str]:
         return []
     changed = [
         f"  {key}: {_shown(old.get(key))} -> {_shown(new.get(key))}"
-        for key in sorted(set(old) | set(new))
-        if old.get(key) != new.get(key)
+        for key in differing_keys(old, new)
     ]
     if len(changed) > _KEYS_SHOWN:
         changed[_KEYS_SHOWN:] = [f"  … and {len(changed) - _KEYS_SHOWN} more keys"]
