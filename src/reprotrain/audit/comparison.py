@@ -86,7 +86,8 @@ def _software(environment: EnvironmentRecord) -> dict[str, Any]:
     return {key: value for key, value in environment.items() if key != "hardware"}
 
 
-def _hardware(document: Manifest) -> HardwareRecord:
+def hardware_of(document: Manifest) -> HardwareRecord:
+    """The hardware fingerprint a manifest records (empty when it records none)."""
     return document["provenance"]["environment"].get("hardware") or {}
 
 
@@ -98,14 +99,14 @@ def _global_causes(before: Manifest, after: Manifest) -> list[str]:
         # The commit alone changes nothing; the digest of the code does.
         (CODE, lambda _, p: p["code"]["digest"]),
         (ENVIRONMENT, lambda _, p: _software(p["environment"])),
-        (HARDWARE, lambda document, _: _hardware(document)),
+        (HARDWARE, lambda document, _: hardware_of(document)),
     )
     return [cause for cause, value in compared if value(before, old) != value(after, new)]
 
 
 def hardware_change(before: Manifest, after: Manifest) -> str | None:
     """What changed in the numerics between two runs, in a few words (None: nothing)."""
-    old, new = _hardware(before), _hardware(after)
+    old, new = hardware_of(before), hardware_of(after)
     parts = []
     kernels = [
         {item["library"]: item["kernel"] for item in side.get("blas", [])} for side in (old, new)

@@ -11,11 +11,11 @@ from typing import Any
 
 from reprotrain.audit.comparison import (
     Judgement,
-    _hardware,
     classify,
     environment_change,
     format_report,
     hardware_change,
+    hardware_of,
     judge,
 )
 from reprotrain.errors import ReprotrainError
@@ -159,7 +159,7 @@ def checksum(
     differences = classify(recorded, run)
     judgement = judge(differences, recorded, run, strict)
     if not judgement.reproduced:
-        machines = [_hardware(document).get("machine") for document in (recorded, run)]
+        machines = [hardware_of(document).get("machine") for document in (recorded, run)]
         fix = (
             "a changed input is expected to change outputs: if these are right, record them "
             f"with `{record}`; `reprotrain diff {expected} {run_manifest} --explain` shows more"
