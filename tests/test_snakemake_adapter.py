@@ -56,6 +56,8 @@ def test_wildcards_and_patterns_as_snakemake_fills_them():
         "r/d/seed-42.npy"
     )
     assert adapter.VERSION.split(".")[0] == "9"
+    # A copy, since the adapter is loaded before the package can be imported.
+    assert adapter.COMMIT_FILE == source_tree.COMMIT_FILE
     assert [int(part) for part in adapter.MIN_CONDA_VERSION.split(".")[:2]] >= [4, 0]
 
 

@@ -67,6 +67,13 @@ recorded_with() {
     fi
 }
 
+# Take "<version> <executable>", found where $2 says: say which and why, print its path.
+take() {
+    say "Python ${1%% *} $2 ($(recorded_with "${1%% *}"))"
+    echo "${1#* }"
+    exit 0
+}
+
 if [[ -n "${REPROTRAIN_PYTHON:-}" ]]; then
     line="$(probe "$REPROTRAIN_PYTHON")" || line=""
     if [[ "$line" != 3.12.* ]]; then
@@ -74,23 +81,12 @@ if [[ -n "${REPROTRAIN_PYTHON:-}" ]]; then
         echo "  fix: point REPROTRAIN_PYTHON at a Python 3.12 interpreter, or unset it" >&2
         exit 1
     fi
-    say "Python ${line%% *} from REPROTRAIN_PYTHON ($(recorded_with "${line%% *}"))"
-    echo "${line#* }"
-    exit 0
+    take "$line" "from REPROTRAIN_PYTHON"
 fi
 for line in "${found[@]}"; do
-    if [[ -n "$wanted" && "${line%% *}" == "$wanted" ]]; then
-        say "Python $wanted at ${line#* } ($(recorded_with "$wanted"))"
-        echo "${line#* }"
-        exit 0
-    fi
+    [[ -n "$wanted" && "${line%% *}" == "$wanted" ]] && take "$line" "at ${line#* }"
 done
-if ((${#found[@]})); then
-    line="${found[0]}"
-    say "Python ${line%% *} at ${line#* } ($(recorded_with "${line%% *}"))"
-    echo "${line#* }"
-    exit 0
-fi
+((${#found[@]})) && take "${found[0]}" "at ${found[0]#* }"
 
 version="$(sed -n 's/.*"version": "\(3\.12\.[0-9]*\)".*/\1/p' "$record" 2>/dev/null | head -1)"
 version="${version:-3.12}"
