@@ -125,13 +125,13 @@ WORK = "{work}"
 def private_mounts() -> tuple[str, ...] | None:
     """The command prefix that runs a command in a private mount namespace where it may
     mount (root's, or a user namespace's), or None where neither is allowed."""
+    if shutil.which("unshare") is None:
+        return None
     for prefix in (
         ("unshare", "--mount", "--propagation", "private"),
         ("unshare", "--map-root-user", "--mount", "--propagation", "private"),
     ):
         probe = [*prefix, "mount", "-t", "tmpfs", "tmpfs", "/mnt"]
-        if shutil.which("unshare") is None:
-            return None
         done = subprocess.run(probe, capture_output=True, check=False)
         if done.returncode == 0:
             return prefix
