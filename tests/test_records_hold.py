@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import BIN, copy_repo, read_json, snakemake
+from helpers import copy_repo, read_json, snakemake
 
 from reprotrain.steps import worker
 
@@ -101,7 +102,7 @@ def test_another_python_patch_reproduces_the_record_and_strict_says_it_does_not(
     assert read_json(project / "results/environment.json")["python"]["version"] == "3.12.99"
     verdict = read_json(project / "results/checksum.json")
     assert verdict["records_differing"] == ["results/environment.json"]
-    check = snakemake_check(project, python)
+    check = reprotrain_check(project, python)
     assert check.returncode == 0 and line in check.stdout
 
     # Strict: the environment must be the recorded one too.
@@ -116,12 +117,11 @@ def test_another_python_patch_reproduces_the_record_and_strict_says_it_does_not(
         strict.output
     )
     assert "environment (python" in strict.output
-    assert snakemake_check(project, python, "--strict").returncode == 1
+    assert reprotrain_check(project, python, "--strict").returncode == 1
 
 
-def snakemake_check(project: Path, python: Path, *args: str):
-    import subprocess
-
+def reprotrain_check(project: Path, python: Path, *args: str) -> subprocess.CompletedProcess:
+    """`reprotrain check` with another venv's interpreter."""
     return subprocess.run(
         [str(python), "-m", "reprotrain.cli", "check", *args],
         cwd=project,
@@ -151,4 +151,3 @@ def test_a_worker_that_cannot_start_is_one_message(tmp_path, monkeypatch, capsys
         error
     )
     assert "Traceback" not in error
-    assert BIN.exists()
