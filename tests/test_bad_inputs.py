@@ -3,10 +3,10 @@ exit, and nothing partial, stale or misleading left on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
-import os
 import re
 import shutil
 import sys
@@ -841,9 +841,16 @@ def good_project(tmp_path_factory) -> Path:
     return project
 
 
-def snakemake_config(repo: Path, args: list[str]) -> dict:
-    """The config Snakemake makes of the config files: config/config.yaml, then each
-    --configfile over it, merged key by key."""
+def config_files(args: list[str]) -> list[str]:
+    """config/config.yaml, then each --configfile of Snakemake's arguments over it."""
+    return [
+        "config/config.yaml",
+        *(args[args.index("--configfile") + 1 :] if "--configfile" in args else []),
+    ]
+
+
+def snakemake_config(repo: Path, files: list[str]) -> dict:
+    """The config Snakemake makes of the config files, merged key by key in order."""
 
     def merge(base: dict, overlay: dict) -> dict:
         for key, value in overlay.items():
@@ -853,30 +860,24 @@ def snakemake_config(repo: Path, args: list[str]) -> dict:
                 base[key] = value
         return base
 
-    files = args[args.index("--configfile") + 1 :] if "--configfile" in args else []
     config: dict = {}
-    for name in ["config/config.yaml", *files]:
+    for name in files:
         merge(config, yaml.safe_load((repo / name).read_text()) or {})
     return config
 
 
 def plan_in(repo: Path, args: list[str]):
     """The run's plan in ``repo`` (its working directory), as the Snakefile makes it."""
-    files = args[args.index("--configfile") + 1 :] if "--configfile" in args else []
-    config = snakemake_config(repo, args)
-    here = Path.cwd()
-    os.chdir(repo)
-    try:
+    files = config_files(args)
+    with contextlib.chdir(repo):
         return make_plan(
-            config,
+            snakemake_config(repo, files),
             Invocation(
                 repo=repo.resolve(),
-                config_files=tuple(dict.fromkeys(["config/config.yaml", *files])),
+                config_files=tuple(dict.fromkeys(files)),
                 prefix=Path(sys.prefix),
             ),
         )
-    finally:
-        os.chdir(here)
 
 
 @pytest.mark.parametrize("name", sorted(BY_THE_PLAN))
@@ -901,22 +902,17 @@ def test_bad_data_is_refused_by_preprocess_and_leaves_no_table(name, good_projec
     wildcards = {"dataset": "breast_cancer", "version": "v1.0", "seed": "42"}
     version = plan.data_version(wildcards)
     out = repo / DATA
-    here = Path.cwd()
-    os.chdir(repo)
-    try:
-        with pytest.raises(ReprotrainError) as refused:
-            learning.preprocess(
-                raw=version.location,
-                dataset=version.spec,
-                registry=plan.config["registry"],
-                test_fraction=plan.config["split"]["test_fraction"],
-                seed=42,
-                train=str(out / "train.npy"),
-                test=str(out / "test.npy"),
-                record=str(out / "data.json"),
-            )
-    finally:
-        os.chdir(here)
+    with contextlib.chdir(repo), pytest.raises(ReprotrainError) as refused:
+        learning.preprocess(
+            raw=version.location,
+            dataset=version.spec,
+            registry=plan.config["registry"],
+            test_fraction=plan.config["split"]["test_fraction"],
+            seed=42,
+            train=str(out / "train.npy"),
+            test=str(out / "test.npy"),
+            record=str(out / "data.json"),
+        )
     assert_one_clear_message(refused.value.message, case)
     assert not out.exists() or not any(out.iterdir())
 
