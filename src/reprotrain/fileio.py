@@ -1,44 +1,368 @@
-"""Atomic, deterministic writes: a reader never sees a half-written file."""
+"""The one confined filesystem layer: every read and write of reprotrain goes through it.
+
+A path is resolved beneath a root (the working directory, a results directory, a store)
+component by component: a symbolic link is followed only while it stays inside that root,
+``..`` never climbs above it, and the file itself is opened with ``O_NOFOLLOW`` relative to
+the descriptor of its verified parent, so a link swapped in between the check and the open
+is refused, not followed. Only regular files are read (a FIFO would block, a device never
+ends), small formats under a size bound, data as a stream. Writes go to a temporary file
+beside the target and are renamed over it, so a reader never sees half a file and a link
+planted at the target is replaced, not written through. Every ``OSError`` becomes one
+``ReprotrainError`` naming the file and the fix.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-import tempfile
+import secrets
+import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from reprotrain.errors import ReprotrainError
+
+# A small format (config, registry, lock, record, manifest, verdict, card, signature)
+# larger than this is not one: refused before it is read. A 5,000-dataset registry or a
+# sweep's manifest of 10,000 runs stays well under it.
+SMALL_FILE_LIMIT = 64 * 1024 * 1024
+# Symbolic links followed while resolving one path (Linux's own limit).
+_MAX_LINKS = 40
+_KIND_OF_MODE = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def os_error(path: str | os.PathLike[str], error: OSError, doing: str = "read") -> ReprotrainError:
+    """One message for an OS failure on ``path``: what failed and what fixes it."""
+    code = error.errno
+    fixes = {
+        errno.ENOSPC: ("the disk is full", "free space on that filesystem and rerun"),
+        errno.EDQUOT: ("the disk quota is exhausted", "free space or raise the quota, and rerun"),
+        errno.EROFS: (
+            "the filesystem is read-only",
+            "mount it read-write, or point the run elsewhere",
+        ),
+        errno.EACCES: ("permission denied", "give your user access to it (chmod/chown)"),
+        errno.EPERM: ("operation not permitted", "give your user access to it (chmod/chown)"),
+        errno.ENOENT: ("does not exist", "create it, or correct the path"),
+        errno.ENOTDIR: ("a part of its path is not a directory", "correct the path"),
+        errno.EISDIR: ("is a directory", "name a file, or remove the directory"),
+        errno.ELOOP: ("is a loop of symbolic links", "remove the symbolic links of the loop"),
+        errno.ENAMETOOLONG: ("its name is too long", "use a shorter path"),
+        errno.EIO: ("an I/O error (a failing disk?)", "check the disk and rerun"),
+    }
+    problem, fix = fixes.get(
+        code or 0, (error.strerror or str(error), "check the file and its filesystem, and rerun")
+    )
+    return ReprotrainError(path, None, f"could not be {doing}: {problem}", fix)
+
+
+def _escape(display: str, root: Path, link: str) -> ReprotrainError:
+    return ReprotrainError(
+        display,
+        None,
+        f"leads outside {root} (through the symbolic link {link}); reprotrain never reads or "
+        "writes outside the directory a path belongs to",
+        f"remove {link} (or replace it by the file or directory itself)",
+    )
+
+
+def _parts(relative: str) -> list[str]:
+    return [part for part in relative.split("/") if part not in ("", ".")]
+
+
+def _relative_to_root(
+    path: str | os.PathLike[str], root: str | os.PathLike[str] | None
+) -> tuple[Path, str]:
+    """(root, path relative to it). Without ``root``, the working directory is the root of
+    a path inside it; a path outside it was named by the user, and is confined beneath its
+    own directory (so its last part is still never a link out of it). With ``root``, a
+    path outside it is refused."""
+    raw = os.fspath(path)
+    if "\0" in raw:
+        raise ReprotrainError(raw.replace("\0", "\\0"), None, "holds a NUL byte", "correct it")
+    absolute = Path(os.path.abspath(raw))
+    given = Path(root if root is not None else os.getcwd())
+    for base in (Path(os.path.abspath(given)), given.resolve()):
+        if absolute.is_relative_to(base):
+            return given.resolve(), absolute.relative_to(base).as_posix()
+    if root is not None:
+        raise ReprotrainError(raw, None, f"is outside {root}", f"name a path inside {root}")
+    # Its directories that do not exist yet are made beneath the nearest one that does.
+    base = absolute.parent
+    while not base.is_dir() and base != base.parent:
+        base = base.parent
+    return base.resolve(), absolute.relative_to(base).as_posix()
+
+
+def resolve_beneath(root: Path, relative: str, display: str) -> list[str]:
+    """The components of ``relative`` beneath ``root`` once every symbolic link in it is
+    followed, each followed only while it stays inside ``root``. The last components may
+    not exist yet (a file about to be written)."""
+    pending = _parts(relative)
+    done: list[str] = []
+    links = 0
+    through: str | None = None  # the last link followed, which a message names
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if not done:
+                if through is not None:
+                    raise _escape(display, root, through)
+                raise ReprotrainError(
+                    display, None, f"climbs above {root} (through ..)", "name a path inside it"
+                )
+            done.pop()
+            continue
+        candidate = os.path.join(root, *done, part)
+        try:
+            info = os.lstat(candidate)
+        except FileNotFoundError:
+            done.append(part)
+            continue
+        except OSError as error:
+            raise os_error(display, error) from None
+        if not stat.S_ISLNK(info.st_mode):
+            done.append(part)
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            raise os_error(display, OSError(errno.ELOOP, "loop"))
+        target = os.readlink(candidate)
+        through = os.path.join(*done, part)
+        if os.path.isabs(target):
+            target_path = Path(os.path.normpath(target))
+            if not target_path.is_relative_to(root):
+                raise _escape(display, root, through)
+            done = []
+            pending = _parts(target_path.relative_to(root).as_posix()) + pending
+        else:
+            pending = _parts(target) + pending
+    return done
+
+
+def _open_directory(root: Path, parts: list[str], display: str, create: bool) -> int:
+    """A descriptor of the directory ``parts`` beneath ``root``, opened one component at a
+    time without following links (resolve_beneath has followed the allowed ones);
+    with ``create``, missing directories are made."""
+    descriptor = os.open(root, _DIRECTORY_FLAGS)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        for part in parts:
+            try:
+                child = os.open(part, _DIRECTORY_FLAGS | _NOFOLLOW, dir_fd=descriptor)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o777, dir_fd=descriptor)
+                child = os.open(part, _DIRECTORY_FLAGS | _NOFOLLOW, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor = child
+    except OSError as error:
+        os.close(descriptor)
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise ReprotrainError(
+                display,
+                None,
+                "a directory on its path is not a directory (or was replaced by a symbolic "
+                "link while it was read)",
+                "remove what stands in the way and rerun",
+            ) from None
+        raise os_error(display, error, "written" if create else "read") from None
+    return descriptor
+
+
+def _not_regular(display: str, mode: int) -> ReprotrainError:
+    kind = next((name for test, name in _KIND_OF_MODE if test(mode)), "not a regular file")
+    return ReprotrainError(
+        display,
+        None,
+        f"is {kind}, not a regular file",
+        "replace it by the file itself (reprotrain reads regular files only)",
+    )
+
+
+def open_file(
+    path: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    follow: bool = False,
+) -> IO[bytes]:
+    """A regular file opened for reading, confined beneath ``root`` (default: the
+    working directory). ``follow``: the file may be a symbolic link to anywhere (raw data,
+    whose bytes the registry pins, may live on a large disk elsewhere); it must still end
+    at a regular file, and the directories on its way stay confined."""
+    display = os.fspath(path)
+    base, relative = _relative_to_root(path, root)
+    if follow:
+        parts = [*resolve_beneath(base, os.path.dirname(relative), display)]
+        parts.append(os.path.basename(relative))
+    else:
+        parts = resolve_beneath(base, relative, display)
+    if not parts or parts[-1] in ("", ".", ".."):
+        raise _not_regular(display, stat.S_IFDIR)
+    directory = _open_directory(base, parts[:-1], display, create=False)
+    try:
+        flags = os.O_RDONLY | os.O_CLOEXEC | _NONBLOCK | (0 if follow else _NOFOLLOW)
+        descriptor = os.open(parts[-1], flags, dir_fd=directory)
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow:
+            raise _escape(display, base, display) from None
+        raise os_error(display, error) from None
+    finally:
+        os.close(directory)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise _not_regular(display, mode)
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
+
+
+def read_bytes(
+    path: str | os.PathLike[str],
+    *,
+    limit: int = SMALL_FILE_LIMIT,
+    root: str | os.PathLike[str] | None = None,
+    what: str = "file",
+) -> bytes:
+    """A small file's bytes, refused beyond ``limit`` before they are read."""
+    with open_file(path, root=root) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise ReprotrainError(
+                path,
+                None,
+                f"is {size:,} bytes: too large for a {what} (at most {limit:,})",
+                f"check that it is the {what} you mean",
+            )
+        try:
+            data = handle.read(limit + 1)
+        except OSError as error:
+            raise os_error(path, error) from None
+    if len(data) > limit:  # grew while read
+        raise ReprotrainError(path, None, f"grew past {limit:,} bytes while read", "rerun")
+    return data
+
+
+def read_text(
+    path: str | os.PathLike[str],
+    *,
+    limit: int = SMALL_FILE_LIMIT,
+    root: str | os.PathLike[str] | None = None,
+    what: str = "file",
+) -> str:
+    data = read_bytes(path, limit=limit, root=root, what=what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReprotrainError(
+            path, None, f"the {what} is not UTF-8 text (byte {error.start})", "save it as UTF-8"
+        ) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"the key {key!r} is given twice")
+        document[key] = value
+    return document
+
+
+def parse_json(text: str | bytes, path: str | os.PathLike[str], what: str, fix: str) -> Any:
+    """Strict JSON: no NaN or Infinity, no key given twice, no nesting deep enough to
+    overflow the parser. One message for each way it is bad."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        problem = "is nested too deeply"
+    except (ValueError, UnicodeDecodeError) as error:
+        problem = f"is not valid JSON ({error})"
+    raise ReprotrainError(path, None, f"the {what} {problem}", fix)
+
+
+def read_json(
+    path: str | os.PathLike[str],
+    *,
+    what: str = "record",
+    fix: str = "restore it, or delete it and rerun to make it again",
+    limit: int = SMALL_FILE_LIMIT,
+    root: str | os.PathLike[str] | None = None,
+) -> Any:
+    """A small JSON file, read once within ``limit`` and parsed strictly."""
+    return parse_json(read_bytes(path, limit=limit, root=root, what=what), path, what, fix)
+
+
+@contextlib.contextmanager
+def _created(directory: int, name: str) -> Iterator[tuple[IO[bytes], str]]:
+    temporary = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
+    umask = os.umask(0)
+    os.umask(umask)
+    descriptor = os.open(
+        temporary,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _NOFOLLOW,
+        0o666 & ~umask,
+        dir_fd=directory,
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle, temporary
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=directory)
+        raise
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> None:
+    """Write ``data`` to a temporary file beside ``path`` (confined beneath ``root``,
+    default the working directory), fsync it, then rename it over ``path``."""
+    display = os.fspath(path)
+    base, relative = _relative_to_root(path, root)
+    parts = resolve_beneath(base, relative, display)
+    if not parts:
+        raise ReprotrainError(display, None, "is a directory", "name a file")
+    directory = _open_directory(base, parts[:-1], display, create=True)
+    try:
+        with _created(directory, parts[-1]) as (handle, temporary):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        # mkstemp creates 0600 files; give the result the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(tmp_name).chmod(0o666 & ~umask)
-        Path(tmp_name).replace(target)
+        try:
+            os.rename(temporary, parts[-1], src_dir_fd=directory, dst_dir_fd=directory)
+        except OSError:
+            os.unlink(temporary, dir_fd=directory)
+            raise
     except OSError as error:
-        Path(tmp_name).unlink(missing_ok=True)
-        # Name the file the caller asked for, not the temporary one (or none at all).
-        raise OSError(error.errno, error.strerror, str(target)) from error
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        raise os_error(display, error, "written") from None
+    finally:
+        os.close(directory)
 
 
 def check_writable(directory: str | Path) -> None:
     """Refuse, before any job, a directory the run writes to that cannot be written: a
     read-only filesystem, or permissions (access(2) says so for root too, on a read-only
     mount). Snakemake would otherwise fail on it with a traceback."""
-    from reprotrain.errors import ReprotrainError
-
     path = Path(directory)
     if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
         raise ReprotrainError(
