@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import PROVENANCE
 
+from reprotrain import fileio
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
 from reprotrain.records import manifest
@@ -205,8 +206,8 @@ def test_a_remembered_type_check_is_of_the_very_bytes_parsed(outputs, tmp_path, 
     path = tmp_path / "manifest.json"
     manifest.write(path, build())
     reads = []
-    real = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    real = fileio.open_file
+    monkeypatch.setattr(fileio, "open_file", lambda p, **kw: reads.append(p) or real(p, **kw))
     for _ in range(2):
         manifest.load(path, "run manifest", remember=remember)
     assert reads.count(path) == 2  # once per load, the remembered check included

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import secrets
@@ -198,36 +199,50 @@ def open_file(
     *,
     root: str | os.PathLike[str] | None = None,
     follow: bool = False,
-) -> IO[bytes]:
+    what: str = "file",
+    fix: str | None = None,
+) -> io.BufferedReader:
     """A regular file opened for reading, confined beneath ``root`` (default: the
-    working directory). ``follow``: the file may be a symbolic link to anywhere (raw data,
-    whose bytes the registry pins, may live on a large disk elsewhere); it must still end
-    at a regular file, and the directories on its way stay confined."""
+    working directory). ``follow``: raw data, whose bytes the registry pins, may be reached
+    through symbolic links to anywhere (a large disk elsewhere), and must still be a
+    regular file. ``what`` and ``fix`` name it in the message when it does not exist."""
     display = os.fspath(path)
-    base, relative = _relative_to_root(path, root)
-    if follow:
-        parts = [*resolve_beneath(base, os.path.dirname(relative), display)]
-        parts.append(os.path.basename(relative))
-    else:
-        parts = resolve_beneath(base, relative, display)
-    if not parts or parts[-1] in ("", ".", ".."):
-        raise _not_regular(display, stat.S_IFDIR)
-    directory = _open_directory(base, parts[:-1], display, create=False)
     try:
-        flags = os.O_RDONLY | os.O_CLOEXEC | _NONBLOCK | (0 if follow else _NOFOLLOW)
-        descriptor = os.open(parts[-1], flags, dir_fd=directory)
+        if follow:
+            descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | _NONBLOCK)
+        else:
+            descriptor = _open_confined(path, root, display)
+    except FileNotFoundError:
+        raise ReprotrainError(
+            display, None, f"the {what} does not exist", fix or "create it, or correct the path"
+        ) from None
     except OSError as error:
-        if error.errno == errno.ELOOP and not follow:
-            raise _escape(display, base, display) from None
         raise os_error(display, error) from None
-    finally:
-        os.close(directory)
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
         raise _not_regular(display, mode)
     os.set_blocking(descriptor, True)
-    return os.fdopen(descriptor, "rb")
+    return io.BufferedReader(io.FileIO(descriptor, "rb"))
+
+
+def _open_confined(
+    path: str | os.PathLike[str], root: str | os.PathLike[str] | None, display: str
+) -> int:
+    base, relative = _relative_to_root(path, root)
+    parts = resolve_beneath(base, relative, display)
+    if not parts:
+        raise IsADirectoryError(errno.EISDIR, "is a directory", display)
+    directory = _open_directory(base, parts[:-1], display, create=False)
+    try:
+        flags = os.O_RDONLY | os.O_CLOEXEC | _NONBLOCK | _NOFOLLOW
+        return os.open(parts[-1], flags, dir_fd=directory)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # a link swapped in after resolve_beneath looked
+            raise _escape(display, base, display) from None
+        raise
+    finally:
+        os.close(directory)
 
 
 def read_bytes(
@@ -236,16 +251,17 @@ def read_bytes(
     limit: int = SMALL_FILE_LIMIT,
     root: str | os.PathLike[str] | None = None,
     what: str = "file",
+    fix: str | None = None,
 ) -> bytes:
     """A small file's bytes, refused beyond ``limit`` before they are read."""
-    with open_file(path, root=root) as handle:
+    with open_file(path, root=root, what=what, fix=fix) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limit:
             raise ReprotrainError(
                 path,
                 None,
                 f"is {size:,} bytes: too large for a {what} (at most {limit:,})",
-                f"check that it is the {what} you mean",
+                fix or f"check that it is the {what} you mean",
             )
         try:
             data = handle.read(limit + 1)
@@ -262,8 +278,9 @@ def read_text(
     limit: int = SMALL_FILE_LIMIT,
     root: str | os.PathLike[str] | None = None,
     what: str = "file",
+    fix: str | None = None,
 ) -> str:
-    data = read_bytes(path, limit=limit, root=root, what=what)
+    data = read_bytes(path, limit=limit, root=root, what=what, fix=fix)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -273,7 +290,7 @@ def read_text(
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -291,9 +308,9 @@ def parse_json(text: str | bytes, path: str | os.PathLike[str], what: str, fix: 
     try:
         return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
-        problem = "is nested too deeply"
+        problem = "is not valid JSON: nested too deeply"
     except (ValueError, UnicodeDecodeError) as error:
-        problem = f"is not valid JSON ({error})"
+        problem = f"is not valid JSON: {error}"
     raise ReprotrainError(path, None, f"the {what} {problem}", fix)
 
 
@@ -306,7 +323,8 @@ def read_json(
     root: str | os.PathLike[str] | None = None,
 ) -> Any:
     """A small JSON file, read once within ``limit`` and parsed strictly."""
-    return parse_json(read_bytes(path, limit=limit, root=root, what=what), path, what, fix)
+    data = read_bytes(path, limit=limit, root=root, what=what, fix=fix)
+    return parse_json(data, path, what, fix)
 
 
 @contextlib.contextmanager

@@ -9,12 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from reprotrain.fileio import canonical_json
+from reprotrain.fileio import canonical_json, open_file
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
+    """sha256 of a regular file, streamed (a table larger than memory is hashed all the
+    same); a FIFO or a device is refused, never waited on. Links are followed: data may
+    live elsewhere, and the digest is what is checked."""
     # file_digest reads into one reused buffer and hashes without the GIL.
-    with Path(path).open("rb") as handle:
+    with open_file(path, follow=True) as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 

@@ -10,13 +10,14 @@ the check again. A check that fails raises, and nothing is remembered for it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
+from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import canonical_json, write_json
 from reprotrain.hashing import digest_value, sha256_file
 
@@ -40,8 +41,8 @@ class Memo:
     def _load(self) -> dict[str, Any]:
         # A missing, unreadable or foreign file only costs the checks their full time.
         try:
-            stored = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            stored = fileio.read_json(self.path, what="memo")
+        except ReprotrainError:
             return {}
         entries = stored.get("entries") if isinstance(stored, dict) else None
         if not isinstance(entries, list):
@@ -86,7 +87,7 @@ class Memo:
                     "salt": self.salt,
                 }
             )
-        except (TypeError, ValueError, OSError):
+        except (TypeError, ValueError, ReprotrainError):
             # Arguments JSON cannot hold (a YAML date, say), or a file that cannot be read:
             # nothing to remember them by, and the check itself says what is wrong.
             return run()
@@ -108,12 +109,13 @@ class Memo:
             # Atomic: two processes writing at once (SLURM jobs) lose an entry at worst.
             # A list, oldest first, since JSON objects are written with sorted keys.
             write_json(self.path, {"entries": [list(item) for item in self.entries.items()]})
-        except OSError as error:
+        except (OSError, ReprotrainError) as error:
             log.warning("could not remember start-up checks in %s: %s", self.path, error)
 
 
 def _file_digest(path: str | os.PathLike[str]) -> str | None:
-    try:
-        return sha256_file(path)
-    except FileNotFoundError:
+    """A file's digest, None when it does not exist; a file that cannot be read (a
+    directory, a FIFO) raises, and the check runs unremembered to say so itself."""
+    if not os.path.lexists(path):
         return None
+    return sha256_file(path)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from reprotrain import fileio
 from reprotrain.errors import ReprotrainError
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -43,23 +44,7 @@ def check_file(path: str | Path, what: str) -> None:
 
 
 def _read(file: Path, what: str) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReprotrainError(
-            file, None, f"the {what} does not exist", f"create {file} or point the config at it"
-        ) from None
-    except IsADirectoryError:
-        raise ReprotrainError(
-            file, None, f"the {what} is a directory", "point the config at a YAML file"
-        ) from None
-    except UnicodeDecodeError as error:
-        raise ReprotrainError(
-            file,
-            None,
-            f"the {what} is not UTF-8 text (byte {error.start})",
-            "save it as UTF-8",
-        ) from None
+    return fileio.read_text(file, what=what, fix=f"create {file} or point the config at it")
 
 
 def check_text(text: str, file: str | Path, what: str) -> None:
@@ -139,8 +124,8 @@ def locate(files: Sequence[str | Path], field: str) -> tuple[str, int, str] | No
     parts = field.split(".")
     for file in reversed(files):
         try:
-            node = yaml.compose(Path(file).read_text(encoding="utf-8"), Loader=_LOADER)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            node = yaml.compose(fileio.read_text(file), Loader=_LOADER)
+        except (ReprotrainError, yaml.YAMLError):
             continue
         for part in parts:
             if isinstance(node, yaml.MappingNode):

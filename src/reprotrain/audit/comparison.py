@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from reprotrain import fileio
+from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
 from reprotrain.records.types import (
     EnvironmentRecord,
@@ -424,9 +426,9 @@ def _checked_parameters(
         entry = document["files"].get(name)
         if entry is None:
             continue
-        try:
-            content = (root / name).read_bytes()  # read once: the bytes hashed are parsed
-        except OSError:
+        try:  # read once, confined to the run: the bytes hashed are parsed
+            content = fileio.read_bytes(root / name, root=root)
+        except ReprotrainError:
             continue
         if sha256_bytes(content) != entry["sha256"]:
             continue

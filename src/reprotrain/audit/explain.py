@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.audit.comparison import Difference, differing_keys
 from reprotrain.errors import ReprotrainError
 
@@ -35,8 +36,8 @@ def semantic_changes(a: Path, b: Path) -> list[str]:
     if a.suffix != ".json" or b.suffix != ".json":
         return []
     try:
-        old, new = (flatten(json.loads(p.read_text(encoding="utf-8"))) for p in (a, b))
-    except (ValueError, UnicodeDecodeError):
+        old, new = (flatten(fileio.read_json(p)) for p in (a, b))
+    except ReprotrainError:
         return []
     changed = [
         f"  {key}: {_shown(old.get(key))} -> {_shown(new.get(key))}"

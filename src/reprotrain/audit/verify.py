@@ -3,12 +3,12 @@ reconciliation before a run, the checksum rule."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.audit.comparison import (
     Judgement,
     classify,
@@ -115,8 +115,8 @@ def _verdict_holds(
     strict: bool,
 ) -> bool:
     try:
-        verdict = json.loads(verdict_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        verdict = fileio.read_json(verdict_file, what="checksum verdict")
+    except ReprotrainError:
         return False
     return (
         isinstance(verdict, dict)

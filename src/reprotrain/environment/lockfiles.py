@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from reprotrain import fileio
 from reprotrain.errors import ReprotrainError
 
 CONDA_PLATFORMS = ("linux-64", "osx-64", "osx-arm64", "win-64")
@@ -51,12 +52,12 @@ class PipPin:
 def load_conda_lock(path: str | Path) -> dict:
     import yaml  # here, not above: every job imports this module for its drift check
 
+    text = fileio.read_text(path, what="conda lock", fix="run `make lock`")
     try:
-        with Path(path).open(encoding="utf-8") as handle:
-            lock = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except FileNotFoundError:
+        lock = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as error:
         raise ReprotrainError(
-            path, None, "the conda lock does not exist", "run `make lock`"
+            path, None, f"the conda lock is not valid YAML: {error}", "run `make lock`"
         ) from None
     if not isinstance(lock, dict) or lock.get("version") != 1 or "package" not in lock:
         raise ReprotrainError(
@@ -139,7 +140,7 @@ def closure_problems(lock: dict) -> list[Unmet]:
 def explicit_packages(pin_path: str | Path) -> list[tuple[str, str, str, str]]:
     """name, version, build and md5 of every package an @EXPLICIT pin file lists."""
     packages = []
-    for line in Path(pin_path).read_text(encoding="utf-8").splitlines():
+    for line in fileio.read_text(pin_path, what="pin file", fix="run `make lock`").splitlines():
         if line.startswith(("http://", "https://", "file://")):
             url, _, md5 = line.partition("#")
             packages.append((*split_conda_url(url), md5))
@@ -171,12 +172,7 @@ def _python_package(name: str, version: str, build: str) -> str | None:
 
 def load_pip_lock(path: str | Path) -> dict[str, PipPin]:
     """Parse a requirements-style lock: ``name==version`` lines followed by ``--hash`` lines."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReprotrainError(
-            path, None, "the pip lock does not exist", "run `make lock`"
-        ) from None
+    text = fileio.read_text(path, what="pip lock", fix="run `make lock`")
     pins: dict[str, PipPin] = {}
     current: str | None = None
     for number, raw in enumerate(text.replace("\\\n", " ").splitlines(), start=1):

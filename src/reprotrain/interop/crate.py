@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reprotrain import layout, source_tree
+from reprotrain import fileio, layout, source_tree
 from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
@@ -480,10 +480,10 @@ def _job_parameters(builder: _Builder, job: Job, tool: Any) -> list[Any]:
     values: dict[str, Any] = {}
     for path in job.outputs:
         if path.endswith("/data/data.json"):
-            split = json.loads(Path(path).read_text(encoding="utf-8"))["split"]
+            split = fileio.read_json(path, what="data record")["split"]
             values |= {"seed": split["seed"], "test_fraction": split["test_fraction"]}
         elif path.endswith("/model_card.json"):
-            model = json.loads(Path(path).read_text(encoding="utf-8"))["model"]
+            model = fileio.read_json(path, what="model card")["model"]
             values["model"] = model["type"]
             values |= {
                 f"model.{name}": value
@@ -507,7 +507,7 @@ def _job_parameters(builder: _Builder, job: Job, tool: Any) -> list[Any]:
 def _verdict(checksum: str | Path | None, run_manifest: str | Path) -> tuple[str | None, str]:
     if checksum is None or not Path(checksum).is_file():
         return None, "PotentialActionStatus"
-    verdict = json.loads(Path(checksum).read_text(encoding="utf-8"))
+    verdict = fileio.read_json(checksum, what="checksum verdict", fix="rerun the pipeline")
     if verdict.get("run_manifest_sha256") != sha256_file(run_manifest):
         raise ReprotrainError(
             checksum,
@@ -538,7 +538,7 @@ def _write(crate: Any, out: Path) -> Path:
         # ro-crate-py writes entities in the order they were added, indented its way:
         # normalise, so the same run gives the same bytes.
         metadata_file = directory / "ro-crate-metadata.json"
-        document = json.loads(metadata_file.read_text(encoding="utf-8"))
+        document = fileio.read_json(metadata_file, what="crate metadata")
         document["@graph"].sort(
             key=lambda entity: (entity["@id"] != "ro-crate-metadata.json", entity["@id"])
         )

@@ -10,7 +10,6 @@ manifest's integrity digest.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from reprotrain import fileio
 from reprotrain.audit import explain
 from reprotrain.errors import ReprotrainError
 from reprotrain.layout import OUTPUTS
@@ -48,7 +48,7 @@ class ModelRun:
 
 def _read_json(path: Path) -> Any:
     # Only files the manifest covers, after verify_on_disk hashed them.
-    return json.loads(path.read_text(encoding="utf-8"))
+    return fileio.read_json(path, what="run record", fix="rerun the pipeline")
 
 
 def model_runs(run_manifest: str | Path) -> tuple[Manifest, list[ModelRun]]:

@@ -6,13 +6,12 @@ each with its own metrics, and the averaging of each multi-class score said besi
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from reprotrain import fileio
 from reprotrain.fileio import atomic_write_bytes
 from reprotrain.ml import evaluate, figures
 from reprotrain.ml.html import page, table
@@ -39,7 +38,7 @@ def summary_frame(metrics_paths: list[str], runs: list[dict[str, Any]]) -> pd.Da
     other kind's columns empty)."""
     rows, kinds = [], []
     for path, run in zip(metrics_paths, runs, strict=True):
-        metrics = json.loads(Path(path).read_text(encoding="utf-8"))
+        metrics = fileio.read_json(path, what="metrics record")
         kind = evaluate.kind_of(metrics["task"])
         kinds.append(kind)
         rows.append(

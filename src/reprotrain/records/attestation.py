@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes
 from reprotrain.hashing import sha256_bytes
@@ -130,7 +131,7 @@ def attest(document: Manifest, manifest_path: str | Path, private_key_path: str 
     from securesystemslib.signer import CryptoSigner
 
     private_key = signing.load_key(private_key_path, private=True)
-    manifest_bytes = Path(manifest_path).read_bytes()
+    manifest_bytes = fileio.read_bytes(manifest_path, what="manifest")
     payload = statement(document, manifest_bytes, Path(manifest_path).as_posix())
     envelope = Envelope(payload, PAYLOAD_TYPE, {})
     envelope.sign(CryptoSigner(private_key, _public_sslib_key(private_key.public_key())))
@@ -143,20 +144,13 @@ def attest(document: Manifest, manifest_path: str | Path, private_key_path: str 
 def _envelope(path: Path) -> Any:
     from securesystemslib.dsse import Envelope
 
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ReprotrainError(path, None, "the attestation does not exist", _REATTEST) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReprotrainError(
-            path, None, f"the attestation cannot be read: {error}", _REATTEST
-        ) from None
+    lines = fileio.read_text(path, what="attestation", fix=_REATTEST).splitlines()
     if len(lines) != 1:
         raise ReprotrainError(
             path, None, f"holds {len(lines)} lines, not one DSSE envelope", _REATTEST
         )
     try:
-        envelope = Envelope.from_dict(json.loads(lines[0]))
+        envelope = Envelope.from_dict(fileio.parse_json(lines[0], path, "attestation", _REATTEST))
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ReprotrainError(
             path, None, f"is not a DSSE envelope: {type(error).__name__}: {error}", _REATTEST
@@ -224,7 +218,7 @@ def verify(
             for item in document["predicate"]["runDetails"].get("byproducts", [])
         }
         name = Path(manifest_path).as_posix()
-        actual = sha256_bytes(Path(manifest_path).read_bytes())
+        actual = sha256_bytes(fileio.read_bytes(manifest_path, what="manifest"))
         if wanted.get(name) != actual:
             problems.append(
                 f"{name}: not the manifest this attestation was made from "

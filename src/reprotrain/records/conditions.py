@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
+from reprotrain.errors import ReprotrainError
+
 SUFFIX = ".conditions.json"
 # What each recorded condition is, for messages.
 LABELS = {
@@ -84,8 +87,8 @@ def read_run(root: Path, logs: str) -> dict[str, dict[str, Any]]:
     found = {}
     for path in sorted(base.rglob(f"*{SUFFIX}")) if base.is_dir() else []:
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
+            record = fileio.read_json(path, root=base)
+        except ReprotrainError:
             continue
         if isinstance(record, dict):
             found[path.relative_to(base).as_posix()] = record

@@ -24,12 +24,12 @@ Keys are sorted and nothing in it depends on time, host or absolute paths.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from reprotrain import fileio
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import write_json
 from reprotrain.hashing import digest_value, sha256_files
@@ -157,10 +157,6 @@ _PROBLEMS = {
 _PREDICATES = {"is_digest": "is not a sha256 digest", "is_confined": OUTSIDE}
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 @functools.cache
 def _validator() -> Any:
     """The manifest's types as a validator (pydantic, imported only when a manifest's
@@ -198,7 +194,7 @@ def type_problem(document: Any) -> tuple[str, str] | None:
 def _problem_in_text(text: str) -> list[str] | None:
     """``type_problem`` of a manifest's text, which parses. Remembered by the text itself,
     not by its file: the bytes checked are the bytes parsed, read once."""
-    found = type_problem(json.loads(text, parse_constant=_refuse_constant))
+    found = type_problem(fileio.parse_json(text, "manifest", "manifest", "rerun"))
     return None if found is None else list(found)
 
 
@@ -223,25 +219,13 @@ def load(
         if role == "recorded manifest"
         else "rerun the pipeline"
     )
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise ReprotrainError(file, None, f"the {role} does not exist", fix) from None
-    except OSError as error:
-        raise ReprotrainError(file, None, f"the {role} cannot be read: {error}", fix) from None
+    data = fileio.read_bytes(file, what=role, fix=fix)
     if public_key is not None:
         from reprotrain.records import signing
 
         signing.verify(file, data, public_key)
-    try:
-        text = data.decode("utf-8")
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ReprotrainError(file, None, f"the {role} is not valid JSON: {error}", fix) from None
-    except RecursionError:
-        raise ReprotrainError(
-            file, None, f"the {role} is not valid JSON: nested too deeply", fix
-        ) from None
+    document = fileio.parse_json(data, file, role, fix)
+    text = data.decode("utf-8")
     if not isinstance(document, dict):
         raise ReprotrainError(file, "(top level)", f"the {role} is not a JSON object", fix)
     version = document.get("schema_version")

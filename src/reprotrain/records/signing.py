@@ -26,12 +26,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, canonical_json
 from reprotrain.hashing import sha256_bytes
@@ -75,12 +75,7 @@ def make_seal_key(path: str | Path = SEAL_KEY) -> None:
 
 
 def _seal_key(path: str | Path) -> bytes:
-    try:
-        key = Path(path).read_bytes()
-    except OSError as error:
-        raise ReprotrainError(
-            path, None, f"the sealing key cannot be read: {error.strerror}", _RESEAL
-        ) from None
+    key = fileio.read_bytes(path, limit=1024, what="sealing key", fix=_RESEAL)
     if len(key) != 32:
         raise ReprotrainError(path, None, "is not a sealing key (32 bytes)", _RESEAL)
     return key
@@ -97,8 +92,8 @@ def seal(data: bytes, seal_out: str | Path, key_path: str | Path = SEAL_KEY) -> 
 
 def _recorded_seal(seal_path: str | Path) -> str | None:
     try:
-        return Path(seal_path).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
+        return fileio.read_text(seal_path, limit=1024, what="seal").strip()
+    except ReprotrainError:
         return None
 
 
@@ -192,10 +187,7 @@ def load_key(path: str | Path, private: bool) -> Any:
         if private
         else "point manifest.public_key at the ed25519 public key (PEM) the records are signed for"
     )
-    try:
-        data = file.read_bytes()
-    except OSError as error:
-        raise ReprotrainError(file, None, f"the {what} key cannot be read: {error}", fix) from None
+    data = fileio.read_bytes(file, limit=1 << 16, what=f"{what} key", fix=fix)
     try:
         key: Any = (
             serialization.load_pem_private_key(data, password=None)
@@ -218,7 +210,7 @@ def check_private_key(private_key_path: str | Path) -> None:
 def sign(manifest_path: str | Path, private_key_path: str | Path) -> Path:
     """Write the detached signature of the manifest's bytes beside it."""
     key = load_key(private_key_path, private=True)
-    payload = Path(manifest_path).read_bytes()
+    payload = fileio.read_bytes(manifest_path, what="manifest")
     envelope = {
         "payloadType": PAYLOAD_TYPE,
         "payloadSha256": sha256_bytes(payload),
@@ -242,20 +234,15 @@ def verify(manifest_path: str | Path, payload: bytes, public_key_path: str | Pat
     key = load_key(public_key_path, private=False)
     wanted = key_id(key)
     sig_file = signature_path(manifest_path)
-    try:
-        envelope = json.loads(sig_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not sig_file.exists() and not sig_file.is_symlink():
         raise ReprotrainError(
             manifest_path,
             "signature",
             f"is not signed ({sig_file} does not exist), and records must be signed for "
             f"{public_key_path}",
             _RESIGN,
-        ) from None
-    except (OSError, ValueError) as error:
-        raise ReprotrainError(
-            sig_file, None, f"is not a signature file: {error}", _RESIGN
-        ) from None
+        )
+    envelope = fileio.read_json(sig_file, limit=1 << 20, what="signature file", fix=_RESIGN)
     signatures = envelope.get("signatures") if isinstance(envelope, dict) else None
     if (
         not isinstance(signatures, list)

@@ -4,11 +4,10 @@ provenance page (no pandas or matplotlib: the job starts fast)."""
 from __future__ import annotations
 
 import html
-import json
 import logging
 import sys
-from pathlib import Path
 
+from reprotrain import fileio
 from reprotrain.audit import verify
 from reprotrain.environment import drift
 from reprotrain.fileio import atomic_write_bytes
@@ -19,8 +18,8 @@ log = logging.getLogger(__name__)
 
 def provenance_page(run_manifest: str, checksum: str, lock: str, out: str) -> None:
     """Data versions and checksums, code version, locked software, checksum verdict."""
-    document = json.loads(Path(run_manifest).read_text(encoding="utf-8"))
-    verdict = json.loads(Path(checksum).read_text(encoding="utf-8"))
+    document = fileio.read_json(run_manifest, what="run manifest", fix="rerun the pipeline")
+    verdict = fileio.read_json(checksum, what="checksum verdict", fix="rerun the pipeline")
     record = document["provenance"]
     data_rows = [
         [key, entry["kind"], entry.get("source") or "generated", entry.get("rows"), entry["sha256"]]

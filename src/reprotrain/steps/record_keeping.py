@@ -6,12 +6,12 @@ start fast.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.environment import drift, numerics
 from reprotrain.environment.lockfiles import (
     conda_python_packages,
@@ -31,7 +31,7 @@ CARD_SCHEMA_VERSION = 2
 
 
 def _read_json(path: str) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return fileio.read_json(path, fix="delete it and rerun: the job that makes it runs again")
 
 
 def environment(lock: str, lock_name: str, conda_lock: str, pip_lock: str, out: str) -> None:
@@ -150,12 +150,8 @@ def write_manifest(
 
 
 def _packages_used(record: str, output: str) -> dict[str, str]:
-    try:
-        return _read_json(record)
-    except FileNotFoundError:
-        raise ReprotrainError(
-            record,
-            None,
-            f"is missing: the job that made {output} did not record the packages it used",
-            f"make it again: snakemake --forcerun {output}",
-        ) from None
+    return fileio.read_json(
+        record,
+        what=f"record of the packages the job that made {output} used",
+        fix=f"make it again: snakemake --forcerun {output}",
+    )
