@@ -6,21 +6,25 @@ reprotrain's own, so that every refusal names the column, the line, the value an
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
+import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
+from reprotrain import fileio
 from reprotrain.datasets import TARGET_DTYPE, Column, Dataset, TableSchema
 from reprotrain.errors import ReprotrainError
-from reprotrain.hashing import sha256_buffers, sha256_bytes
+from reprotrain.hashing import sha256_buffers
 from reprotrain.yamlfile import CONFIG_LABEL
 
 log = logging.getLogger(__name__)
@@ -28,24 +32,41 @@ log = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_verified(path: str | Path, dataset: Dataset, registry_path: str) -> bytes:
-    """The raw file's bytes, read once and refused unless they are the registered ones.
+# Bytes a CSV cell never holds by intent: C0 controls but tab, CR and LF, and DEL. A NUL
+# inside a cell ("17.9\x009") ends the number for the C parser: it trained as 17.9.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CHUNK = 1 << 20
+# A raw table up to this size is held in memory; a larger one is copied, as it is hashed,
+# to a private temporary file (TMPDIR) and parsed from there: memory holds the parsed
+# table, never the raw bytes as well.
+IN_MEMORY_LIMIT = 32 * 1024 * 1024
 
-    Parse these very bytes, not the file again: between a check and a second read, the
-    file could be swapped for others.
-    """
-    try:
-        content = Path(path).read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise ReprotrainError(
-            path,
-            None,
-            f"the raw data file of {dataset.name} {dataset.version} does not exist",
-            f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
-            f"in {registry_path}",
-        ) from None
-    actual = sha256_bytes(content)
+
+def read_verified(path: str | Path, dataset: Dataset, registry_path: str) -> IO[bytes]:
+    """The raw file's bytes, read once and refused unless they are the registered ones:
+    a private copy (memory, or a temporary file for a large table) positioned at its
+    start. Parse this copy, not the file again: between a check and a second read, the
+    file could be swapped for others. The file is streamed, so a table larger than
+    memory is hashed all the same; a control character is refused with its line and
+    column."""
+    missing = (
+        f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
+        f"in {registry_path}"
+    )
+    with fileio.open_file(
+        path,
+        follow=True,
+        what=f"raw data file of {dataset.name} {dataset.version}",
+        fix=missing,
+    ) as source:
+        copy = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_LIMIT)  # noqa: SIM115 (returned)
+        try:
+            actual, control = _copy_checked(source, copy, path)
+        except BaseException:
+            copy.close()
+            raise
     if actual != dataset.sha256:
+        copy.close()
         raise ReprotrainError(
             path,
             "sha256",
@@ -54,13 +75,53 @@ def read_verified(path: str | Path, dataset: Dataset, registry_path: str) -> byt
             f"as a new version in {registry_path} (datasets.{dataset.name}) instead of "
             f"editing datasets.{dataset.name}.{dataset.version}.sha256",
         )
+    copy.seek(0)
+    if control is not None and not copy.read(2).startswith(GZIP_MAGIC):  # gzip: said below
+        copy.close()
+        where, character = control.split(": ", 1)
+        raise ReprotrainError(
+            path,
+            where,
+            f"holds the control character {character}, which no CSV value holds by intent "
+            "(a NUL ends a number early)",
+            f"remove it; {schema_fix(dataset, registry_path)}",
+        )
     log.info("sha256 of %s verified: %s", path, actual)
-    return content
+    copy.seek(0)
+    return copy
 
 
 # Written for a missing value; anything else in a numeric column must be a number.
 MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def _copy_checked(source: IO[bytes], copy: IO[bytes], path: str | Path) -> tuple[str, str | None]:
+    """Copy ``source`` to ``copy`` in chunks: its sha256, and where its first control
+    character is (line and column), if it holds one."""
+    digest = hashlib.sha256()
+    offset = 0  # of the chunk in the file
+    lines, line_start = 0, 0  # newlines before the chunk; offset of the current line
+    control: str | None = None
+    try:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            if control is None and (found := _CONTROL.search(chunk)):
+                before = chunk[: found.start()]
+                if (newline := before.rfind(b"\n")) >= 0:
+                    line_start = offset + newline + 1
+                control = (
+                    f"line {lines + before.count(b'\n') + 1}, "
+                    f"column {offset + found.start() - line_start + 1}: {found.group()!r}"
+                )
+            if (newline := chunk.rfind(b"\n")) >= 0:
+                lines += chunk.count(b"\n")
+                line_start = offset + newline + 1
+            offset += len(chunk)
+            copy.write(chunk)
+    except OSError as error:
+        raise fileio.os_error(path, error) from None
+    return digest.hexdigest(), control
 
 
 def schema_fix(dataset: Dataset, registry_path: str) -> str:
@@ -239,14 +300,20 @@ def encode_table(
 
 
 def read_raw_table(
-    path: str | Path, dataset: Dataset, registry_path: str, content: bytes | None = None
+    path: str | Path,
+    dataset: Dataset,
+    registry_path: str,
+    content: bytes | IO[bytes] | None = None,
 ) -> pd.DataFrame:
-    """Parse, schema-check and encode a raw table (``encode_table``): ``content``, the bytes
-    ``read_verified`` read from ``path`` (or, without it, the file as it is now)."""
+    """Parse, schema-check and encode a raw table (``encode_table``): ``content``, the
+    verified copy ``read_verified`` made of ``path`` (or bytes; without it, the file as
+    it is now). The parse streams: its memory is the table's, not the raw bytes'."""
     fix = schema_fix(dataset, registry_path)
     if content is None:
-        content = Path(path).read_bytes()
-    head = content[:4096]
+        content = fileio.open_file(path, follow=True, what="raw data file")
+    stream = io.BytesIO(content) if isinstance(content, bytes) else content
+    head = stream.read(4096)
+    stream.seek(0)
     if head.startswith(GZIP_MAGIC):
         raise ReprotrainError(
             path,
@@ -265,7 +332,7 @@ def read_raw_table(
         )
     try:
         frame = pd.read_csv(
-            io.BytesIO(content),
+            stream,
             encoding="utf-8",
             float_precision="round_trip",
             # Labels and categories are compared as written ("01" is not 1).
@@ -279,6 +346,15 @@ def read_raw_table(
         raise ReprotrainError(path, None, "is empty", fix) from None
     except pd.errors.ParserError as error:
         raise ReprotrainError(path, None, f"is not valid CSV: {error}", fix) from None
+    except MemoryError:
+        raise ReprotrainError(
+            path,
+            None,
+            "the parsed table does not fit in this job's memory",
+            "give the job more memory (resources: mem_mb), or register a smaller table",
+        ) from None
+    finally:
+        stream.close()
     if frame.empty:
         raise ReprotrainError(path, None, "has a header but no rows", fix)
     if not isinstance(frame.index, pd.RangeIndex):
