@@ -30,6 +30,9 @@ from reprotrain.errors import ReprotrainError
 # larger than this is not one: refused before it is read. A 5,000-dataset registry or a
 # sweep's manifest of 10,000 runs stays well under it.
 SMALL_FILE_LIMIT = 64 * 1024 * 1024
+# A file read whole that is not small (a pickled model, read once to be hashed and then
+# unpickled): bounded all the same, so a planted endless file is refused, not read.
+LARGE_FILE_LIMIT = 16 * 1024**3
 # Symbolic links followed while resolving one path (Linux's own limit).
 _MAX_LINKS = 40
 _KIND_OF_MODE = (
@@ -264,12 +267,24 @@ def read_bytes(
                 fix or f"check that it is the {what} you mean",
             )
         try:
-            data = handle.read(limit + 1)
+            # Its size and one byte more (read allocates what it is asked for): a file
+            # that grows while read is caught, not read on.
+            data = handle.read(size + 1) if size else _read_within(handle, limit)
         except OSError as error:
             raise os_error(path, error) from None
-    if len(data) > limit:  # grew while read
-        raise ReprotrainError(path, None, f"grew past {limit:,} bytes while read", "rerun")
+    if len(data) > max(size, limit if not size else 0):
+        raise ReprotrainError(path, None, "grew while it was read", "rerun")
     return data
+
+
+def _read_within(handle: io.BufferedReader, limit: int) -> bytes:
+    """A file whose size the kernel does not know (/proc) read in chunks, up to one byte
+    past ``limit``."""
+    chunks, total = [], 0
+    while total <= limit and (chunk := handle.read(min(1 << 16, limit + 1 - total))):
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def read_text(
@@ -349,7 +364,7 @@ def _created(directory: int, name: str) -> Iterator[tuple[IO[bytes], str]]:
 
 def atomic_write_bytes(
     path: str | os.PathLike[str],
-    data: bytes,
+    data: bytes | bytearray | memoryview,
     *,
     root: str | os.PathLike[str] | None = None,
 ) -> None:

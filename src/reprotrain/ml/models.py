@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from reprotrain import fileio
 from reprotrain.datasets import Column, TableSchema
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
@@ -226,7 +227,7 @@ def load_verified(
     The bytes checked are the bytes unpickled: the file is read once."""
     from reprotrain.records import signing
 
-    data = Path(model_path).read_bytes()
+    data = fileio.read_bytes(model_path, limit=fileio.LARGE_FILE_LIMIT, what="model")
     actual = sha256_bytes(data)
     _require_sha256(model_path, actual, expected_sha256, str(card_path))
     if recorded is None:

@@ -15,24 +15,48 @@ predicts from, rows as the registered table has them.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from numpy.lib import recfunctions
 
+from reprotrain import fileio
 from reprotrain.datasets import Column, TableSchema
+from reprotrain.errors import ReprotrainError
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    with Path(path).open("wb") as handle:
-        np.save(handle, frame.to_records(index=False), allow_pickle=False)
+    records = frame.to_records(index=False)
+    buffer = io.BytesIO()
+    try:
+        np.lib.format.write_array(buffer, records, version=(1, 0), allow_pickle=False)
+    except ValueError:  # a header past 64 KiB (thousands of columns) needs format 2.0
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, records, version=(2, 0), allow_pickle=False)
+    fileio.atomic_write_bytes(path, buffer.getbuffer())
+
+
+def header_bound(schema: TableSchema) -> int:
+    """The most header bytes a split table of ``schema`` can need: its dtype names each
+    column (``('name', '<f8'), ``), so the bound grows with the table's width. numpy's
+    own default (10,000 bytes) stopped tables wider than about 416 columns; a header
+    beyond this bound is not one of ours, and is refused before it is parsed."""
+    names = (column.name for column in schema.columns)
+    return 1024 + sum(4 * len(name.encode("utf-8")) + 32 for name in (*names, schema.target))
 
 
 def read_table(path: str | Path, schema: TableSchema) -> tuple[pd.DataFrame, pd.Series]:
     """The features (named columns in declared order, a category as its text) and the
     target (a class as its label, a regression target as float64)."""
-    records = np.load(path, allow_pickle=False)
+    with fileio.open_file(path, what="split table", fix="delete it and rerun") as handle:
+        try:
+            records = np.load(handle, allow_pickle=False, max_header_size=header_bound(schema))
+        except ValueError as error:
+            raise ReprotrainError(
+                path, None, f"is not a split table: {error}", "delete it and rerun"
+            ) from None
     names = list(schema.features)
     block = recfunctions.structured_to_unstructured(records[names], copy=True)
     features = pd.DataFrame(block, columns=names, copy=False)

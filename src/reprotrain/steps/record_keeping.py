@@ -74,7 +74,7 @@ def save(
     The card describes the model and what it was made from; the environment is described
     once per run, by environment.json, which the card names: another interpreter patch or
     lock changes that record, not every card."""
-    blob = Path(estimator).read_bytes()
+    blob = fileio.read_bytes(estimator, limit=fileio.LARGE_FILE_LIMIT, what="trained estimator")
     signing.check_seal(blob, estimator, estimator_seal, job="train", refused="refused to publish")
     trained = _read_json(summary)
     if sha256_bytes(blob) != trained["sha256"]:
