@@ -376,6 +376,26 @@ CASES = {
         "config/bad.yaml: results: README.md is a file, not a directory",
         "name a directory",
     ),
+    "config-results-is-git": Case(
+        override({"results": ".git"}),
+        "config/bad.yaml: results: .git is git's own folder",
+        "name a new folder for the results directory",
+    ),
+    "config-results-is-a-folder-of-the-project": Case(
+        override({"results": "docs"}),
+        "config/bad.yaml: results: docs holds files",
+        "name a new folder for the results directory",
+    ),
+    "config-results-is-user-code": Case(
+        override({"results": "user"}),
+        "config/bad.yaml: results: user is (or holds, or is inside) user/",
+        "name a new folder for the results directory",
+    ),
+    "config-user-code-is-results": Case(
+        override({"user_code": "results"}),
+        "config/bad.yaml: user_code: results is where runs or git write",
+        "keep your modules in a folder of the repository of their own",
+    ),
     "config-registry-outside-the-repository": Case(
         override({"registry": "/tmp/datasets.yaml"}),
         "config/bad.yaml: registry: /tmp/datasets.yaml is outside the repository",

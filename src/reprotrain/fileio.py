@@ -392,6 +392,115 @@ def atomic_write_bytes(
         os.close(directory)
 
 
+# Written into every folder a reprotrain command makes and may later replace (a crate, a
+# hunt's report, an export): the kind of output it holds.
+OUTPUT_MARKER = ".reprotrain-output"
+
+
+def _tracked_by_git(path: Path) -> bool:
+    """Whether git tracks a file at or under ``path`` (False where git or a repository
+    is not there: an exported tree has nothing tracked)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "-z", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and bool(done.stdout)
+
+
+def check_output_directory(
+    path: str | os.PathLike[str],
+    kind: str,
+    *,
+    file: str,
+    field: str | None,
+    may_hold: frozenset[str] = frozenset(),
+    reserved: tuple[str, ...] = (),
+) -> None:
+    """Refuse a folder an output of ``kind`` would be written into (and whose old content
+    it may replace) unless it is new, empty, marked as this kind of reprotrain output, or
+    holds only the names ``may_hold`` (a results directory of any reprotrain). Never the
+    repository or a folder holding it, ``.git``, a folder git tracks, one of ``reserved``
+    (user code) or a symbolic link. ``file`` and ``field``: where the path was given."""
+    given = Path(path)
+    fix = f"name a new folder for the {kind} (it is created)"
+
+    def refuse(problem: str) -> ReprotrainError:
+        return ReprotrainError(file, field, f"{os.fspath(path)} {problem}", fix)
+
+    if given.is_symlink():
+        raise refuse("is a symbolic link, not a folder of its own")
+    resolved = given.resolve()
+    repository = Path.cwd().resolve()
+    if resolved == repository or repository.is_relative_to(resolved):
+        raise refuse("is the repository itself, or holds it")
+    if resolved.is_relative_to(repository):
+        inside = resolved.relative_to(repository)
+        if inside.parts[0] == ".git":
+            raise refuse("is git's own folder")
+        for other in reserved:
+            mine = (repository / other).resolve()
+            if resolved == mine or resolved.is_relative_to(mine) or mine.is_relative_to(resolved):
+                raise refuse(f"is (or holds, or is inside) {other}/, which holds your code")
+        if given.exists() and _tracked_by_git(resolved):
+            raise refuse("holds files git tracks: reprotrain would replace them")
+    if not given.exists():
+        return
+    if not given.is_dir():
+        raise refuse("is a file, not a folder")
+    entries = {entry.name for entry in os.scandir(given)}
+    if not entries or entries <= may_hold | {OUTPUT_MARKER}:
+        return
+    marker = given / OUTPUT_MARKER
+    try:
+        if marker.is_file() and not marker.is_symlink() and read_text(marker).strip() == kind:
+            return
+    except ReprotrainError:
+        pass
+    raise refuse(
+        f"holds files a reprotrain {kind} does not (no {OUTPUT_MARKER} marker of a {kind}): "
+        "they may be yours"
+    )
+
+
+def check_tree_confined(directory: str | os.PathLike[str]) -> None:
+    """Refuse a symbolic link anywhere under ``directory`` (a results or logs folder) that
+    leads outside it or into a loop: Snakemake and the jobs would write through it (a
+    planted ``results/runs -> /etc`` redirected outputs). Links that stay inside are
+    left alone."""
+    base = Path(directory)
+    if not base.is_dir() or base.is_symlink():
+        return
+    root = base.resolve()
+    for folder, subfolders, files in os.walk(base):
+        for name in [*subfolders, *files]:
+            entry = Path(folder, name)
+            if entry.is_symlink():
+                relative = entry.relative_to(base).as_posix()
+                try:
+                    resolve_beneath(root, relative, str(entry))
+                except ReprotrainError as error:
+                    raise ReprotrainError(
+                        entry,
+                        None,
+                        f"is a symbolic link that {error.problem.split(' (through')[0]}"
+                        if "leads outside" in error.problem
+                        else f"is a symbolic link: {error.problem}",
+                        f"remove it ({entry}); reprotrain makes what belongs there",
+                    ) from None
+
+
+def mark_output_directory(path: str | os.PathLike[str], kind: str) -> None:
+    atomic_write_bytes(Path(path) / OUTPUT_MARKER, f"{kind}\n".encode())
+
+
 def check_writable(directory: str | Path) -> None:
     """Refuse, before any job, a directory the run writes to that cannot be written: a
     read-only filesystem, or permissions (access(2) says so for root too, on a read-only

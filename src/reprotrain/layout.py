@@ -77,6 +77,9 @@ OUTPUTS = (
     # Made on request by the crate rule (reprotrain.interop.crate).
     Output("crate", "crate.zip", "run", coverage="no"),
 )
+# The names a results directory holds at its top: what a folder of another reprotrain
+# run may hold (reprotrain.fileio.check_output_directory).
+TOP_LEVEL = frozenset(output.pattern.split("/")[0] for output in OUTPUTS)
 # Intermediates that a later job consumes: not pinned, and not left once used.
 TEMPORARY = frozenset({"estimator", "training"})
 

@@ -311,6 +311,31 @@ def model_job_threads(configured: int, local_cores: int | None, model_runs: int)
     return max(1, min(configured, local_cores // max(1, model_runs)))
 
 
+def _check_output_places(results: str, user_code: str) -> None:
+    """Where a run writes is a folder of reprotrain's (never .git, a tracked folder or the
+    user's code), no link in it leads out, and user code is not where runs write: a
+    module planted in results/ would be imported by the next run."""
+    # The same folder for both: the one changed from its default is the one to blame.
+    if user_code in {".snakemake", ".git"} or (user_code == results and user_code != "user"):
+        raise ReprotrainError(
+            CONFIG_LABEL,
+            "user_code",
+            f"{user_code} is where runs or git write their own files: a module planted "
+            "there would be imported as your code",
+            "keep your modules in a folder of the repository of their own, such as user",
+        )
+    fileio.check_output_directory(
+        results,
+        "results directory",
+        file=CONFIG_LABEL,
+        field="results",
+        may_hold=layout.TOP_LEVEL,
+        reserved=(user_code,),
+    )
+    for directory in (results, layout.Layout(results, ()).logs):
+        fileio.check_tree_confined(directory)
+
+
 def make_plan(config: Mapping[str, Any], invocation: Invocation) -> Plan:
     """The run's plan, or the ReprotrainError of the first bad input (its file being the
     config file that gave the value). Paths are relative to the working directory, which
@@ -412,6 +437,8 @@ def _plan(
     )
     manifest.check_recorded_path(config["manifest"]["expected"], config["results"], CONFIG_LABEL)
     manifest.check_results_directory(config["results"], CONFIG_LABEL)
+    user_code = config.get("user_code", "user")
+    _check_output_places(config["results"], user_code)
     for directory in (config["results"], "logs", ".snakemake"):
         fileio.check_writable(directory)
     # With a public key, only a record signed by its private key is trusted (signing.py).
@@ -437,7 +464,6 @@ def _plan(
     evaluate.check_dataset_thresholds(
         config["thresholds"].get("by_dataset", {}), datasets.kinds_of(registry), CONFIG_LABEL
     )
-    user_code = config.get("user_code", "user")
     models = as_list(config["model"])
     # Each model a run trains builds: a preset, or a custom estimator whose import and
     # params are checked in a subprocess (the driver never imports scikit-learn).
