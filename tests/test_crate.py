@@ -109,7 +109,10 @@ def test_it_is_faithful_to_the_manifest_and_holds_no_host(crated, tmp_path):
         assert hashlib.sha256((directory / path).read_bytes()).hexdigest() == entry["sha256"]
     run = graph["#run"]
     assert run["actionStatus"] == {"@id": "http://schema.org/CompletedActionStatus"}
-    assert "matches the recorded manifest config/manifest.json" in run["description"]
+    assert run["description"] == (
+        "checked against the record config/manifest.json: reproduced: every covered output "
+        "is identical"
+    )
     assert graph["./"]["mainEntity"] == {"@id": "workflow/Snakefile"}
     conforms = {item["@id"] for item in graph["./"]["conformsTo"]}
     assert set(crate.PROFILES.values()) <= conforms
@@ -168,3 +171,19 @@ def test_a_crate_is_refused_for_other_code_or_other_data(crated, tmp_path):
     assert changed.returncode == 2
     assert "breast_cancer.csv: sha256: is not the data the run used" in changed.stderr
     assert not (tmp_path / "b.zip").exists()
+
+
+def test_a_crate_never_replaces_a_folder_it_did_not_make(crated, tmp_path):
+    """`crate --out docs` once deleted the tracked docs/: a folder is replaced only when a
+    crate made it."""
+    repo = shutil.copytree(crated, tmp_path / "repo", symlinks=True)
+    before = sorted(p.name for p in (repo / "docs").iterdir())
+    refused = cli(repo, "crate", "--source", str(repo), "--out", "docs")
+    assert refused.returncode == 2
+    assert "docs holds files a reprotrain crate does not" in refused.stderr
+    assert sorted(p.name for p in (repo / "docs").iterdir()) == before
+    made = cli(repo, "crate", "--source", str(repo), "--out", str(tmp_path / "crate"))
+    assert made.returncode == 0, made.stderr
+    again = cli(repo, "crate", "--source", str(repo), "--out", str(tmp_path / "crate"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "crate/ro-crate-metadata.json").is_file()

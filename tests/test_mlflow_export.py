@@ -37,6 +37,8 @@ def two_model_run(default_run, tmp_path, monkeypatch) -> Path:
             document["files"][copied] = document["files"][path] | {"sha256": sha256_file(copied)}
     del document["integrity"]
     manifest.write(RUN_MANIFEST, document | {"integrity": manifest.integrity(document)})
+    # Recorded as it is: an export vouches only for a run that reproduces its record.
+    manifest.record(RUN_MANIFEST, "config/manifest.json")
     return repo
 
 
@@ -107,5 +109,31 @@ def test_a_run_whose_files_changed_is_not_exported(two_model_run, tmp_path):
     with pytest.raises(ReprotrainError, match="no longer match this manifest"):
         from reprotrain.interop import mlflow_export
 
-        mlflow_export.export(RUN_MANIFEST, f"sqlite:///{tmp_path}/mlflow.db")
+        mlflow_export.export(
+            RUN_MANIFEST, f"sqlite:///{tmp_path}/mlflow.db", expected="config/manifest.json"
+        )
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_an_experiment_name_cannot_lead_artifacts_out_of_the_store(two_model_run, tmp_path):
+    """`--experiment ../..` once wrote artifacts outside the store: the name is one
+    folder under mlartifacts/, whatever it holds."""
+    store = tmp_path / "deep/store"
+    store.mkdir(parents=True)
+    done = subprocess.run(
+        [
+            str(BIN / "reprotrain"),
+            "export",
+            "mlflow",
+            "--experiment",
+            "../..",
+            "--tracking-uri",
+            f"sqlite:///{store}/mlflow.db",
+        ],
+        cwd=two_model_run,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (store / "mlartifacts").iterdir()) == ["%2E%2E%2F%2E%2E"]
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["store"]

@@ -67,6 +67,20 @@ def test_a_forged_run_resealed_in_results_fails_checksum(finished_run):
     verdict = finished_run / "results/checksum.json"
     claim = {"matches": "config/manifest.json", "run_manifest_sha256": sha256_file(run_path)}
     rewrite_keeping_mtime(verdict, json.dumps(claim).encode())
+    # The tools that vouch for a run judge it against the record themselves.
+    store = finished_run.parent / "store"
+    store.mkdir()
+    for tool in (
+        ["crate", "--out", str(store / "crate.zip"), "--source", str(finished_run)],
+        ["export", "mlflow", "--tracking-uri", f"sqlite:///{store}/mlflow.db"],
+    ):
+        done = subprocess.run(
+            [str(BIN / "reprotrain"), *tool], cwd=finished_run, capture_output=True, text=True
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "does not reproduce the record config/manifest.json" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert list(store.iterdir()) == []
     run = snakemake(finished_run, check=False)
     assert run.returncode != 0
     assert "removed results/checksum.json: it is made again" in run.output

@@ -84,6 +84,23 @@ def _keygen(args: argparse.Namespace) -> None:
     print(f"public {args.public}: set manifest.public_key to it in {CONFIG}")
 
 
+def _record_arguments(parser: argparse.ArgumentParser, tool: str) -> None:
+    """The record a tool checks a run against before it vouches for it."""
+    parser.add_argument(
+        "--expected",
+        default=RECORDED_MANIFEST,
+        help=f"the recorded manifest the run must reproduce: {tool} vouches for nothing else",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="any covered file that differs refuses the run"
+    )
+    parser.add_argument(
+        "--public-key",
+        help="the record must be signed for this public key (default: the config's "
+        "manifest.public_key, for its recorded manifest)",
+    )
+
+
 def _public_key(args: argparse.Namespace, manifest_path: str) -> str | None:
     return args.public_key or _configured_public_key(manifest_path)
 
@@ -228,7 +245,15 @@ def _crate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else results / "crate.zip"
     checksum = Path(args.checksum) if args.checksum else results / "checksum.json"
     source = Path(args.source) if args.source else source_tree.package_source_root()
-    written = crate.build(args.run, out, source, checksum if checksum.is_file() else None)
+    written = crate.build(
+        args.run,
+        out,
+        source,
+        checksum if checksum.is_file() else None,
+        expected=args.expected,
+        public_key=_public_key(args, args.expected),
+        strict=args.strict or _configured(args.expected, "strict") is True,
+    )
     print(f"crate: {written}")
     if not args.validate:
         return 0
@@ -245,7 +270,15 @@ def _crate(args: argparse.Namespace) -> int:
 def _export_mlflow(args: argparse.Namespace) -> None:
     from reprotrain.interop import mlflow_export
 
-    ids = mlflow_export.export(args.run, args.tracking_uri, args.experiment, args.artifact_location)
+    ids = mlflow_export.export(
+        args.run,
+        args.tracking_uri,
+        args.experiment,
+        args.artifact_location,
+        expected=args.expected,
+        public_key=_public_key(args, args.expected),
+        strict=args.strict or _configured(args.expected, "strict") is True,
+    )
     print(
         f"{len(ids)} run(s) of {args.run} in experiment {args.experiment!r} at {args.tracking_uri}"
     )
@@ -418,6 +451,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then validate it with rocrate-validator (offline); exit 1 when it fails",
     )
+    _record_arguments(crating, "the crate")
     crating.set_defaults(handler=_crate)
 
     exporting = commands.add_parser(
@@ -439,6 +473,7 @@ def parser() -> argparse.ArgumentParser:
         "--artifact-location",
         help="where a new experiment keeps artifacts (default: beside a SQLite store)",
     )
+    _record_arguments(mlflow, "the export")
     mlflow.set_defaults(handler=_export_mlflow)
 
     constraints = commands.add_parser(

@@ -16,7 +16,16 @@ rule crate:
     run:
         from reprotrain.interop import crate
 
-        crate.build(input.run, output[0], REPO, input.verdict, log=log[0])
+        crate.build(
+            input.run,
+            output[0],
+            REPO,
+            input.verdict,
+            log=log[0],
+            expected=PLAN.expected,
+            public_key=PLAN.public_key,
+            strict=PLAN.strict,
+        )
 
 
 declare_provenance("crate")

@@ -60,6 +60,37 @@ def verify(
     return VerifyReport(problems, len(files))
 
 
+def against_record(
+    run_path: str | Path,
+    expected_path: str | Path,
+    tool: str,
+    public_key: str | Path | None = None,
+    strict: bool = False,
+) -> tuple[Manifest, Judgement]:
+    """The run manifest, once its files are hashed on disk and the run is judged against
+    the record the repository holds (signed for ``public_key`` when given), in this very
+    call: ``tool`` (a crate, an export) vouches for nothing else. A verdict file in the
+    results directory is not trusted: whoever can write results/ can rewrite it."""
+    run = manifest.load(run_path, "run manifest")
+    manifest.verify_on_disk(run, run_path)
+    recorded = manifest.load(expected_path, "recorded manifest", public_key=public_key)
+    differences = classify(recorded, run)
+    judgement = judge(differences, recorded, run, strict)
+    if not judgement.reproduced:
+        shown = "\n  ".join(
+            format_report(differences, str(expected_path), str(run_path)).splitlines()[:12]
+        )
+        raise ReprotrainError(
+            run_path,
+            None,
+            f"does not reproduce the record {expected_path}, and {tool} vouches only for a "
+            f"run that does:\n  {shown}",
+            "see why with `reprotrain check`; if this run is the new reference, record it "
+            "first (`make record`), or name its record with --expected",
+        )
+    return run, judgement
+
+
 @dataclass
 class Reconciliation:
     """What a new run must redo because the last run's claims no longer hold on disk."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from reprotrain import fileio, layout, source_tree
+from reprotrain.audit import verify
 from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
@@ -229,13 +230,22 @@ def build(
     source_root: str | Path,
     checksum: str | Path | None = None,
     log: str | Path | None = None,
+    *,
+    expected: str | Path,
+    public_key: str | Path | None = None,
+    strict: bool = False,
 ) -> Path:
     """Write the crate of a run into ``out``: a directory, or a zip when it ends in .zip
-    (replaced whole). ``log`` gets one line saying what it holds."""
+    (replaced whole; a folder only when it is new or a crate's). The run is judged
+    against its record ``expected`` in this call, and refused unless it reproduces it;
+    ``checksum``, the run's verdict file, is included as it is. ``log`` gets one line
+    saying what the crate holds."""
     from rocrate.model.softwareapplication import SoftwareApplication
 
-    document = manifest.load(run_manifest, "run manifest")
-    manifest.verify_on_disk(document, run_manifest)
+    _check_out(Path(out))
+    document, judgement = verify.against_record(
+        run_manifest, expected, "a crate", public_key, strict
+    )
     root = Path(source_root)
     provenance = document["provenance"]
     environment = provenance["environment"]
@@ -427,15 +437,15 @@ def build(
     if connections:
         workflow["connection"] = list(connections.values())
 
-    verdict, status = _verdict(checksum, run_manifest)
+    verdict = f"checked against the record {Path(expected).as_posix()}: {judgement.line()}"
+    status = "CompletedActionStatus"
     config = builder.entity(
         "#config",
         {"@type": "PropertyValue", "name": "config digest", "value": provenance["config_digest"]},
     )
     run_objects = [*data.values(), config]
     run_results = [*files.values(), manifest_file]
-    if verdict is not None:
-        assert checksum is not None  # a verdict is read from it
+    if checksum is not None and _verdict_of_this_run(checksum, run_manifest):
         run_results.append(
             builder.file(
                 Path(checksum).as_posix(),
@@ -451,7 +461,7 @@ def build(
         properties={
             "name": "reprotrain run",
             "actionStatus": {"@id": f"http://schema.org/{status}"},
-            "description": verdict or "no checksum verdict: the run was not checked",
+            "description": verdict,
         },
     )
     builder.entity(
@@ -504,21 +514,35 @@ def _job_parameters(builder: _Builder, job: Job, tool: Any) -> list[Any]:
     return made
 
 
-def _verdict(checksum: str | Path | None, run_manifest: str | Path) -> tuple[str | None, str]:
-    if checksum is None or not Path(checksum).is_file():
-        return None, "PotentialActionStatus"
+def _verdict_of_this_run(checksum: str | Path, run_manifest: str | Path) -> bool:
+    """Whether the verdict file is the checksum job's on this run manifest (it is then
+    part of the crate; the crate's own check is what vouches for the run)."""
+    if not Path(checksum).is_file():
+        return False
     verdict = fileio.read_json(checksum, what="checksum verdict", fix="rerun the pipeline")
-    if verdict.get("run_manifest_sha256") != sha256_file(run_manifest):
+    if not isinstance(verdict, dict) or verdict.get("run_manifest_sha256") != sha256_file(
+        run_manifest
+    ):
         raise ReprotrainError(
             checksum,
             "run_manifest_sha256",
-            f"is the verdict on another run manifest than {run_manifest}",
+            f"is not the verdict on {run_manifest}",
             "rerun the pipeline so that the checksum job checks this run",
         )
-    return (
-        f"every covered output matches the recorded manifest {verdict['matches']}",
-        "CompletedActionStatus",
-    )
+    return True
+
+
+def _check_out(out: Path) -> None:
+    """A crate replaces only a crate: a new path, a crate zip, or a folder a crate made."""
+    if out.suffix == ".zip":
+        if out.is_symlink() or (out.exists() and not out.is_file()):
+            raise ReprotrainError(out, "--out", "is not a file", "name a new .zip")
+        if out.is_file() and not zipfile.is_zipfile(out):
+            raise ReprotrainError(
+                out, "--out", "exists and is not a zip: it may be yours", "name a new .zip"
+            )
+        return
+    fileio.check_output_directory(out, "crate", file=str(out), field="--out")
 
 
 def _version(distribution: str) -> str:
@@ -530,9 +554,9 @@ def _version(distribution: str) -> str:
 
 def _write(crate: Any, out: Path) -> Path:
     """A crate directory, or a zip of one when ``out`` ends in .zip; either is replaced
-    whole, never left half-written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as scratch:
+    whole, never left half-written. It is made in a scratch folder of TMPDIR, so a crate
+    killed midway leaves nothing beside ``out``."""
+    with tempfile.TemporaryDirectory(prefix="reprotrain-crate-") as scratch:
         directory = Path(scratch) / "crate"
         crate.write(directory)
         # ro-crate-py writes entities in the order they were added, indented its way:
@@ -542,17 +566,25 @@ def _write(crate: Any, out: Path) -> Path:
         document["@graph"].sort(
             key=lambda entity: (entity["@id"] != "ro-crate-metadata.json", entity["@id"])
         )
-        metadata_file.write_text(
-            json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        fileio.atomic_write_bytes(
+            metadata_file, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
         )
         if out.suffix == ".zip":
             made = Path(scratch) / "crate.zip"
             _zip(directory, made)
-        else:
-            made = directory
-        if out.is_dir():
-            shutil.rmtree(out)
-        made.replace(out)
+            fileio.atomic_write_bytes(out, made.read_bytes())
+            return out
+        fileio.mark_output_directory(directory, "crate")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+        try:
+            shutil.copytree(directory, staged / "crate")
+            if out.is_dir():
+                _check_out(out)  # still a crate's, just before it is replaced
+                shutil.rmtree(out)
+            (staged / "crate").replace(out)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
     return out
 
 

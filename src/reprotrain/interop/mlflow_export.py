@@ -11,18 +11,18 @@ manifest's integrity digest.
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from reprotrain import fileio
-from reprotrain.audit import explain
+from reprotrain.audit import explain, verify
 from reprotrain.errors import ReprotrainError
 from reprotrain.layout import OUTPUTS
-from reprotrain.records import manifest
-from reprotrain.records.types import Manifest
+from reprotrain.records.types import Manifest, is_digest
 
 TAG = "reprotrain"
 _CARD = next(output.path for output in OUTPUTS if output.key == "card")
@@ -46,24 +46,41 @@ class ModelRun:
     tags: dict[str, str]
 
 
-def _read_json(path: Path) -> Any:
-    # Only files the manifest covers, after verify_on_disk hashed them.
-    return fileio.read_json(path, what="run record", fix="rerun the pipeline")
+def _read_covered(path: str, document: Manifest, named_by: str) -> Any:
+    """A file the manifest covers (so verify_on_disk hashed it), named by ``named_by``:
+    a card's path that leaves the run, or names a file the manifest does not cover, is
+    refused, so no number of another file is exported."""
+    normal = posixpath.normpath(path)
+    if normal not in document["files"]:
+        raise ReprotrainError(
+            named_by,
+            None,
+            f"names {path}, which is not a covered file of this run",
+            "rerun the pipeline: save writes the card",
+        )
+    return fileio.read_json(normal, what="run record", fix="rerun the pipeline")
 
 
-def model_runs(run_manifest: str | Path) -> tuple[Manifest, list[ModelRun]]:
-    """Every model run a run manifest covers, read only after its files are hashed."""
-    document = manifest.load(run_manifest, "run manifest")
-    manifest.verify_on_disk(document, run_manifest)
+def model_runs(
+    run_manifest: str | Path,
+    expected: str | Path,
+    public_key: str | Path | None = None,
+    strict: bool = False,
+) -> tuple[Manifest, list[ModelRun]]:
+    """Every model run of a run that reproduces its record ``expected`` (judged in this
+    call, its files hashed on disk), read from the files the manifest covers."""
+    document, _ = verify.against_record(run_manifest, expected, "an export", public_key, strict)
     provenance = document["provenance"]
     code = provenance["code"]
     lock = provenance["environment"]["lock"]
     runs = []
     for path in sorted(p for p in document["files"] if p.endswith(f"/{_CARD}")):
-        card = _read_json(Path(path))
+        card = _read_covered(path, document, path)
         data, model = card["data"], card["model"]
         key = f"{data['name']}/{data['version']}/seed-{data['split']['seed']}/{model['type']}"
-        metrics = _read_json(Path(path).parent / card["metrics"])
+        metrics = _read_covered(
+            posixpath.join(posixpath.dirname(path), str(card["metrics"])), document, path
+        )
         params = {
             "dataset": data["name"],
             "data_version": data["version"],
@@ -118,7 +135,9 @@ def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None
     if parsed.scheme != "sqlite":
         return None
     database = Path(parsed.path[1:] if parsed.path.startswith("//") else parsed.path)
-    return (database.resolve().parent / "mlartifacts" / experiment).as_uri()
+    # One folder under mlartifacts/ whatever the name holds ("../..", "/", a NUL).
+    folder = quote(experiment, safe="").replace(".", "%2E")
+    return (database.resolve().parent / "mlartifacts" / folder).as_uri()
 
 
 def export(
@@ -127,9 +146,16 @@ def export(
     experiment: str = "reprotrain",
     artifact_location: str | None = None,
     progress: Callable[[str], None] = print,
+    *,
+    expected: str | Path,
+    public_key: str | Path | None = None,
+    strict: bool = False,
 ) -> list[str]:
-    """Log every model run of a checked run; returns the MLflow run ids, new or existing."""
-    document, runs = model_runs(run_manifest)
+    """Log every model run of a run that reproduces its record; returns the MLflow run
+    ids, new or existing."""
+    document, runs = model_runs(run_manifest, expected, public_key, strict)
+    if not is_digest(document["integrity"]):
+        raise ReprotrainError(run_manifest, "integrity", "is not a sha256 digest", "rerun")
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -151,11 +177,16 @@ def export(
         )
         ids = []
         for run in runs:
-            existing = client.search_runs(
-                [experiment_id],
-                filter_string=f"tags.`{TAG}.run` = '{run.key}' and "
-                f"tags.`{TAG}.manifest_integrity` = '{document['integrity']}'",
-            )
+            # Only the digest (hex, checked above) enters the filter; the run's key,
+            # made of card values, is compared here: nothing is spliced into a query.
+            existing = [
+                found
+                for found in client.search_runs(
+                    [experiment_id],
+                    filter_string=f"tags.`{TAG}.manifest_integrity` = '{document['integrity']}'",
+                )
+                if found.data.tags.get(f"{TAG}.run") == run.key
+            ]
             if existing:
                 progress(f"{run.key}: already exported as MLflow run {existing[0].info.run_id}")
                 ids.append(existing[0].info.run_id)
