@@ -1,4 +1,4 @@
-"""Raw data fetched over HTTP through snakemake-storage-plugin-http, from a loopback server."""
+"""Raw data fetched over HTTP by preprocess (reprotrain.netio), from a loopback server."""
 
 from __future__ import annotations
 
@@ -85,7 +85,6 @@ def test_corrupt_http_download_is_refused_and_not_kept_as_good(
     assert not (scratch_repo / f"{HTTP_DATA}/train.npy").exists()
     assert not (scratch_repo / f"{HTTP_DATA}/data.json").exists()
     # The server is repaired: the next run fetches again and succeeds.
-    time.sleep(1.1)  # Last-Modified has one-second resolution
     (served / "breast_cancer.csv").write_bytes(good)
     snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config)
     train = (scratch_repo / HTTP_DATA / "train.npy").read_bytes()
@@ -98,5 +97,30 @@ def test_unreachable_http_source_fails_clearly(scratch_repo, http_server):
     config = register_http_version(scratch_repo, f"{base}/missing.csv")
     run = snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config, check=False)
     assert run.returncode != 0
-    assert "missing.csv" in run.output
+    assert f"{base}/missing.csv: answered HTTP 404" in run.output
+    assert "Traceback" not in run.output
+    assert not (scratch_repo / f"{HTTP_DATA}/train.npy").exists()
+
+
+@pytest.mark.pipeline
+def test_a_silent_server_neither_hangs_a_dry_run_nor_a_run(scratch_repo):
+    """A server that accepts and never answers: the dry run does not contact it (the
+    download is preprocess's), and the run ends after network.connect_timeout."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/breast_cancer.csv"
+        config = register_http_version(scratch_repo, url)
+        (scratch_repo / "config/http.yaml").write_text(
+            (scratch_repo / "config/http.yaml").read_text()
+            + "network: {connect_timeout: 1, read_timeout: 1}\n"
+        )
+        started = time.monotonic()
+        snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config, "--dry-run")
+        run = snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config, check=False)
+        assert time.monotonic() - started < 60
+    assert run.returncode != 0
+    assert f"{url}: did not answer within 1 s (network.connect_timeout)" in run.output
     assert not (scratch_repo / f"{HTTP_DATA}/train.npy").exists()

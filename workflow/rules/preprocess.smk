@@ -22,6 +22,7 @@ rule preprocess:
         test_fraction=config["split"]["test_fraction"],
         seed=lambda wildcards: int(wildcards.seed),
         numerics=PLAN.numerics_param,
+        network=config.get("network", {}),
         code=PLAN.rule_code("preprocess.smk", "preprocess.py"),
     script:
         "../scripts/preprocess.py"
@@ -33,4 +34,6 @@ declare_provenance(
     data="dataset",
     hardware="numerics",
     code=("code",),
+    # How long a download may wait changes nothing it can be: its sha256 is checked.
+    not_provenance=("network",),
 )

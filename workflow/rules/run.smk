@@ -14,12 +14,13 @@ ENV_FILE = "../../envs/environment.yaml"
 
 
 def raw_data(wildcards):
-    """The raw table of a file dataset (a URL through Snakemake's http storage); none
-    for a synthetic one, which preprocess generates."""
+    """The raw table of a file dataset of the repository; none for a synthetic one,
+    which preprocess generates, or one served over http(s), which preprocess streams
+    into its verified copy (reprotrain.netio): its sha256 is its version."""
     location = PLAN.raw_location(wildcards)
-    if location is None or not PLAN.data_version(wildcards).dataset.is_url:
-        return location or []
-    return storage.http(location)
+    if location is None or PLAN.data_version(wildcards).dataset.is_url:
+        return []
+    return location
 
 
 RECIPES = Recipes(PLAN, rules, raw_data)

@@ -11,4 +11,5 @@ run_step(
     train=snakemake.output.train,
     test=snakemake.output.test,
     record=snakemake.output.record,
+    network=snakemake.params.network,
 )

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
-from reprotrain import fileio
+from reprotrain import fileio, netio
 from reprotrain.datasets import TARGET_DTYPE, Column, Dataset, TableSchema
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_buffers
@@ -43,12 +43,8 @@ IN_MEMORY_LIMIT = 32 * 1024 * 1024
 
 
 def read_verified(path: str | Path, dataset: Dataset, registry_path: str) -> IO[bytes]:
-    """The raw file's bytes, read once and refused unless they are the registered ones:
-    a private copy (memory, or a temporary file for a large table) positioned at its
-    start. Parse this copy, not the file again: between a check and a second read, the
-    file could be swapped for others. The file is streamed, so a table larger than
-    memory is hashed all the same; a control character is refused with its line and
-    column."""
+    """The raw file's bytes, read once and refused unless they are the registered ones
+    (``verified_copy``)."""
     missing = (
         f"restore it, or correct datasets.{dataset.name}.{dataset.version}.source "
         f"in {registry_path}"
@@ -59,12 +55,32 @@ def read_verified(path: str | Path, dataset: Dataset, registry_path: str) -> IO[
         what=f"raw data file of {dataset.name} {dataset.version}",
         fix=missing,
     ) as source:
-        copy = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_LIMIT)  # noqa: SIM115 (returned)
-        try:
-            actual, control = _copy_checked(source, copy, path)
-        except BaseException:
-            copy.close()
-            raise
+        return verified_copy(source, path, dataset, registry_path)
+
+
+def fetch_verified(
+    url: str, dataset: Dataset, registry_path: str, limits: netio.Limits
+) -> IO[bytes]:
+    """The raw table served at ``url``, streamed within ``limits`` into a verified copy
+    (``verified_copy``); nothing of it is written where the URL could name."""
+    with netio.open_url(url, limits) as source:
+        return verified_copy(source, url, dataset, registry_path)
+
+
+def verified_copy(
+    source: IO[bytes], path: str | Path, dataset: Dataset, registry_path: str
+) -> IO[bytes]:
+    """A private copy of ``source`` (memory, or a temporary file for a large table),
+    refused unless its sha256 is the registered one, positioned at its start. Parse this
+    copy, not the file again: between a check and a second read, the file could be
+    swapped for others. The source is streamed, so a table larger than memory is hashed
+    all the same; a control character is refused with its line and column."""
+    copy = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_LIMIT)  # noqa: SIM115 (returned)
+    try:
+        actual, control = _copy_checked(source, copy, path)
+    except BaseException:
+        copy.close()
+        raise
     if actual != dataset.sha256:
         copy.close()
         raise ReprotrainError(

@@ -35,14 +35,25 @@ def preprocess(
     train: str,
     test: str,
     record: str,
+    network: dict[str, Any] | None = None,
 ) -> None:
-    """Verify and parse the raw file (or generate the synthetic table), validate, split."""
+    """Verify and parse the raw file (or fetch it, or generate the synthetic table),
+    validate, split. ``network``: the download limits (reprotrain.netio.Limits)."""
+    from reprotrain import netio
     from reprotrain.ml import data  # the CSV parser only in the one step that reads tables
 
     rows = dataset.get("rows")
     entry = dataset_from_params(dataset)
-    if entry.kind == "file":
-        assert raw is not None  # the plan gives a file dataset its raw input
+    if entry.kind == "file" and entry.is_url:
+        assert entry.source is not None
+        content = data.fetch_verified(
+            entry.source, entry, registry, netio.Limits.from_dict(network)
+        )
+        raw_sha256 = entry.sha256
+        frame = data.read_raw_table(entry.source, entry, registry, content)
+        origin = entry.source
+    elif entry.kind == "file":
+        assert raw  # the plan gives a file dataset of the repository its raw input
         content = data.read_verified(raw, entry, registry)
         raw_sha256 = entry.sha256
         frame = data.read_raw_table(raw, entry, registry, content)
