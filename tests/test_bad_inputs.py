@@ -148,6 +148,12 @@ def overlay_text(text: str) -> Callable[[Path], list[str]]:
     return setup
 
 
+# Seven levels of nine aliases as one --config value: 4.8 million values expanded.
+COMMAND_LINE_BOMB = (
+    "[&a0 [x, x, x, x, x, x, x, x, x]"
+    + "".join(f", &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]" for level in range(1, 7))
+    + "]"
+)
 # Nine levels of nine aliases: 387 million strings once anything walks the config.
 ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]\n" for level in range(1, 9)
@@ -328,7 +334,7 @@ CASES = {
     ),
     "config-alias-bomb": Case(
         overlay_text(ALIAS_BOMB),
-        "config/bad.yaml: a5: expands to more than 100000 values",
+        "config/bad.yaml: a8: expands through YAML aliases to 490,329,064 values",
         "share fewer of them",
     ),
     "config-duplicate-key": Case(
@@ -375,6 +381,16 @@ CASES = {
         override({"results": "README.md"}),
         "config/bad.yaml: results: README.md is a file, not a directory",
         "name a directory",
+    ),
+    "config-command-line-value": Case(
+        lambda repo: ["--config", "seed=-5"],
+        "--config: seed: -5 is less than the minimum of 0",
+        "correct seed as",
+    ),
+    "config-command-line-alias-bomb": Case(
+        lambda repo: ["--config", f"bomb={COMMAND_LINE_BOMB}"],
+        "--config: bomb: expands through YAML aliases",
+        "share fewer of them",
     ),
     "config-results-is-git": Case(
         override({"results": ".git"}),
@@ -793,6 +809,8 @@ END_TO_END = {
     *(name for name, case in CASES.items() if case.after_run),
     # One of each kind the plan refuses, through Snakemake: one message, exit 1, no results/.
     "config-alias-bomb",
+    "config-command-line-value",
+    "config-command-line-alias-bomb",
     "config-duplicate-key",
     "config-unknown-key",
     "registry-absolute-source",
@@ -863,10 +881,9 @@ def good_project(tmp_path_factory) -> Path:
 
 def config_files(args: list[str]) -> list[str]:
     """config/config.yaml, then each --configfile of Snakemake's arguments over it."""
-    return [
-        "config/config.yaml",
-        *(args[args.index("--configfile") + 1 :] if "--configfile" in args else []),
-    ]
+    given = args[args.index("--configfile") + 1 :] if "--configfile" in args else []
+    ends = [i for i, entry in enumerate(given) if entry.startswith("--")]
+    return ["config/config.yaml", *(given[: ends[0]] if ends else given)]
 
 
 def snakemake_config(repo: Path, files: list[str]) -> dict:
@@ -886,16 +903,31 @@ def snakemake_config(repo: Path, files: list[str]) -> dict:
     return config
 
 
+def command_line_config(args: list[str]) -> dict:
+    """What Snakemake makes of ``--config key=value ...`` (its own parser)."""
+    from snakemake.cli import parse_config
+
+    if "--config" not in args:
+        return {}
+    entries = args[args.index("--config") + 1 :]
+    ends = [i for i, entry in enumerate(entries) if entry.startswith("--")]
+    return parse_config(entries[: ends[0]] if ends else entries)
+
+
 def plan_in(repo: Path, args: list[str]):
     """The run's plan in ``repo`` (its working directory), as the Snakefile makes it."""
     files = config_files(args)
+    overrides = command_line_config(args)
+    config = snakemake_config(repo, files)
+    config.update(overrides)  # Snakemake lays --config over the files key by key
     with contextlib.chdir(repo):
         return make_plan(
-            snakemake_config(repo, files),
+            config,
             Invocation(
                 repo=repo.resolve(),
                 config_files=tuple(dict.fromkeys(files)),
                 prefix=Path(sys.prefix),
+                config_overrides=overrides,
             ),
         )
 

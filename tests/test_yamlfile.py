@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprotrain import yamlfile
 from reprotrain.errors import ReprotrainError
@@ -45,9 +47,65 @@ def test_an_alias_bomb_is_refused_before_it_expands(tmp_path):
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 12)]
     error = refused(tmp_path, "\n".join(levels) + "\n")
-    # a0 to a4 hold about 74,000 values together; a5 alone would hold 590,000.
-    assert error.field == "a5"
-    assert f"more than {yamlfile.MAX_VALUES} values" in error.message
+    assert error.field == "a11"  # the key that expands most: 9**12 values
+    assert "expands through YAML aliases to" in error.message
+
+
+@settings(max_examples=40, deadline=None)
+@given(entries=st.integers(min_value=1, max_value=6000), columns=st.integers(1, 40))
+def test_a_large_honest_registry_sharing_one_schema_loads(tmp_path_factory, entries, columns):
+    """5,001 datasets sharing one schema through an anchor were refused as a bomb: the
+    bound grows with what the document writes."""
+    schema = (
+        "{target: t, classes: [0, 1], features: ["
+        + ", ".join(f"f{i}" for i in range(columns))
+        + "]}"
+    )
+    lines = [
+        "datasets:",
+        "  d0:",
+        "    v1: {kind: file, source: data/d0.csv, sha256: x, schema: &s " + schema + "}",
+    ]
+    lines += [
+        f"  d{i}:\n    v1: {{kind: file, source: data/d{i}.csv, sha256: x, schema: *s}}"
+        for i in range(1, entries)
+    ]
+    path = tmp_path_factory.mktemp("registry") / "datasets.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert len(yamlfile.load(path, "dataset registry")["datasets"]) == entries
+
+
+@settings(max_examples=30, deadline=None)
+@given(depth=st.integers(2, 12), width=st.integers(2, 12))
+def test_an_alias_bomb_is_refused_from_any_source_before_it_expands(tmp_path_factory, depth, width):
+    """Nested aliases, in a file or parsed by Snakemake from --config (shared objects):
+    refused exactly when the expansion passes the bound, in time linear in what is written."""
+    text = (
+        "[&a0 ["
+        + ", ".join(["x"] * width)
+        + "]"
+        + "".join(
+            f", &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]"
+            for level in range(1, depth)
+        )
+        + "]"
+    )
+    expanded = 1 + sum(sum(width**k for k in range(level + 2)) for level in range(depth))
+    written = 1 + depth * (width + 1)
+    too_many = expanded > max(yamlfile.MAX_VALUES, yamlfile.MAX_GROWTH * written)
+    path = tmp_path_factory.mktemp("bomb") / "c.yaml"
+    path.write_text(f"bomb: {text}\n")
+    for check in (
+        lambda: yamlfile.load(path, "config file"),
+        lambda: yamlfile.check_expansion(
+            {"bomb": yaml.load(text, Loader=yaml.BaseLoader)}, "--config"
+        ),
+    ):
+        if too_many:
+            with pytest.raises(ReprotrainError, match="expands through YAML aliases"):
+                check()
+        else:
+            check()
 
 
 @pytest.mark.parametrize(

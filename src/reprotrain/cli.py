@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from reprotrain import source_tree, yamlfile
+from reprotrain import fileio, source_tree, yamlfile
 from reprotrain.audit import comparison, explain, hunt, verify
 from reprotrain.environment import lockfiles
 from reprotrain.errors import ReprotrainError
@@ -494,13 +494,35 @@ def parser() -> argparse.ArgumentParser:
     return main_parser
 
 
+# The arguments that name a file or folder: the user's own, their links followed once
+# (reprotrain.fileio.user_path); what is found through them stays confined.
+_PATH_ARGUMENTS = (
+    "run", "to", "expected", "manifest", "root", "out", "checksum", "source", "public_key",
+    "attestation", "a", "b", "a_dir", "b_dir", "private", "public", "sign", "conda_lock",
+    "pip_lock",
+)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The one top-level handler: a bad input or an OS failure is one message (exit 2),
+    Ctrl-C one line (exit 130); a traceback reaches the user only for a bug, and then
+    with a line saying so."""
     args = parser().parse_args(argv)
+    for name in _PATH_ARGUMENTS:
+        if isinstance(value := getattr(args, name, None), str):
+            setattr(args, name, fileio.user_path(value))
     try:
         return args.handler(args) or 0
     except ReprotrainError as error:
         print(f"reprotrain: {error.message}", file=sys.stderr)
         return 2
+    except OSError as error:
+        failure = fileio.os_error(error.filename or "reprotrain", error, "used")
+        print(f"reprotrain: {failure.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reprotrain: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -110,6 +110,17 @@ def _relative_to_root(
     return base.resolve(), absolute.relative_to(base).as_posix()
 
 
+def user_path(path: str) -> str:
+    """A path the user named (a command-line argument) with the links of its directories
+    followed once: the user chose them. Only what is found through it (the files a
+    manifest lists, a card's paths) is confined. Unchanged when it holds no link, so
+    messages show it as typed."""
+    directory, name = os.path.split(path)
+    if not directory or os.path.realpath(directory) == os.path.abspath(directory):
+        return path
+    return os.path.join(os.path.realpath(directory), name)
+
+
 def resolve_beneath(root: Path, relative: str, display: str) -> list[str]:
     """The components of ``relative`` beneath ``root`` once every symbolic link in it is
     followed, each followed only while it stays inside ``root``. The last components may

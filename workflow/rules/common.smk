@@ -51,6 +51,7 @@ try:
         Invocation(
             repo=REPO,
             config_files=SETTINGS.config_files,
+            config_overrides=SETTINGS.config_overrides,
             use_conda=SETTINGS.use_conda,
             containerize=SETTINGS.containerize,
             local_cores=SETTINGS.local_cores,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ def check(
     file: str,
     sources: Sequence[str] = (),
     complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    command_line: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise a ReprotrainError for the most relevant violation of the schema, if any.
 
@@ -58,7 +59,7 @@ def check(
         fix = f"correct {field} as {schema_path} allows"
         if described:
             fix += f": {' '.join(str(described).split())}"
-    if sources and (found := yamlfile.locate(sources, field)):
+    if (sources or command_line) and (found := yamlfile.locate(sources, field, command_line)):
         file, _, written = found
         value = error.instance
         if written and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -63,6 +63,9 @@ class Invocation:
     prefix: Path | None = None
     # Validates against a schema as Snakemake's validate() does (a second opinion).
     validate: Callable[[Any, str], None] | None = None
+    # The values --config gave (on the command line, or a profile's `config:`), which
+    # override the config files: messages about them name --config.
+    config_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 def as_list(value: Any) -> list[Any]:
@@ -79,6 +82,7 @@ class Plan:
     repo: Path
     cwd: Path
     config_files: tuple[str, ...]
+    config_overrides: Mapping[str, Any]
     user_code: str
     use_conda: bool
     active_lock: str  # the lock that pins what the rules run with (its repository path)
@@ -157,6 +161,7 @@ class Plan:
             "REPROTRAIN_USER_CODE": str(Path(self.user_code).resolve()),
             # A job's message about a config key names the file that gave it.
             "REPROTRAIN_CONFIG_FILES": fileio.canonical_json(list(self.config_files)),
+            "REPROTRAIN_CONFIG_COMMAND_LINE": fileio.canonical_json(self.config_overrides),
             drift.LOCK_VARIABLE: self.in_source(self.active_lock),
             drift.MODE_VARIABLE: self.drift_mode,
             numerics.PIN_VARIABLE: self.numerics.to_json() if self.numerics else "null",
@@ -359,13 +364,19 @@ def make_plan(config: Mapping[str, Any], invocation: Invocation) -> Plan:
         files=source_tree.code_files(invocation.repo, absolute=True),
     )
     remember = remember.salted(code=code_digest)
+    # Snakemake parsed --config as YAML: a repeated alias there is one shared object,
+    # refused before anything here walks the config (its digest would expand it).
+    yamlfile.check_expansion(dict(invocation.config_overrides), yamlfile.COMMAND_LINE)
     config_files = _checked_config_files(invocation, remember)
+    yamlfile.check_expansion(dict(config), CONFIG_LABEL)  # however it was merged
     try:
         return _plan(config, invocation, config_files, remember, code_digest)
     except ReprotrainError as error:
-        # A config value may come from an overlay: name the file that gave it.
+        # A config value may come from an overlay or --config: name where it was given.
         if error.file == CONFIG_LABEL and error.field:
-            error.file = yamlfile.config_file_of(list(config_files), error.field)
+            error.file = yamlfile.config_file_of(
+                list(config_files), error.field, invocation.config_overrides
+            )
         raise
 
 
@@ -506,6 +517,7 @@ def _plan(
         repo=repo,
         cwd=invocation.cwd,
         config_files=config_files,
+        config_overrides=dict(invocation.config_overrides),
         user_code=user_code,
         use_conda=invocation.use_conda,
         active_lock=active_lock,
@@ -548,17 +560,25 @@ def _check_against_schema(
         schema_name,
         label,
         [str(f) for f in files] if label == CONFIG_LABEL else [],
+        dict(invocation.config_overrides) if label == CONFIG_LABEL else None,
         files=[*files, schema],
         also=(lambda: second_opinion(document, schema)) if second_opinion else None,
     )
 
 
 def check_schema(
-    document: Any, schema: str, schema_name: str, label: str, sources: list[str]
+    document: Any,
+    schema: str,
+    schema_name: str,
+    label: str,
+    sources: list[str],
+    command_line: Mapping[str, Any] | None = None,
 ) -> None:
     """A document against one of the workflow's schemas (reprotrain.driver.config_schema),
     completed by code where the schema leaves it to code."""
-    config_schema.check(document, schema, label, sources, SCHEMA_COMPLETIONS.get(schema_name))
+    config_schema.check(
+        document, schema, label, sources, SCHEMA_COMPLETIONS.get(schema_name), command_line
+    )
 
 
 def _data_versions(

@@ -77,6 +77,8 @@ class Settings:
     # Config files in the order they override each other: the Snakefile's configfile
     # directives, then each --configfile.
     config_files: tuple[str, ...]
+    # What --config gave (or a profile's `config:`), over the config files.
+    config_overrides: dict[str, Any]
     # --cores when jobs run on this machine; None for a cluster, or when unknown.
     local_cores: int | None
     # The process that started the run, not a job's own Snakemake.
@@ -92,6 +94,7 @@ def settings(workflow: Any) -> Settings:
         # --containerize is a mode of Snakemake the workflow only sees on the command line.
         containerize="--containerize" in sys.argv,
         config_files=tuple(ordered),
+        config_overrides=dict(workflow.config_settings.config or {}),
         local_cores=cores if workflow.local_exec and cores else None,
         main_process=workflow.is_main_process,
     )

@@ -110,7 +110,8 @@ def _fail(step: Callable[..., Any], error: ReprotrainError) -> None:
 
     if error.file == yamlfile.CONFIG_LABEL and error.field:
         files = json.loads(os.environ.get("REPROTRAIN_CONFIG_FILES") or "[]")
-        error.file = yamlfile.config_file_of(files, error.field)
+        command_line = json.loads(os.environ.get("REPROTRAIN_CONFIG_COMMAND_LINE") or "{}")
+        error.file = yamlfile.config_file_of(files, error.field, command_line)
     logging.getLogger(step.__module__).error("%s", error.message)
     print(f"reprotrain: {error.message}", file=sys.stderr)
     sys.exit(1)
