@@ -63,6 +63,8 @@ def run(tmp_path):
         REPROTRAIN_RUN=str(driver.pid),
         REPROTRAIN_WORKER_DIR=str(place),
         MARK="job-one",
+        # A variable the run declares: the job's step sees it (reprotrain.steps.box).
+        REPROTRAIN_PASS_ENVIRONMENT='["MARK"]',
     )
     for name in ("REPROTRAIN_LOCK", "REPROTRAIN_NUMERICS", worker.ENABLED):
         environment.pop(name, None)

@@ -162,6 +162,9 @@ class Plan:
             # A job's message about a config key names the file that gave it.
             "REPROTRAIN_CONFIG_FILES": fileio.canonical_json(list(self.config_files)),
             "REPROTRAIN_CONFIG_COMMAND_LINE": fileio.canonical_json(self.config_overrides),
+            jobenv.PASS_VARIABLE: fileio.canonical_json(
+                self.config["job_environment"].get("pass", [])
+            ),
             drift.LOCK_VARIABLE: self.in_source(self.active_lock),
             drift.MODE_VARIABLE: self.drift_mode,
             numerics.PIN_VARIABLE: self.numerics.to_json() if self.numerics else "null",

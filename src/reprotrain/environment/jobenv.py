@@ -15,7 +15,7 @@ environment every job (and every SLURM job's Snakemake, which applies it again) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # Every variable whose name starts with one of these is the pin's, never the shell's.
@@ -106,3 +106,48 @@ def build(
         name: value for name, value in inherited.items() if not controlled(name, pinned_numerics)
     }
     return kept | pinned
+
+
+# What a job's step, and the user code it runs, sees of the environment besides the pin's
+# own variables: where programs, the home, the temporary directory and the job's own
+# environment are, and nothing else: no token, password or cloud credential of the shell
+# reaches a custom estimator unless the run names it (config `job_environment.pass`).
+USER_CODE_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "CONDA_EXE",
+        "CONDA_PYTHON_EXE",
+        "CONDA_SHLVL",
+        "VIRTUAL_ENV",
+    }
+)
+USER_CODE_PREFIXES = (
+    "REPROTRAIN_",  # the run's own: lock, pin, drift mode, user code, workers
+    "SNAKEMAKE_",
+    "SLURM_",  # the job's allocation on a cluster
+)
+# The names the run passes on (config `job_environment.pass`), as the job gets them.
+PASS_VARIABLE = "REPROTRAIN_PASS_ENVIRONMENT"
+
+
+def for_user_code(environment: Mapping[str, str], passed: Iterable[str]) -> dict[str, str]:
+    """The environment a job's step runs in: the pin's variables, the allow-list
+    (USER_CODE_NAMES, USER_CODE_PREFIXES) and the names the run declares, nothing else."""
+    wanted = set(passed)
+    return {
+        name: value
+        for name, value in environment.items()
+        if name in USER_CODE_NAMES
+        or name.startswith(USER_CODE_PREFIXES)
+        or name in wanted
+        or controlled(name)
+    }

@@ -16,6 +16,7 @@ import difflib
 import importlib
 import inspect
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -306,6 +307,10 @@ def _close(wrong: str, names: list[str]) -> str:
     return f"it takes: {', '.join(names) or 'nothing'}"
 
 
+# Seconds the driver waits for a custom estimator's module to import and be checked.
+IMPORT_TIMEOUT = 300
+
+
 def check_models_apart(
     names: list[str],
     models: dict[str, Any],
@@ -337,13 +342,27 @@ def _refusal_apart(
 ) -> dict[str, Any] | None:
     """The refusal ``check_models`` gives in a fresh interpreter (None: the models are
     good), as the fields of its ReprotrainError."""
+    from reprotrain.environment import jobenv
+
     request = json.dumps([names, entries, file, user_code, tasks])
-    done = subprocess.run(
-        [sys.executable, "-m", "reprotrain.ml.model_types", request],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "reprotrain.ml.model_types", request],
+            capture_output=True,
+            text=True,
+            check=False,
+            # User code is imported as the jobs import it: with the allow-listed
+            # environment only, and within a bound.
+            env=jobenv.for_user_code(os.environ, ()),
+            timeout=IMPORT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise ReprotrainError(
+            file,
+            "models",
+            f"importing and checking the custom models took more than {IMPORT_TIMEOUT} s",
+            f"make the modules of {user_code}/ import without waiting on anything",
+        ) from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["it printed nothing"])[-1]
         return {

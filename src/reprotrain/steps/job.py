@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from reprotrain.errors import ReprotrainError
+from reprotrain.steps import box
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # Errors of the file system, not of the code: reported as one message, no traceback.
@@ -47,9 +48,12 @@ def execute(
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if also_loaded:
         logging.getLogger(__name__).info("step forked from warm worker %d", os.getppid())
-    # A custom estimator may live in the user code directory (config `user_code`).
+    # A custom estimator may live in the user code directory (config `user_code`). It
+    # sees only the environment the run declares, and every process it starts ends with
+    # the job (reprotrain.steps.box).
     if user_code := os.environ.get("REPROTRAIN_USER_CODE"):
         sys.path.insert(0, user_code)
+    box.enter()
     try:
         # Every job checks that its own environment still matches the lock in force.
         drift.check_from_environment()
@@ -61,11 +65,13 @@ def execute(
         write_json(drift.packages_record_path(log_path), drift.packages_used(also_loaded))
         # What the job saw that no output may depend on: named when two runs differ.
         write_json(conditions.record_path(log_path), conditions.observe())
+        box.leave()
         leave_without_teardown()
     except ReprotrainError as error:
         _fail(step, error)
     except OSError as error:
         if error.errno not in WRITE_FAILURES:
+            box.leave()
             raise
         _fail(
             step,
@@ -103,7 +109,7 @@ def leave_without_teardown(status: int = 0) -> NoReturn:
     os._exit(status)
 
 
-def _fail(step: Callable[..., Any], error: ReprotrainError) -> None:
+def _fail(step: Callable[..., Any], error: ReprotrainError) -> NoReturn:
     # A config value may come from an overlay: name the file that gave it, as the driver
     # does (the driver passes the run's config files).
     from reprotrain import yamlfile
@@ -114,4 +120,5 @@ def _fail(step: Callable[..., Any], error: ReprotrainError) -> None:
         error.file = yamlfile.config_file_of(files, error.field, command_line)
     logging.getLogger(step.__module__).error("%s", error.message)
     print(f"reprotrain: {error.message}", file=sys.stderr)
+    box.leave()
     sys.exit(1)
