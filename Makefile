@@ -7,7 +7,7 @@ CORES ?= 2
 export PYTHONHASHSEED := 0
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run sweep report report-sweep test test-fast bench bench-sweep bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report report-sweep test test-fast fuzz bench bench-sweep bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
 setup:
@@ -39,7 +39,17 @@ test: setup
 
 ## test-fast: the unit tests only (no Snakemake, no hunt, no SLURM): under a minute
 test-fast: setup
-	$(BIN)/pytest -m "not dryrun and not pipeline and not hunt and not slurm"
+	$(BIN)/pytest -m "not dryrun and not pipeline and not hunt and not slurm and not fuzz"
+
+## fuzz: every parser of user-controlled bytes under atheris, FUZZ_SECONDS each (the
+## tests run each for 3 s); a crashing input lands in fuzz-corpus/crash-*
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS = config registry csv manifest card verdict signature attestation json url
+fuzz: setup
+	@for target in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
+		$(BIN)/python tools/fuzz.py $$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 ## slurm-up / slurm-down: a single-node SLURM test cluster on loopback (root; see docs/slurm.md)
 SLURM_STATE ?= /tmp/reprotrain-slurm
@@ -119,4 +129,4 @@ dag: setup
 	@$(BIN)/snakemake --rulegraph mermaid-js
 
 clean:
-	rm -rf results results-sweep logs .snakemake hunt-report
+	rm -rf results results-sweep logs .snakemake hunt-report fuzz-corpus

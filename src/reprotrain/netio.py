@@ -47,8 +47,12 @@ _FIX = "check the URL and that the server serves it (or register a copy under da
 
 
 def check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is not a number raises here
+    except ValueError as error:
+        raise _refusal(url, f"is not a valid URL ({error})", _FIX) from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname or port == 0:
         raise _refusal(url, "is not an http(s) URL with a host", _FIX)
     if any(ord(character) < 33 for character in url):
         raise _refusal(url, "holds a space or a control character", "percent-encode it")

@@ -42,7 +42,12 @@ def load(path: str | Path, what: str) -> Any:
     """Parse a YAML file safely and strictly, with one clear error for each way it is bad."""
     text = _read(Path(path), what)
     check_text(text, path, what)
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    try:
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as error:  # composed, but not constructed: a tag, a list as a key
+        raise ReprotrainError(
+            path, None, f"the {what} is not valid YAML: {error}", "correct the YAML syntax"
+        ) from None
 
 
 def check_file(path: str | Path, what: str) -> None:

@@ -43,7 +43,10 @@ def check(
     parent = ".".join(str(part) for part in error.absolute_path)
     field = parent or "(top level)"
     if error.validator == "additionalProperties":
-        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        # Keys YAML read as numbers or booleans are named as written.
+        unknown = sorted(
+            {str(key) for key in error.instance} - set(error.schema.get("properties", {}))
+        )
         field = ".".join(filter(None, [parent, unknown[0]]))
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         problem = f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"

@@ -396,8 +396,8 @@ def _check_header_names(first_line: bytes, path: str | Path, fix: str) -> None:
 
     try:
         names = next(csv.reader([first_line.decode("utf-8").rstrip("\r")]), [])
-    except UnicodeDecodeError:
-        return  # reported as not UTF-8 by the parse
+    except (UnicodeDecodeError, csv.Error):
+        return  # reported by the parse: not UTF-8, or not CSV
     seen: dict[str, int] = {}
     for number, name in enumerate(names, start=1):
         if name in seen:
