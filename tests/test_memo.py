@@ -9,6 +9,7 @@ from typing import ClassVar
 import pytest
 
 from reprotrain import memo
+from reprotrain.errors import ReprotrainError
 
 
 class Check:
@@ -136,3 +137,20 @@ def test_a_second_opinion_runs_with_the_check_and_a_refusal_is_not_remembered(tm
         memo.Memo(store, salt="s")(check.run, "x", also=lambda: opinions.append("agreed"))
     assert opinions[2:] == ["agreed"]
     assert len(check.calls) == 3
+
+
+def test_a_file_swapped_while_it_is_checked_lends_its_verdict_to_nothing(tmp_path):
+    """The check reads the files itself, after the memo hashed them: bytes swapped in
+    between are refused, not remembered under the digest of the bytes checked."""
+    config = tmp_path / "c.yaml"
+    config.write_text("good")
+
+    def check_then_swap() -> str:
+        verdict = "ok" if config.read_text() == "good" else "bad"
+        config.write_text("swapped")  # another process, in the window
+        return verdict
+
+    store = tmp_path / "memo.json"
+    with pytest.raises(ReprotrainError, match="changed while it was being checked"):
+        memo.Memo(store, salt="s")(check_then_swap, files=[config])
+    assert not store.exists() or "ok" not in store.read_text()

@@ -78,12 +78,14 @@ class Memo:
                 also()
             return result
 
+        files = list(files)
         try:
+            digests = {os.fspath(file): _file_digest(file) for file in files}
             key = digest_value(
                 {
                     "function": f"{function.__module__}.{function.__qualname__}",
                     "arguments": list(arguments),
-                    "files": {os.fspath(file): _file_digest(file) for file in files},
+                    "files": digests,
                     "salt": self.salt,
                 }
             )
@@ -94,6 +96,17 @@ class Memo:
         if key in self.entries:
             return self.entries[key]
         result = run()
+        # The check read the files itself: a verdict is remembered for the bytes hashed
+        # into its key only if they are still the bytes there once it is done (a file
+        # swapped while it was checked would otherwise lend its verdict to other bytes).
+        if {os.fspath(file): _file_digest(file) for file in files} != digests:
+            raise ReprotrainError(
+                ", ".join(sorted(digests)),
+                None,
+                "changed while it was being checked",
+                "leave the configuration, locks and user code alone while a run starts, "
+                "and rerun",
+            )
         try:
             canonical_json(result)
         except (TypeError, ValueError):
