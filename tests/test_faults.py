@@ -95,6 +95,29 @@ def test_killed_job_process_fails_the_run_and_the_rerun_completes(default_run, t
     assert_same_manifest(workdir, default_run)
 
 
+def test_ctrl_c_ends_the_run_without_a_traceback_and_the_rerun_completes(default_run, tmp_path):
+    """Ctrl-C reaches the driver and its jobs together (the terminal's process group):
+    the run ends with Snakemake's line and no traceback, and the next run accepts what
+    is left and makes the record's bytes."""
+    workdir = copy_repo(tmp_path / "interrupted")
+    run = subprocess.Popen(
+        [str(BIN / "snakemake"), "--workflow-profile", "profiles/default", "-c", "1"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    wait_for(lambda: rule_started(workdir, "train"), "the train job")
+    os.killpg(run.pid, signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert "Terminating processes on user request" in output
+    assert "Traceback" not in output, output[-3000:]
+    snakemake(workdir)
+    assert_same_manifest(workdir, default_run)
+
+
 def test_second_concurrent_run_is_refused_and_the_first_completes(default_run, tmp_path):
     workdir = copy_repo(tmp_path / "concurrent")
     first = start(workdir)

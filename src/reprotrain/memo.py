@@ -104,8 +104,7 @@ class Memo:
                 ", ".join(sorted(digests)),
                 None,
                 "changed while it was being checked",
-                "leave the configuration, locks and user code alone while a run starts, "
-                "and rerun",
+                "leave the configuration, locks and user code alone while a run starts, and rerun",
             )
         try:
             canonical_json(result)

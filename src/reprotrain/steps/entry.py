@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +15,23 @@ def run_step(log_path: str, step: str | Callable[..., Any], **arguments: Any) ->
 
     A step named "package.module:function" runs in the run's warm worker when there is one
     (reprotrain.steps.worker): the job's process then never imports the step's module.
+    Ctrl-C (which reaches every job of the terminal's run) ends the job with one line:
+    Snakemake removes its outputs, and the next run makes them again.
     """
+    try:
+        _run(log_path, step, arguments)
+    except KeyboardInterrupt:
+        print(
+            "reprotrain: interrupted (Ctrl-C); the next run makes this job's outputs again",
+            file=sys.stderr,
+        )
+        sys.stderr.flush()
+        # Die of the signal, as Snakemake expects of an interrupted job.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGINT)
+
+
+def _run(log_path: str, step: str | Callable[..., Any], arguments: dict[str, Any]) -> None:
     if isinstance(step, str):
         status = worker.hand_over(step, log_path, arguments)
         if status is not None:
