@@ -115,3 +115,14 @@ def test_the_plan_refuses_a_results_folder_with_a_link_out(tmp_path):
         plan_in(repo, [])
     assert "results/runs: is a symbolic link that leads outside" in refused.value.message
     assert list(outside.iterdir()) == []
+
+
+def test_a_hunt_report_replaces_only_a_hunt_report(tmp_path, monkeypatch):
+    from reprotrain.audit import hunt
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/guide.md").write_text("mine")
+    with pytest.raises(ReprotrainError, match="docs holds files a reprotrain hunt report"):
+        hunt.hunt(tmp_path, tmp_path / "docs", only=["moon_phase"])
+    assert (tmp_path / "docs/guide.md").read_text() == "mine"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reprotrain import source_tree
+from reprotrain import fileio, source_tree
 from reprotrain.audit import comparison, explain
 from reprotrain.environment import numerics
 from reprotrain.errors import ReprotrainError
@@ -647,9 +647,12 @@ def hunt(
     chosen = [v for v in VARIATIONS if (not only or v.name in only) and v.name not in (skip or [])]
     unavailable = {v.name: reason for v in chosen if (reason := v.unavailable())}
     usable = [v for v in chosen if v.name not in unavailable]
+    # The report folder is replaced: only when it is new or a hunt's (never docs/ or .git).
+    fileio.check_output_directory(out, "hunt report", file=str(out), field="--out")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    fileio.mark_output_directory(out, "hunt report")
     work = Path(tempfile.mkdtemp(prefix="reprotrain-hunt-"))
     try:
         runner = Hunt(root, work, out, target, snakemake_args or [], usable, progress)

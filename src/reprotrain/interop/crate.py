@@ -476,11 +476,10 @@ def build(
     )
     written = _write(crate, Path(out))
     if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(
+        fileio.atomic_write_bytes(
+            log,
             f"crate of {run_manifest}: {len(files)} covered outputs, {len(jobs)} jobs, "
-            f"verdict: {run['description']}; written to {written}\n",
-            encoding="utf-8",
+            f"verdict: {run['description']}; written to {written}\n".encode(),
         )
     return written
 
