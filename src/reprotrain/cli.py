@@ -74,7 +74,7 @@ def _record(args: argparse.Namespace) -> None:
         (attestation.attestation_path(args.to), args.attest),
     ):
         if not replaced and stale.exists():
-            stale.unlink()
+            fileio.remove(stale)
             print(f"removed {stale}: it was made for the previous record")
 
 

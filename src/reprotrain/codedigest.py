@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.hashing import digest_value, sha256_bytes
 
 # Changes whenever what a digest covers changes, so that no digest of another meaning
@@ -42,7 +43,7 @@ def digest_code(root: str | Path, relative_paths: Iterable[str]) -> str:
 
 def meaning_digest(path: Path) -> str:
     """The digest of one file's meaning (of its bytes, when they do not parse)."""
-    data = path.read_bytes()
+    data = fileio.read_bytes(path, what="code file")
     key = (path.name, sha256_bytes(data))
     # A process digests the same files for every rule, and copies of them: each once.
     if key not in _digests:

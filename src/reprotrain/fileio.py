@@ -512,6 +512,26 @@ def mark_output_directory(path: str | os.PathLike[str], kind: str) -> None:
     atomic_write_bytes(Path(path) / OUTPUT_MARKER, f"{kind}\n".encode())
 
 
+def remove(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> None:
+    """Delete one file beneath ``root`` (default: the working directory): the link itself
+    when it is one, never what it points to, and never a path that leads outside."""
+    display = os.fspath(path)
+    base, relative = _relative_to_root(path, root)
+    parts = resolve_beneath(base, os.path.dirname(relative), display)
+    name = os.path.basename(relative)
+    if not name or name in (".", ".."):
+        raise ReprotrainError(display, None, "is not a file", "name a file")
+    directory = _open_directory(base, parts, display, create=False)
+    try:
+        os.unlink(name, dir_fd=directory)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise os_error(display, error, "deleted") from None
+    finally:
+        os.close(directory)
+
+
 def check_writable(directory: str | Path) -> None:
     """Refuse, before any job, a directory the run writes to that cannot be written: a
     read-only filesystem, or permissions (access(2) says so for root too, on a read-only

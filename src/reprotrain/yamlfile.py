@@ -43,7 +43,7 @@ def load(path: str | Path, what: str) -> Any:
     text = _read(Path(path), what)
     check_text(text, path, what)
     try:
-        return yaml.load(text, Loader=_LOADER)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as error:  # composed, but not constructed: a tag, a list as a key
         raise ReprotrainError(
             path, None, f"the {what} is not valid YAML: {error}", "correct the YAML syntax"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from reprotrain import yamlfile
+from reprotrain import fileio, yamlfile
 from reprotrain.errors import ReprotrainError
 
 
@@ -30,7 +30,7 @@ def check(
     import jsonschema
     from jsonschema.exceptions import best_match
 
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    schema = yaml.safe_load(fileio.read_text(schema_path, what="schema"))
     if complete is not None:
         schema = complete(schema)
     # Messages name the schema as the repository does, not by this machine's path.

@@ -610,5 +610,6 @@ def _code_version(repo: Path) -> dict[str, Any]:
     """The code's version for the manifest: the commit of the workflow's source tree."""
     exported = repo / source_tree.COMMIT_FILE
     if exported.is_file():
-        return {"commit": exported.read_text(encoding="utf-8").strip(), "dirty": False}
+        commit = fileio.read_text(exported, limit=4096, what="exported commit").strip()
+        return {"commit": commit, "dirty": False}
     return provenance.git_state(repo)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from reprotrain import fileio
 from reprotrain.errors import ReprotrainError
 
 _held: list[FileLock] = []  # the lock stays held for the life of the process
@@ -53,8 +54,8 @@ def acquire(path: str | Path) -> None:
 
 def _holder(lock_path: Path) -> str:
     try:
-        return lock_path.read_text(encoding="utf-8").strip() or "unknown"
-    except OSError:
+        return fileio.read_text(lock_path, limit=4096, what="run lock").strip() or "unknown"
+    except ReprotrainError:
         return "unknown"
 
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.audit import verify
 from reprotrain.driver import runlock
 from reprotrain.driver import snakemake_adapter as adapter
@@ -70,7 +71,7 @@ def check_last_run(plan: Plan, executing: bool) -> None:
         adapter.log.warning(f"reprotrain: last run: {note}")
     for path in stale.remove:
         if executing:
-            Path(path).unlink()
+            fileio.remove(path)
             adapter.log.warning(f"reprotrain: removed {path}: it is made again")
         else:
             adapter.log.warning(f"reprotrain: a run would remove {path} and make it again")

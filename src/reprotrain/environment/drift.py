@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from reprotrain import memo
+from reprotrain import fileio, memo
 from reprotrain.environment import lockfiles
 from reprotrain.environment.lockfiles import (
     explicit_packages,
@@ -224,11 +224,10 @@ def pinned_conda_packages(pin_path: str | Path) -> dict[str, tuple[str, str]]:
 def conda_env_packages(prefix: str | Path) -> dict[str, tuple[str, str | None]]:
     """conda name -> ("version=build", md5) of every package conda installed in ``prefix``,
     from the records conda writes for each (conda-meta/<name>-<version>-<build>.json)."""
-    import json
 
     found = {}
     for record_path in sorted((Path(prefix) / "conda-meta").glob("*.json")):
-        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record = fileio.read_json(record_path, what="conda package record")
         found[record["name"]] = (f"{record['version']}={record['build']}", record.get("md5"))
     return found
 

@@ -236,7 +236,7 @@ def check_spec_is_locked(spec_path: str | Path, lock: dict, lock_path: str | Pat
     fix = f"relock: `make lock` regenerates {lock_path} and the pin files from {spec_path}"
     if not Path(spec_path).is_file():
         raise ReprotrainError(spec_path, None, "the conda spec does not exist", "restore it")
-    spec = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
+    spec = yaml.safe_load(fileio.read_text(spec_path, what="conda spec", fix=fix))
     metadata = lock["metadata"]
     spec_platforms = sorted(spec.get("platforms", []))
     if spec_platforms != sorted(metadata["platforms"]):
@@ -277,7 +277,7 @@ def check_pin_files(lock: dict, lock_path: str | Path, envs_dir: str | Path) -> 
         fix = f"re-render it from {lock_path}: `make lock` (conda-lock render --kind explicit)"
         if not pin.is_file():
             raise ReprotrainError(pin, None, f"the pin file for {platform} does not exist", fix)
-        lines = pin.read_text(encoding="utf-8").splitlines()
+        lines = fileio.read_text(pin, what="pin file", fix=fix).splitlines()
         header = f"# input_hash: {content_hash}"
         if header not in lines:
             raise ReprotrainError(pin, "input_hash", f"does not match {lock_path}", fix)
@@ -317,7 +317,7 @@ def check_installed_from(pip_lock_path: str | Path, stamp_path: str | Path) -> N
     stamp = Path(stamp_path)
     if not stamp.is_file():
         return  # not a venv made by tools/setup-venv.sh: the drift check still applies
-    installed_from = stamp.read_text(encoding="utf-8").strip()
+    installed_from = fileio.read_text(stamp, limit=1024, what="install stamp").strip()
     current = sha256_file(pip_lock_path)
     if installed_from != current:
         raise ReprotrainError(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprotrain import source_tree
+from reprotrain import fileio, source_tree
 from reprotrain.codedigest import digest_code
 from reprotrain.hashing import digest_value, digest_value_remembered, sha256_file
 
@@ -39,7 +39,7 @@ def _imports(path: Path) -> frozenset[str]:
 @functools.cache
 def _parsed_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
     found: set[str] = set()
-    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(fileio.read_text(path, what="code file"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -5,11 +5,10 @@ Rule scripts only pass paths and params in; the record-keeping steps are in reco
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
+from reprotrain import fileio
 from reprotrain.datasets import Dataset, TableSchema
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
@@ -134,10 +133,7 @@ RECORDED_SOURCE = (
 def _read_card(card: str) -> dict[str, Any]:
     """The model card save wrote, refused (never half-used) when it is not one."""
     fix = "delete it and the model beside it, and rerun: save makes both again"
-    try:
-        document = json.loads(Path(card).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ReprotrainError(card, None, f"is not a model card (not JSON: {error})", fix) from None
+    document = fileio.read_json(card, what="model card", fix=fix)
     try:
         fields = {
             "model.sha256": document["model"]["sha256"],
