@@ -94,6 +94,56 @@ def test_no_eval_exec_or_unsafe_loading_in_the_code():
     assert unpickling == ["models.py"]
 
 
+# Where the package touches the filesystem other than through reprotrain.fileio, and why.
+RAW_IO_ALLOWED = {
+    "fileio.py": "the confined layer itself",
+    "steps/worker.py": "its own sockets, pid and log files in a private 0700 folder; /proc",
+    "steps/box.py": "/proc, to find the job's processes",
+    "records/conditions.py": "/proc/self/mountinfo",
+    "environment/numerics.py": "/proc/cpuinfo",
+    "environment/drift.py": "importlib.metadata's own reads of installed distributions",
+    "records/signing.py": "the sealing key, created 0600 with O_EXCL",
+    "audit/hunt.py": "its scratch copies of the project under TMPDIR",
+    "audit/reordered.py": "its scratch copy of the project under TMPDIR",
+    "interop/crate.py": "ro-crate-py's scratch folder under TMPDIR, the packaged context",
+    "driver/snakemake_adapter.py": "the staging folder of an exported source tree",
+    "source_tree.py": "the folders of an exported source tree",
+    "netio.py": "the one network layer: urllib's opener.open is a request, not a file",
+}
+RAW_IO = {
+    "read_text",
+    "read_bytes",
+    "write_text",
+    "write_bytes",
+    "unlink",
+    "rmdir",
+    "rmtree",
+    "open",
+}
+
+
+def test_every_file_access_goes_through_the_confined_layer():
+    """Reads, writes and deletes go through reprotrain.fileio (confined, bounded, atomic,
+    one message per OS failure); the few modules that may not say why (RAW_IO_ALLOWED)."""
+    import ast
+
+    package = REPO / "src/reprotrain"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).as_posix() in RAW_IO_ALLOWED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            called = name.rsplit(".", 1)[-1]
+            if name.startswith("fileio."):
+                continue
+            if called in RAW_IO or name in {"open", "os.open", "np.save", "json.load"}:
+                found.append(f"{path.relative_to(package)}:{node.lineno}: {name}")
+    assert found == []
+
+
 def test_the_type_checker_catches_a_misspelt_record_key(tmp_path):
     """The records are typed: reading a key a manifest does not have is an error before
     any run (here `param_digest` for `params_digest`)."""
