@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -157,7 +158,8 @@ def small_results_disk(tmp_path):
 @pytest.mark.pipeline
 def test_full_disk_fails_clearly_and_leaves_no_half_written_record(small_results_disk):
     workdir = small_results_disk
-    filler = workdir / "results/filler"
+    # Named as an output the run does not make, so the folder is still a results folder.
+    filler = workdir / "results/crate.zip"
     filler.write_bytes(b"\0" * 40 * 1024)  # leaves room for the tables, not for the model
     run = snakemake(workdir, check=False)
     assert run.returncode != 0
@@ -227,3 +229,35 @@ def test_jobs_leave_no_worker_processes_behind(tmp_path, monkeypatch):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert processes_with("REPROTRAIN_TEST_RUN", marker) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [("size=4k", "No space left on device"), ("ro,size=1m", "Read-only file system")],
+    ids=["full", "read-only"],
+)
+def test_recording_onto_a_full_or_read_only_disk_is_one_message(
+    default_run, tmp_path, options, message
+):
+    """`reprotrain record` writes the record atomically: a disk that cannot take it is one
+    message naming the file, no traceback, and no half-written record."""
+    workdir = shutil.copytree(default_run, tmp_path / "run", symlinks=True)
+    target = workdir / "records"
+    mount_tmpfs(target, options)
+    try:
+        if "ro" not in options.split(","):
+            (target / "filler").write_bytes(b"\0" * 3 * 1024)
+        done = subprocess.run(
+            [str(BIN / "reprotrain"), "record", "--to", "records/manifest.json"],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+        )
+        left = sorted(p.name for p in target.iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("reprotrain: records/manifest.json: could not be written: ")
+    assert message in done.stderr and "\n  fix: " in done.stderr
+    assert "Traceback" not in done.stderr
+    assert left in ([], ["filler"])

@@ -169,4 +169,5 @@ def test_strict_json_refuses_a_key_given_twice_and_nan(tmp_path: Path) -> None:
 
 def test_an_os_failure_is_one_message_naming_the_file_and_the_fix(tmp_path: Path) -> None:
     error = fileio.os_error(tmp_path / "x", OSError(errno.ENOSPC, "No space left on device"))
-    assert "disk is full" in error.message and "free space" in error.message
+    assert "No space left on device (the disk is full)" in error.message
+    assert "free space" in error.fix

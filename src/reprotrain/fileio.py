@@ -69,7 +69,11 @@ def os_error(path: str | os.PathLike[str], error: OSError, doing: str = "read") 
     problem, fix = fixes.get(
         code or 0, (error.strerror or str(error), "check the file and its filesystem, and rerun")
     )
-    return ReprotrainError(path, None, f"could not be {doing}: {problem}", fix)
+    # The system's words first (what a search finds), then what they mean here.
+    said = error.strerror or problem
+    if said.lower() != problem.lower():
+        said = f"{said} ({problem})"
+    return ReprotrainError(path, None, f"could not be {doing}: {said}", fix)
 
 
 def _escape(display: str, root: Path, link: str) -> ReprotrainError:
