@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -62,6 +63,13 @@ def edit_document(path: str, change: Callable[[dict], None]) -> Callable[[Path],
         return []
 
     return setup
+
+
+def raw_as_fifo(repo: Path) -> list[str]:
+    """The raw file replaced by a FIFO: reading it would wait for a writer forever."""
+    (repo / RAW).unlink()
+    os.mkfifo(repo / RAW)
+    return []
 
 
 def registered_raw(make: Callable[[bytes], bytes]) -> Callable[[Path], list[str]]:
@@ -662,6 +670,18 @@ CASES = {
         ),
         f"{RAW}: extra",
         "schema",
+        DATA_RECORD,
+    ),
+    "data-raw-file-is-a-fifo": Case(
+        raw_as_fifo,
+        f"{RAW}: is a FIFO (named pipe), not a regular file",
+        "replace it by the file itself",
+        DATA_RECORD,
+    ),
+    "data-nul-inside-a-cell": Case(
+        registered_raw(lambda raw: raw.replace(b"17.99,", b"17.9\x009,", 1)),
+        f"{RAW}: line 2, column 5: holds the control character b'\\x00'",
+        "remove it",
         DATA_RECORD,
     ),
     "data-nan": Case(

@@ -62,10 +62,13 @@ def test_http_source_is_fetched_verified_and_split_like_the_local_file(
 ):
     base, served = http_server
     (served / "breast_cancer.csv").write_bytes((scratch_repo / RAW).read_bytes())
-    config = register_http_version(scratch_repo, f"{base}/breast_cancer.csv")
+    # `..` segments in the URL name no place on disk: nothing is stored by the URL's path.
+    url = f"{base}/a/../breast_cancer.csv"
+    config = register_http_version(scratch_repo, url)
     snakemake(scratch_repo, f"{HTTP_DATA}/data.json", *config)
+    assert not (scratch_repo / ".snakemake/storage").exists()
     record = read_json(scratch_repo / f"{HTTP_DATA}/data.json")
-    assert record["source"] == f"{base}/breast_cancer.csv"
+    assert record["source"] == url
     assert record["sha256"] == read_json(default_run / DATA / "data.json")["sha256"]
     for table in ("train.npy", "test.npy"):
         fetched = (scratch_repo / HTTP_DATA / table).read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -319,7 +320,9 @@ def source_location(dataset: Dataset, workflow_root: Path, registry_path: str) -
     """
     if dataset.kind != "file" or dataset.source is None:
         return None
-    if dataset.is_url or Path(dataset.source).is_file():
+    # Anything there (a FIFO, a device, a link) is the dataset's: preprocess opens it
+    # through the confined layer, which names what it is if it is not a regular file.
+    if dataset.is_url or os.path.lexists(dataset.source):
         return dataset.source
     embedded = workflow_root / dataset.source
     if embedded.is_file():
