@@ -41,27 +41,24 @@ from reprotrain.driver import snakemake_adapter as adapter  # noqa: E402
 from reprotrain.driver.plan import Invocation, make_plan  # noqa: E402
 from reprotrain.driver.recipes import Recipes  # noqa: E402
 from reprotrain.driver.start import last_run_checked, start  # noqa: E402
-from reprotrain.errors import ReprotrainError  # noqa: E402
 from reprotrain.layout import SPLIT, SPLIT_MODEL  # noqa: E402
 
 SETTINGS = adapter.settings(workflow)
-try:
-    PLAN = make_plan(
-        config,
-        Invocation(
-            repo=REPO,
-            config_files=SETTINGS.config_files,
-            config_overrides=SETTINGS.config_overrides,
-            use_conda=SETTINGS.use_conda,
-            containerize=SETTINGS.containerize,
-            local_cores=SETTINGS.local_cores,
-            conda_executable=shutil.which("conda"),
-            min_conda=adapter.MIN_CONDA_VERSION,
-            prefix=Path(sys.prefix),
-            validate=validate,
-            snakemake_version=adapter.VERSION,
-        ),
-    )
-except ReprotrainError as error:
-    raise WorkflowError(error.message) from None
-start(PLAN, SETTINGS.main_process)
+PLAN = adapter.in_driver(
+    make_plan,
+    config,
+    Invocation(
+        repo=REPO,
+        config_files=SETTINGS.config_files,
+        config_overrides=SETTINGS.config_overrides,
+        use_conda=SETTINGS.use_conda,
+        containerize=SETTINGS.containerize,
+        local_cores=SETTINGS.local_cores,
+        conda_executable=shutil.which("conda"),
+        min_conda=adapter.MIN_CONDA_VERSION,
+        prefix=Path(sys.prefix),
+        validate=validate,
+        snakemake_version=adapter.VERSION,
+    ),
+)
+adapter.in_driver(start, PLAN, SETTINGS.main_process)

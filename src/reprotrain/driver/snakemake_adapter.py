@@ -36,6 +36,27 @@ VERSION: str = snakemake.__version__
 MIN_CONDA_VERSION: str = MIN_CONDA_VER
 # What Snakemake shows as a workflow error: one message, no traceback.
 Error = WorkflowError
+
+
+def in_driver[T](step: Callable[..., T], *arguments: Any) -> T:
+    """The driver's one top-level handler: a bad input or an OS failure in a step of the
+    driver (the plan, its start) becomes Snakemake's one-message error, Ctrl-C one line;
+    no traceback of ours reaches the user."""
+    from reprotrain import fileio
+    from reprotrain.errors import ReprotrainError
+
+    try:
+        return step(*arguments)
+    except ReprotrainError as error:
+        raise Error(error.message) from None
+    except OSError as error:
+        raise Error(
+            fileio.os_error(error.filename or "reprotrain", error, "used").message
+        ) from None
+    except KeyboardInterrupt:
+        raise Error("interrupted (Ctrl-C) before any job ran; nothing was written") from None
+
+
 log = logger
 # In an exported module tree: the commit it was exported from (git has no other record
 # there). The same name as reprotrain.source_tree.COMMIT_FILE, which cannot be imported
