@@ -795,7 +795,7 @@ CASES = {
     # Model
     "card-truncated": Case(
         killed_before_its_manifest(truncate(f"{MODEL}/model_card.json", 100)),
-        f"{MODEL}/model_card.json: is not a model card (not JSON",
+        f"{MODEL}/model_card.json: the model card is not valid JSON",
         "save makes both again",
         after_run=True,
     ),
