@@ -675,7 +675,7 @@ CASES = {
     "data-raw-file-is-a-fifo": Case(
         raw_as_fifo,
         f"{RAW}: is a FIFO (named pipe), not a regular file",
-        "replace it by the file itself",
+        "remove it; restore it",
         DATA_RECORD,
     ),
     "data-nul-inside-a-cell": Case(

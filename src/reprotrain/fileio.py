@@ -18,6 +18,7 @@ import errno
 import io
 import json
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -202,13 +203,13 @@ def _open_directory(root: Path, parts: list[str], display: str, create: bool) ->
     return descriptor
 
 
-def _not_regular(display: str, mode: int) -> ReprotrainError:
+def _not_regular(display: str, mode: int, fix: str | None = None) -> ReprotrainError:
     kind = next((name for test, name in _KIND_OF_MODE if test(mode)), "not a regular file")
     return ReprotrainError(
         display,
         None,
-        f"is {kind}, not a regular file",
-        "replace it by the file itself (reprotrain reads regular files only)",
+        f"is {kind}, not a regular file (reprotrain reads regular files only)",
+        f"remove it; {fix}" if fix else "replace it by the file itself",
     )
 
 
@@ -239,7 +240,7 @@ def open_file(
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
-        raise _not_regular(display, mode)
+        raise _not_regular(display, mode, fix)
     os.set_blocking(descriptor, True)
     return io.BufferedReader(io.FileIO(descriptor, "rb"))
 
@@ -357,6 +358,10 @@ def read_json(
     return parse_json(data, path, what, fix)
 
 
+# The temporary name atomic_write_bytes writes to before its rename.
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
 @contextlib.contextmanager
 def _created(directory: int, name: str) -> Iterator[tuple[IO[bytes], str]]:
     temporary = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
@@ -470,7 +475,8 @@ def check_output_directory(
         return
     if not given.is_dir():
         raise refuse("is a file, not a folder")
-    entries = {entry.name for entry in os.scandir(given)}
+    # A write in progress (another job's), or one a kill -9 cut short, is ours too.
+    entries = {entry.name for entry in os.scandir(given) if not _TEMPORARY.fullmatch(entry.name)}
     if not entries or entries <= may_hold | {OUTPUT_MARKER}:
         return
     marker = given / OUTPUT_MARKER
