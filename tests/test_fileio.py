@@ -171,3 +171,18 @@ def test_an_os_failure_is_one_message_naming_the_file_and_the_fix(tmp_path: Path
     error = fileio.os_error(tmp_path / "x", OSError(errno.ENOSPC, "No space left on device"))
     assert "No space left on device (the disk is full)" in error.message
     assert "free space" in error.fix
+
+
+def test_a_write_cut_short_is_found_and_an_output_folder_still_ours(tmp_path):
+    """A kill -9 between the temporary file and its rename leaves the temporary file:
+    the next run finds it (and removes it), and the folder is still a results folder."""
+    (tmp_path / "runs").mkdir()
+    left = tmp_path / "runs/.metrics.json.0123456789ab.tmp"
+    left.write_bytes(b"{")
+    (tmp_path / ".manifest.json.abcdef012345.tmp").write_bytes(b"")
+    assert fileio.leftover_writes(tmp_path) == sorted(
+        [str(tmp_path / ".manifest.json.abcdef012345.tmp"), str(left)]
+    )
+    fileio.check_output_directory(
+        tmp_path, "results directory", file="f", field=None, may_hold=frozenset({"runs"})
+    )

@@ -518,6 +518,14 @@ def check_tree_confined(directory: str | os.PathLike[str]) -> None:
                     ) from None
 
 
+def leftover_writes(directory: str | os.PathLike[str]) -> list[str]:
+    """The temporary files of writes that a kill -9 cut short under ``directory``."""
+    found = []
+    for folder, _, files in os.walk(directory):
+        found += [os.path.join(folder, name) for name in files if _TEMPORARY.fullmatch(name)]
+    return sorted(found)
+
+
 def mark_output_directory(path: str | os.PathLike[str], kind: str) -> None:
     atomic_write_bytes(Path(path) / OUTPUT_MARKER, f"{kind}\n".encode())
 

@@ -69,7 +69,8 @@ def check_last_run(plan: Plan, executing: bool) -> None:
     )
     for note in stale.notes:
         adapter.log.warning(f"reprotrain: last run: {note}")
-    for path in stale.remove:
+    # A write a kill -9 cut short left its temporary file: the run makes the file again.
+    for path in [*stale.remove, *fileio.leftover_writes(plan.layout.results)]:
         if executing:
             fileio.remove(path)
             adapter.log.warning(f"reprotrain: removed {path}: it is made again")
