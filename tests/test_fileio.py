@@ -104,44 +104,32 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(entries=st.lists(entry, max_size=10), path=path_strategy)
-def test_a_read_never_leaves_its_root_nor_blocks(
-    sandbox: Path, entries: list[tuple[list[str], str, str]], path: str
+@given(
+    entries=st.lists(entry, max_size=10),
+    path=path_strategy,
+    operation=st.sampled_from(["read", "write", "remove"]),
+)
+def test_a_read_write_or_delete_stays_inside_its_root_and_never_blocks(
+    sandbox: Path, entries: list[tuple[list[str], str, str]], path: str, operation: str
 ) -> None:
     root, outside = _build(sandbox, entries)
     before = _snapshot(outside)
-    target = _expand(path, root, outside)
-    full = root / target  # an absolute target replaces the root
+    full = root / _expand(path, root, outside)  # an absolute target replaces the root
     try:
-        data = fileio.read_bytes(full, root=root)
+        if operation == "read":
+            data = fileio.read_bytes(full, root=root)
+            assert data != SECRET
+            assert Path(os.path.realpath(full)).is_relative_to(root)
+        elif operation == "write":
+            fileio.atomic_write_bytes(full, b"written", root=root)
+            # The bytes are readable back through the same confined path.
+            assert fileio.read_bytes(full, root=root) == b"written"
+        else:
+            fileio.remove(full, root=root)
     except ReprotrainError as error:
         assert error.problem and error.fix
-    else:
-        assert data != SECRET
-        assert Path(os.path.realpath(full)).is_relative_to(root)
-    assert _snapshot(outside) == before
-
-
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(entries=st.lists(entry, max_size=10), path=path_strategy)
-def test_a_write_lands_inside_its_root_or_is_refused(
-    sandbox: Path, entries: list[tuple[list[str], str, str]], path: str
-) -> None:
-    root, outside = _build(sandbox, entries)
-    before = _snapshot(outside)
-    target = _expand(path, root, outside)
-    full = root / target  # an absolute target replaces the root
-    try:
-        fileio.atomic_write_bytes(full, b"written", root=root)
-    except ReprotrainError as error:
-        assert error.problem and error.fix
-    else:
-        # The bytes are readable back through the same confined path.
-        assert fileio.read_bytes(full, root=root) == b"written"
     assert _snapshot(outside) == before
 
 
