@@ -280,3 +280,30 @@ def test_a_table_ten_thousand_columns_wide_is_checked_split_stored_and_read(tmp_
     features, target = tables.read_table(path, dataset.schema)
     assert features.shape == (30, width)
     assert target.tolist() == [int(label) for label in train.target]
+
+
+def test_a_tmpdir_without_room_for_the_verified_copy_is_named(tmp_path, breast_cancer):
+    """A large table is copied to TMPDIR as it is hashed: a TMPDIR that fills up is named
+    as what failed, not the raw file."""
+    import subprocess
+
+    small = tmp_path / "tmp"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True
+    )
+    assert mounted.returncode == 0, "mounting a tmpfs needs root"
+    raw = tmp_path / "big.csv"
+    body = b"".join(RAW.read_bytes().splitlines(keepends=True)[1:])
+    raw.write_bytes(RAW.read_bytes() + body * (data.IN_MEMORY_LIMIT // len(body) + 1))
+    entry = dataclasses.replace(breast_cancer, sha256=sha256_file(raw))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(data.tempfile, "tempdir", str(small))
+            with pytest.raises(ReprotrainError) as refused:
+                data.read_verified(raw, entry, "config/datasets.yaml")
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+    assert refused.value.file.startswith(f"{small} (TMPDIR, the verified copy of {raw})")
+    assert "No space left on device" in refused.value.problem
+    assert "tmpdir" in refused.value.fix

@@ -134,7 +134,16 @@ def _copy_checked(source: IO[bytes], copy: IO[bytes], path: str | Path) -> tuple
                 lines += chunk.count(b"\n")
                 line_start = offset + newline + 1
             offset += len(chunk)
-            copy.write(chunk)
+            try:
+                copy.write(chunk)
+            except OSError as error:  # the private copy, not the raw file, failed
+                where = f"{tempfile.gettempdir()} (TMPDIR, the verified copy of {path})"
+                raise ReprotrainError(
+                    where,
+                    None,
+                    f"could not be written: {error.strerror}",
+                    "give the job a TMPDIR with room for the raw table (resources: tmpdir)",
+                ) from None
     except OSError as error:
         raise fileio.os_error(path, error) from None
     return digest.hexdigest(), control
