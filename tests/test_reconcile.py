@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,19 @@ def test_an_unreadable_run_manifest_is_made_again(last_run):
     found = reconcile(last_run)
     assert found.remove == [RUN, VERDICT]
     assert "not valid JSON" in found.notes[0]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "endless"])
+def test_a_run_manifest_that_is_a_fifo_or_endless_is_made_again_without_waiting(last_run, kind):
+    """A FIFO once hung `snakemake -n` and `reprotrain check`; /dev/zero gave a MemoryError."""
+    Path(RUN).unlink()
+    if kind == "fifo":
+        os.mkfifo(RUN)
+    else:  # a device node of /dev/zero's numbers (root may make one)
+        os.mknod(RUN, stat.S_IFCHR | 0o600, os.makedev(1, 5))
+    found = reconcile(last_run)
+    assert found.remove == [RUN, VERDICT]
+    assert "not a regular file" in found.notes[0]
 
 
 def test_a_symlink_out_of_the_directory_is_never_followed_or_removed(last_run, tmp_path):
