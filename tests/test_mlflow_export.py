@@ -3,14 +3,18 @@ MLflow's own client: every model run with its parameters, metrics, artifacts and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import posixpath
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from helpers import BIN, MODEL
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_file
@@ -137,3 +141,34 @@ def test_an_experiment_name_cannot_lead_artifacts_out_of_the_store(two_model_run
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (store / "mlartifacts").iterdir()) == ["%2E%2E%2F%2E%2E"]
     assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["store"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    named=st.lists(
+        st.sampled_from(["..", ".", "metrics.json", "m", "/etc", "runs", "x"]),
+        min_size=1,
+        max_size=5,
+    ).map("/".join)
+)
+def test_a_card_can_name_only_a_covered_file_of_its_run(tmp_path_factory, named):
+    """A card's metrics path is joined to the card's folder and must be a file the manifest
+    covers (so hashed on disk): never a file outside the run, nor one it does not cover."""
+    from reprotrain.interop import mlflow_export
+
+    root = tmp_path_factory.mktemp("run")
+    covered = "results/runs/m/metrics.json"
+    (root / "results/runs/m").mkdir(parents=True)
+    (root / covered).write_text('{"accuracy": 1.0}')
+    document = {"files": {covered: {}}}
+    card = "results/runs/m/model_card.json"
+    joined = posixpath.join(posixpath.dirname(card), named)
+    with contextlib.chdir(root):
+        try:
+            read = mlflow_export._read_covered(joined, document, card)
+        except ReprotrainError as error:
+            assert "not a covered file of this run" in error.problem
+            assert posixpath.normpath(joined) != covered
+        else:
+            assert posixpath.normpath(joined) == covered
+            assert read == {"accuracy": 1.0}
