@@ -433,8 +433,8 @@ def _checked_parameters(
         if sha256_bytes(content) != entry["sha256"]:
             continue
         try:
-            values = _parameters_in(json.loads(content.decode("utf-8"))) | values
-        except (ValueError, UnicodeDecodeError, AttributeError):
+            values = _parameters_in(fileio.parse_json(content, name, "record", "")) | values
+        except (ReprotrainError, AttributeError):
             continue
     return values
 

@@ -233,8 +233,8 @@ def _statement(file: Path, payload: bytes) -> dict[str, Any]:
     from in_toto_attestation.v1 import statement_pb2
     from in_toto_attestation.v1.statement import Statement
 
+    document = fileio.parse_json(payload, file, "attestation's payload", _REATTEST)
     try:
-        document = json.loads(payload)
         parsed = Statement.copy_from_pb(json_format.ParseDict(document, statement_pb2.Statement()))
         parsed.validate()
     except (ValueError, json_format.ParseError) as error:
