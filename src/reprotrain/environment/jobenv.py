@@ -128,6 +128,7 @@ USER_CODE_NAMES = frozenset(
         "CONDA_PYTHON_EXE",
         "CONDA_SHLVL",
         "VIRTUAL_ENV",
+        "PYTHONPATH",  # where the workflow's own package is found (the hermetic check)
     }
 )
 USER_CODE_PREFIXES = (
