@@ -148,3 +148,34 @@ def test_locate_names_the_last_file_that_gives_a_field(tmp_path):
     assert yamlfile.locate([base, overlay], "dataset.version") == (str(overlay), 2, "1.10")
     assert yamlfile.locate([base, overlay], "dataset.name") == (str(base), 2, "a")
     assert yamlfile.locate([base, overlay], "seed") is None
+
+
+keys = st.sampled_from(["seed", "model", "split", "test_fraction", "manifest", "strict"])
+nested = st.recursive(
+    st.integers() | st.text(max_size=3), lambda inner: st.dictionaries(keys, inner, max_size=3)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    overrides=st.dictionaries(keys, nested, max_size=3),
+    field=st.lists(keys, min_size=1, max_size=3).map(".".join),
+)
+def test_a_value_given_by_config_is_blamed_on_it(tmp_path_factory, overrides, field):
+    """Whatever --config gives overrides every file, and a message about it names --config;
+    a field it does not give is found in the files, as before."""
+    config = tmp_path_factory.mktemp("c") / "config.yaml"
+    config.write_text("seed: 42\nsplit: {test_fraction: 0.25}\nmanifest: {strict: false}\n")
+    found = yamlfile.locate([config], field, overrides)
+    node = overrides
+    given_there = True
+    for part in field.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            given_there = False
+            break
+    if given_there:
+        assert found == (yamlfile.COMMAND_LINE, 0, "")
+    else:
+        assert found is None or found[0] == str(config)
