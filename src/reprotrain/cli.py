@@ -505,8 +505,7 @@ _PATH_ARGUMENTS = (
 
 def main(argv: list[str] | None = None) -> int:
     """The one top-level handler: a bad input or an OS failure is one message (exit 2),
-    Ctrl-C one line (exit 130); a traceback reaches the user only for a bug, and then
-    with a line saying so."""
+    Ctrl-C one line (exit 130); only a bug of reprotrain's shows a traceback."""
     args = parser().parse_args(argv)
     for name in _PATH_ARGUMENTS:
         if isinstance(value := getattr(args, name, None), str):
