@@ -34,8 +34,9 @@ RULES = (
 )
 
 
-def start(workdir: Path, cores: int = 1) -> subprocess.Popen:
-    """A run in its own process group (driver and job processes), in the background."""
+def start(workdir: Path, cores: int = 1, capture: bool = False) -> subprocess.Popen:
+    """A run in its own process group (driver and job processes), in the background;
+    ``capture``: its output is kept (stdout and stderr together, as text)."""
     return subprocess.Popen(
         [
             str(BIN / "snakemake"),
@@ -45,8 +46,9 @@ def start(workdir: Path, cores: int = 1) -> subprocess.Popen:
             str(cores),
         ],
         cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+        text=capture,
         start_new_session=True,
     )
 
@@ -101,14 +103,7 @@ def test_ctrl_c_ends_the_run_without_a_traceback_and_the_rerun_completes(default
     the run ends with Snakemake's line and no traceback, and the next run accepts what
     is left and makes the record's bytes."""
     workdir = copy_repo(tmp_path / "interrupted")
-    run = subprocess.Popen(
-        [str(BIN / "snakemake"), "--workflow-profile", "profiles/default", "-c", "1"],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    run = start(workdir, capture=True)
     wait_for(lambda: rule_started(workdir, "train"), "the train job")
     os.killpg(run.pid, signal.SIGINT)
     output, _ = run.communicate(timeout=120)
