@@ -17,8 +17,10 @@ import importlib
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,8 +112,30 @@ CUSTOM = {
         "standardize": STANDARDIZE,
     },
 }
-# Set by reprotrain itself, never by a config: they come from `seed` and `threads`.
-RESERVED = {"random_state": "seed", "n_jobs": "threads"}
+# Set by reprotrain itself, never by a config: seeds come from `seed`, thread counts from
+# `threads` (and never enter a model's params or its bytes). The other names are the
+# aliases LightGBM, XGBoost and CatBoost document for the same two settings.
+RESERVED = {
+    "random_state": "seed",
+    "seed": "seed",
+    "random_seed": "seed",
+    "n_jobs": "threads",
+    "nthread": "threads",
+    "nthreads": "threads",
+    "num_threads": "threads",
+    "num_thread": "threads",
+    "thread_count": "threads",
+}
+# What a config may write as a param value to build an estimator there: a meta-estimator's
+# inner estimator, a Pipeline's steps, a stacking's estimators.
+NESTED_KEYS = frozenset({"estimator", "params"})
+# An example of the right kind of model, for a message that refuses the wrong kind.
+EXAMPLES = {
+    "classification": "a preset such as hist_gradient_boosting, or `models: {logreg: "
+    "{estimator: sklearn.linear_model.LogisticRegression, params: {C: 1.0}}}`",
+    "regression": "`models: {ridge: {estimator: sklearn.linear_model.Ridge, params: "
+    "{alpha: 1.0}}}` (the presets are classifiers)",
+}
 
 
 def config_schema(base: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +194,41 @@ def import_estimator(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def is_nested(value: Any) -> bool:
+    """Whether a param value stands for an estimator to build there
+    (`{estimator: module.Class, params: {...}}`)."""
+    return (
+        isinstance(value, dict)
+        and "estimator" in value
+        and set(value) <= NESTED_KEYS
+        and isinstance(value["estimator"], str)
+        and re.fullmatch(IMPORT_PATH, value["estimator"]) is not None
+    )
+
+
+def takes_random_state(estimator_class: Any) -> bool:
+    return "random_state" in inspect.signature(estimator_class).parameters
+
+
+def instantiate(path: str, params: dict[str, Any], seed: int) -> Any:
+    """The estimator ``path`` names, built with ``params`` (any value that is itself an
+    `{estimator, params}` mapping built the same way, at any depth of lists), and
+    random_state from ``seed`` wherever a class takes it and the config leaves it."""
+    estimator_class = import_estimator(path)
+    arguments = {key: _built(value, seed) for key, value in params.items()}
+    if "random_state" not in arguments and takes_random_state(estimator_class):
+        arguments["random_state"] = seed
+    return estimator_class(**arguments)
+
+
+def _built(value: Any, seed: int) -> Any:
+    if is_nested(value):
+        return instantiate(value["estimator"], dict(value.get("params") or {}), seed)
+    if isinstance(value, list):
+        return [_built(item, seed) for item in value]
+    return value
+
+
 def user_code_on_path(directory: str | Path) -> None:
     """Make the user code directory importable (first, so it cannot be shadowed)."""
     resolved = str(Path(directory).resolve())
@@ -192,15 +251,7 @@ def check_models(
         entry = models.get(name) or {}
         if "estimator" in entry:
             built = check_custom(name, entry, file, user_code)
-            from sklearn.base import is_classifier, is_regressor
-
-            kind = (
-                "classification"
-                if is_classifier(built)
-                else "regression"
-                if is_regressor(built)
-                else None
-            )
+            kind = _kind_of(built)
         elif name in MODEL_TYPES:
             kind = "classification"
         else:
@@ -217,33 +268,151 @@ def check_models(
                 what = {"classification": "a classifier", "regression": "a regressor"}
                 raise ReprotrainError(
                     file,
-                    "model",
+                    f"models.{name}.estimator" if "estimator" in entry else "model",
                     f"{name} is {what.get(kind or '', 'neither a classifier nor a regressor')}, "
                     f"but {dataset} is a {task} dataset",
-                    f"train {what[task]} on it: a preset for classification, or an "
-                    "estimator by import path (for regression, e.g. `models: {ridge: "
-                    "{estimator: sklearn.linear_model.Ridge, params: {alpha: 1.0}}}`); "
-                    "run classification and regression datasets in separate runs",
+                    f"train {what[task]} on it: {EXAMPLES[task]}"
+                    + (
+                        "; a class of your own declares its kind by subclassing "
+                        "sklearn.base.ClassifierMixin or RegressorMixin (before BaseEstimator)"
+                        if kind is None
+                        else "; run classification and regression datasets in separate runs"
+                    ),
                 )
+
+
+def _kind_of(built: Any) -> str | None:
+    """classification, regression or None, by scikit-learn's tags (a Pipeline's are its
+    last step's); a class whose tags fail is judged by its older `_estimator_type`."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if is_classifier(built):
+                return "classification"
+            if is_regressor(built):
+                return "regression"
+            return None
+    except Exception:  # a user's tags can fail in any way
+        declared = str(getattr(built, "_estimator_type", None))
+        return {"classifier": "classification", "regressor": "regression"}.get(declared)
 
 
 def check_custom(name: str, entry: dict[str, Any], file: str, user_code: str) -> Any:
     """Refuse, before any job, a custom entry whose estimator cannot be imported, is not a
     scikit-learn estimator, or is given parameters it does not take or values it refuses;
-    return the estimator it builds (not fitted)."""
-    field_ = f"models.{name}"
-    path = entry["estimator"]
-    module, class_name = split_import_path(path)
+    return the estimator it builds (not fitted).
+
+    Only the public estimator API is relied on: the constructor's signature (a `**kwargs`
+    takes any name, as LightGBM and XGBoost document it), `get_params`, and `clone`, which
+    every meta-estimator and search applies. scikit-learn's own parameter validation runs
+    only for a class that declares constraints. Whatever a class raises while it is checked
+    is one message naming the key, the class and the exception: a user's class can fail
+    in any way, and the check must not."""
     user_code_on_path(user_code)
+    return _check_spec(
+        entry["estimator"], dict(entry.get("params") or {}), f"models.{name}", file, user_code
+    )
+
+
+def _check_spec(path: str, params: dict[str, Any], field_: str, file: str, user_code: str) -> Any:
+    estimator = _import_class(path, field_, file, user_code)
+    class_name = estimator.__name__
+    try:
+        signature = inspect.signature(estimator)
+    except (TypeError, ValueError) as error:
+        raise ReprotrainError(
+            file,
+            f"{field_}.estimator",
+            f"{path}: the signature of {class_name} cannot be read ({error})",
+            "give the class an __init__ with its parameters as keyword arguments, as "
+            "scikit-learn's estimator API asks",
+        ) from None
+    named = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    may_set = sorted(n for n in named if n not in RESERVED)
+    arguments: dict[str, Any] = {}
+    for key, value in params.items():
+        where = f"{field_}.params.{key}"
+        if key in RESERVED:
+            raise ReprotrainError(
+                file,
+                where,
+                f"is set by reprotrain from `{RESERVED[key]}`, never by a model's params",
+                f"remove it; set `{RESERVED[key]}` instead",
+            )
+        if key not in named and not open_ended:
+            raise ReprotrainError(
+                file, where, f"{class_name} takes no parameter {key}", _close(key, may_set)
+            )
+        arguments[key] = _checked_value(value, where, file, user_code)
+    if "random_state" in named:
+        arguments["random_state"] = 0
+    refused = "refuses these params" if params else "cannot be built"
+    built = _call(estimator, arguments, field_, file, class_name, refused)
+    reported = _call(
+        built.get_params, {"deep": False}, field_, file, class_name, "fails in get_params()"
+    )
+    if not isinstance(reported, dict):
+        raise _refusal(file, field_, class_name, "get_params() does not return a dict", None)
+    lost = sorted(key for key in arguments if key not in reported)
+    if lost:
+        raise ReprotrainError(
+            file,
+            f"{field_}.params.{lost[0]}",
+            f"{class_name} takes {lost[0]} but its get_params() does not report it, so "
+            "clone() (which every meta-estimator and search applies) would lose it",
+            "store each constructor argument under its own name in __init__ (as "
+            "scikit-learn's estimator API asks), or remove the parameter",
+        )
+    from sklearn.base import clone
+
+    _call(clone, {"estimator": built}, field_, file, class_name, "cannot be cloned")
+    if isinstance(getattr(estimator, "_parameter_constraints", None), dict):
+        # The class declares scikit-learn's constraints: its own check, before any job.
+        validate = getattr(built, "_validate_params", None)
+        if callable(validate):
+            _call(validate, {}, field_, file, class_name, "refuses these params")
+    return built
+
+
+def _checked_value(value: Any, where: str, file: str, user_code: str) -> Any:
+    """A param value as the check builds it: a nested estimator checked like a model."""
+    if is_nested(value):
+        return _check_spec(
+            value["estimator"], dict(value.get("params") or {}), where, file, user_code
+        )
+    if isinstance(value, list):
+        return [
+            _checked_value(item, f"{where}[{index}]", file, user_code)
+            for index, item in enumerate(value)
+        ]
+    return value
+
+
+def _import_class(path: str, field_: str, file: str, user_code: str) -> Any:
+    module, class_name = split_import_path(path)
     try:
         found = importlib.import_module(module)
     except Exception as error:  # a user module can fail on import in any way
+        missing = isinstance(error, ModuleNotFoundError) and error.name == module.split(".")[0]
         raise ReprotrainError(
             file,
             f"{field_}.estimator",
             f"{path}: module {module} cannot be imported ({type(error).__name__}: {error})",
-            f"name an installed module, or put your module in {user_code}/ "
-            f"({user_code}/my_models.py is imported as my_models)",
+            (
+                f"a library enters a locked environment of its own: `reprotrain env add "
+                f"<name> <package>==<version>`, then `environment: <name>` in this entry "
+                f"(docs/environment.md); or put your module in {user_code}/ "
+                f"({user_code}/my_models.py is imported as my_models)"
+            )
+            if missing
+            else f"fix the module so that it imports ({user_code}/ holds your modules)",
         ) from None
     estimator = getattr(found, class_name, None)
     if not inspect.isclass(estimator):
@@ -261,47 +430,46 @@ def check_custom(name: str, entry: dict[str, Any], file: str, user_code: str) ->
             "name a class that follows scikit-learn's estimator API (subclass "
             "sklearn.base.BaseEstimator)",
         )
-    takes = sorted(
-        p.name
-        for p in inspect.signature(estimator.__init__).parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    )
-    for key in entry.get("params") or {}:
-        if key in RESERVED:
-            raise ReprotrainError(
-                file,
-                f"{field_}.params.{key}",
-                f"is set by reprotrain from `{RESERVED[key]}`, never by a model's params",
-                f"remove it; set `{RESERVED[key]}` instead",
-            )
-        if key not in takes:
-            raise ReprotrainError(
-                file,
-                f"{field_}.params.{key}",
-                f"{class_name} takes no parameter {key}",
-                _close(key, takes),
-            )
-    params = dict(entry.get("params") or {})
-    if "random_state" in takes:
-        params["random_state"] = 0
+    return estimator
+
+
+def _call(
+    function: Callable[..., Any],
+    arguments: dict[str, Any],
+    field_: str,
+    file: str,
+    class_name: str,
+    what: str,
+) -> Any:
+    """``function(**arguments)``; what it raises, as one message of the entry."""
     try:
-        built = estimator(**params)
-        # scikit-learn checks values at fit time; its own check runs here, before any job.
-        validate = getattr(built, "_validate_params", None)
-        if callable(validate):
-            validate()
-    except (ValueError, TypeError) as error:
-        raise ReprotrainError(
-            file,
-            f"{field_}.params",
-            f"{class_name} refuses these params: {error}",
-            "give each parameter a value the estimator accepts (see its documentation)",
-        ) from None
-    return built
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(**arguments)
+    except Exception as error:  # a user's class can fail in any way
+        raise _refusal(file, field_, class_name, what, error) from None
+
+
+def _refusal(
+    file: str, field_: str, class_name: str, what: str, error: BaseException | None
+) -> ReprotrainError:
+    raised = f": {type(error).__name__}: {error}" if error is not None else ""
+    return ReprotrainError(
+        file,
+        f"{field_}.params" if what == "refuses these params" else f"{field_}.estimator",
+        f"{class_name} {what}{raised}",
+        "give each parameter a value the estimator accepts (see its documentation)"
+        if what == "refuses these params"
+        else "the class must follow scikit-learn's estimator API: __init__ stores each "
+        "argument unchanged under its own name, get_params() returns them, and "
+        "sklearn.base.clone() rebuilds it (subclass sklearn.base.BaseEstimator)",
+    )
 
 
 def _close(wrong: str, names: list[str]) -> str:
-    near = difflib.get_close_matches(wrong, names, n=3)
+    # Case apart: `c` is close to `C`.
+    by_lower = {name.lower(): name for name in names}
+    near = [by_lower[n] for n in difflib.get_close_matches(wrong.lower(), list(by_lower), n=3)]
     if near:
         return f"did you mean {' or '.join(near)}? It takes: {', '.join(names)}"
     return f"it takes: {', '.join(names) or 'nothing'}"

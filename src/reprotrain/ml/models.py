@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import logging
 import pickle
@@ -49,11 +48,7 @@ def build_estimator(
     if "estimator" not in params and model_type not in model_types.MODEL_TYPES:
         raise ValueError(f"unknown model type {model_type!r}")
     spec = model_types.spec_of(model_type, params)
-    estimator_class = model_types.import_estimator(spec.estimator)
-    arguments = dict(spec.params)
-    if not spec.custom or "random_state" in inspect.signature(estimator_class).parameters:
-        arguments["random_state"] = seed
-    estimator = estimator_class(**arguments)
+    estimator = model_types.instantiate(spec.estimator, spec.params, seed)
     steps = [StandardScaler(), estimator] if spec.standardize else [estimator]
     if schema is not None and schema.needs_column_transformer:
         steps.insert(0, column_transformer(schema, preprocessing or {}))
