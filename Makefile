@@ -9,9 +9,15 @@ SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
 .PHONY: setup run sweep report report-sweep test test-fast fuzz bench bench-sweep bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
-## setup: find Python 3.12 and install the pip-locked venv (--require-hashes)
+## setup: find Python 3.12 and install the pip-locked venv (--require-hashes), and each
+## named environment of envs/<name>/ into its own venv beside it ($(VENV)-<name>)
 setup:
 	@tools/setup-venv.sh $(VENV)
+	@for lock in envs/*/requirements.lock; do \
+		[ -f "$$lock" ] || continue; \
+		name=$$(basename $$(dirname $$lock)); \
+		tools/setup-venv.sh $(VENV)-$$name $$lock || exit 1; \
+	done
 
 ## run: set up, then run the pipeline on the default data and check its manifest
 run: setup

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Create (or bring up to date) the pip-locked virtual environment:
-#   tools/setup-venv.sh [VENV]     (default .venv)
-# Every package is installed from envs/requirements.lock with --require-hashes, into a venv
-# of the interpreter tools/find-python.sh picks (the record's exact version when this
-# machine has it); the venv names it in reprotrain-python.
+# Create (or bring up to date) a pip-locked virtual environment:
+#   tools/setup-venv.sh [VENV]                 the base one (default .venv), from
+#                                              envs/requirements.lock, with reprotrain
+#   tools/setup-venv.sh VENV envs/NAME/requirements.lock
+#                                              a named environment (reprotrain.environment.
+#                                              named): its lock only; jobs find reprotrain
+#                                              on their PYTHONPATH, as in a conda env
+# Every package is installed with --require-hashes, into a venv of the interpreter
+# tools/find-python.sh picks (the record's exact version when this machine has it); the
+# venv names it in reprotrain-python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${1:-.venv}"
-lock=envs/requirements.lock
+lock="${2:-envs/requirements.lock}"
+base=$([[ "$lock" == envs/requirements.lock ]] && echo yes || echo no)
 stamp="$venv/.reprotrain-lock.sha256"
 
 said="$(mktemp)"
@@ -30,8 +36,10 @@ fi
 echo "reprotrain: installing $lock into $venv (pip --require-hashes)" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
     --require-hashes -r "$lock"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    --no-deps --no-build-isolation --editable .
+if [[ "$base" == yes ]]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+        --no-deps --no-build-isolation --editable .
+fi
 echo "$chosen" > "$venv/reprotrain-python"
 echo "$want" > "$stamp"
 # The lock this venv holds; the workflow refuses to run once the lock moves away from it.

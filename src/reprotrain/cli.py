@@ -291,6 +291,42 @@ def _lock_constraints(args: argparse.Namespace) -> None:
     sys.stdout.write(lockfiles.pip_constraints(conda))
 
 
+def _env_add(args: argparse.Namespace) -> None:
+    from reprotrain.environment import adding
+
+    conda_names = {}
+    for pair in args.conda or []:
+        pypi, separator, conda = pair.partition("=")
+        if not separator or not pypi or not conda:
+            raise ReprotrainError(
+                "--conda",
+                None,
+                f"{pair!r} is not PYPI=CONDA",
+                "for example xgboost-cpu=py-xgboost-cpu",
+            )
+        conda_names[lockfiles.normalize(pypi)] = conda
+    repo = source_tree.package_source_root() if args.source is None else Path(args.source)
+    added = adding.add(repo, args.name, args.packages, conda_names)
+    for path in added.written:
+        print(f"wrote {path}")
+    print(added.conda_note)
+    print(
+        f"next: `make setup` installs it into its own venv (--require-hashes); a model runs "
+        f"in it with `models: {{<model>: {{..., environment: {args.name}}}}}`"
+    )
+
+
+def _env_lock(args: argparse.Namespace) -> None:
+    from reprotrain.environment import adding, named
+
+    repo = source_tree.package_source_root() if args.source is None else Path(args.source)
+    environment = named.check_defined(args.name, repo, "reprotrain env lock", "NAME")
+    for path in adding.lock_conda(repo, environment):
+        print(f"wrote {path}")
+    adding.check(repo, environment)
+    print(f"{environment.directory}: the conda lock agrees with the pip lock")
+
+
 def _check_locks(args: argparse.Namespace) -> None:
     conda_lock = lockfiles.load_conda_lock(args.conda_lock)
     unmet = lockfiles.closure_problems(conda_lock)
@@ -482,6 +518,34 @@ def parser() -> argparse.ArgumentParser:
     constraints.add_argument("--conda-lock", default="envs/conda-lock.yml")
     constraints.add_argument("--platform", default="linux-64", choices=lockfiles.CONDA_PLATFORMS)
     constraints.set_defaults(handler=_lock_constraints)
+
+    environments = commands.add_parser(
+        "env", help="locked environments of their own for a model's libraries (envs/<name>/)"
+    ).add_subparsers(dest="action", required=True)
+    env_add = environments.add_parser(
+        "add",
+        help="make envs/NAME/: the rule environment plus PACKAGE==VERSION..., its pip lock "
+        "with hashes at the base lock's versions, and its conda lock where conda-forge is "
+        "reachable; then check them",
+    )
+    env_add.add_argument("name", help="the environment's name (models.<m>.environment)")
+    env_add.add_argument("packages", nargs="+", help="exact pins, e.g. lightgbm==4.7.0")
+    env_add.add_argument(
+        "--conda",
+        action="append",
+        metavar="PYPI=CONDA",
+        help="a package's conda-forge name where it differs (xgboost-cpu=py-xgboost-cpu is known)",
+    )
+    env_add.add_argument("--source", help="the source tree (default: this reprotrain's checkout)")
+    env_add.set_defaults(handler=_env_add)
+    env_lock = environments.add_parser(
+        "lock",
+        help="make envs/NAME/conda-lock.yml and its pin files (needs conda-forge), and check "
+        "that they agree with the pip lock",
+    )
+    env_lock.add_argument("name")
+    env_lock.add_argument("--source", help="the source tree (default: this reprotrain's checkout)")
+    env_lock.set_defaults(handler=_env_lock)
 
     check_locks = commands.add_parser(
         "check-locks",

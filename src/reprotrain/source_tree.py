@@ -94,7 +94,7 @@ def project_files(root: Path, exclude: Iterable[Path] = ()) -> list[str]:
             for path in sorted(root.rglob("*"))
             if path.is_file()
             and not NOT_SOURCE & set(path.relative_to(root).parts)
-            and not path.relative_to(root).parts[0].startswith("results")
+            and not path.relative_to(root).parts[0].startswith(("results", ".venv-"))
         ]
     skipped = [Path(p).resolve() for p in exclude]
     return [

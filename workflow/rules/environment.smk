@@ -5,6 +5,8 @@ rule environment:
     """Record the lock in force, the interpreter, the platform and the installed versions."""
     input:
         **PLAN.lock_inputs(),
+        # The locks of the named environments the run's models use.
+        environment_locks=PLAN.named_environment_locks(),
     output:
         OUT["environment"],
     log:
@@ -20,6 +22,7 @@ rule environment:
         lock_name=lambda wildcards, input: PLAN.locks[input.lock],
         # The fingerprint records the kernels the pin selects.
         numerics=PLAN.numerics_param,
+        environments=PLAN.named_environments(),
         code=PLAN.rule_code("environment.smk", "environment.py"),
     script:
         "../scripts/environment.py"
@@ -30,5 +33,6 @@ declare_provenance(
     environment="installed",
     hardware="numerics",
     code=("code",),
-    not_provenance=("lock_name",),
+    # The named environments' locks are inputs; where their interpreters are is no byte.
+    not_provenance=("lock_name", "environments"),
 )

@@ -33,6 +33,13 @@ def model_rule_code(rules_file, script):
     return lambda wildcards: PLAN.model_code(rule_digest, wildcards.model)
 
 
+def model_conda_env(wildcards):
+    """The conda spec a model's jobs run in: the rule environment's, or the named
+    environment its model names (reprotrain.environment.named)."""
+    name = PLAN.model_environments.get(wildcards.model)
+    return ENV_FILE if name is None else f"../../envs/{name}/environment.yaml"
+
+
 def checked_last_run(wildcards):
     """The last run's outputs checked by their bytes before Snakemake judges them by their
     mtimes (reprotrain.driver.start.last_run_checked); no input."""

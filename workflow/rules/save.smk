@@ -7,6 +7,7 @@ rule save:
         estimator=OUT["estimator"],
         summary=OUT["training"],
         data_record=OUT["data_record"],
+        environment_lock=PLAN.model_environment_lock,
     output:
         model=OUT["model"],
         card=OUT["card"],
@@ -17,7 +18,7 @@ rule save:
     benchmark:
         benchmark_path("save", SPLIT_MODEL)
     conda:
-        ENV_FILE
+        model_conda_env
     params:
         seed=lambda wildcards: int(wildcards.seed),
         params_digest=PLAN.params_digest,
@@ -27,6 +28,7 @@ rule save:
         # The card names the run's environment record (it describes every model's).
         environment_path=OUT["environment"],
         estimator_seal=LAYOUT.estimator_seal,
+        job_environment=PLAN.model_job_environment,
     script:
         "../scripts/save.py"
 
@@ -35,7 +37,12 @@ declare_provenance(
     "save",
     params=("seed", "params_digest"),
     code=("code", "model_code"),
-    not_provenance=("metrics_path", "environment_path", "estimator_seal"),
+    not_provenance=(
+        "metrics_path",
+        "environment_path",
+        "estimator_seal",
+        "job_environment",
+    ),
     # model.pkl is the trained pickle byte for byte; the records go into the card alone.
     made_from={"model": ("estimator",)},
 )

@@ -5,6 +5,8 @@ rule train:
     """Fit the model; the canonical pickle goes to save, which publishes it."""
     input:
         train=OUT["train"],
+        # The lock of the model's own environment, when it names one.
+        environment_lock=PLAN.model_environment_lock,
     output:
         estimator=temp(OUT["estimator"]),
         summary=temp(OUT["training"]),
@@ -15,7 +17,7 @@ rule train:
     benchmark:
         benchmark_path("train", SPLIT_MODEL)
     conda:
-        ENV_FILE
+        model_conda_env
     threads: PLAN.model_job_threads
     params:
         table_schema=PLAN.schema,
@@ -25,6 +27,7 @@ rule train:
         seed=lambda wildcards: int(wildcards.seed),
         numerics=PLAN.numerics_param,
         code=model_rule_code("train.smk", "train.py"),
+        job_environment=PLAN.model_job_environment,
     script:
         "../scripts/train.py"
 
@@ -34,4 +37,6 @@ declare_provenance(
     params=("table_schema", "model", "hyperparameters", "preprocessing", "seed"),
     hardware="numerics",
     code=("code",),
+    # How the job enters its environment; the environment's lock is an input.
+    not_provenance=("job_environment",),
 )

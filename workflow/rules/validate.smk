@@ -8,6 +8,7 @@ rule validate:
         model=OUT["model"],
         card=OUT["card"],
         test=OUT["test"],
+        environment_lock=PLAN.model_environment_lock,
     output:
         metrics=OUT["metrics"],
         roc=report(
@@ -35,7 +36,7 @@ rule validate:
     wildcard_constraints:
         dataset=PLAN.names_of_kind("classification"),
     conda:
-        ENV_FILE
+        model_conda_env
     # Prediction is parallel over samples (OpenMP): the same floats at any thread count.
     threads: PLAN.model_job_threads
     params:
@@ -49,6 +50,7 @@ rule validate:
         record_path=config["manifest"]["expected"],
         seal_path=LAYOUT.seal,
         code=model_rule_code("validate.smk", "validate.py"),
+        job_environment=PLAN.model_job_environment,
     script:
         "../scripts/validate.py"
 
@@ -87,7 +89,13 @@ for validate_rule in ("validate", "validate_regression"):
         code=("code",),
         # What the record and the seal say is checked by the job, and where a threshold
         # was set is named by its message: neither changes a byte.
-        not_provenance=("model_record", "record_path", "seal_path", "threshold_fields"),
+        not_provenance=(
+            "model_record",
+            "record_path",
+            "seal_path",
+            "threshold_fields",
+            "job_environment",
+        ),
     )
 
 

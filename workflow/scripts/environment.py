@@ -9,4 +9,5 @@ run_step(
     conda_lock=snakemake.input.conda_lock,
     pip_lock=snakemake.input.pip_lock,
     out=snakemake.output[0],
+    environments=snakemake.params.environments,
 )

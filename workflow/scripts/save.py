@@ -15,4 +15,5 @@ run_step(
     model_out=snakemake.output.model,
     card_out=snakemake.output.card,
     seal_out=snakemake.log.seal,
+    job_environment=snakemake.params.job_environment,
 )

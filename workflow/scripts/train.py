@@ -13,4 +13,5 @@ run_step(
     estimator_out=snakemake.output.estimator,
     summary_out=snakemake.output.summary,
     seal_out=snakemake.log.seal,
+    job_environment=snakemake.params.job_environment,
 )

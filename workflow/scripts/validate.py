@@ -16,4 +16,5 @@ run_step(
     out=snakemake.output.metrics,
     # The ROC curve and confusion matrix, or predicted-vs-true and the residuals.
     figure_outs=(snakemake.output[1], snakemake.output[2]),
+    job_environment=snakemake.params.job_environment,
 )

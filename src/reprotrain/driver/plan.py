@@ -28,7 +28,7 @@ from typing import Any
 
 from reprotrain import datasets, fileio, layout, memo, source_tree, yamlfile
 from reprotrain.driver import config_schema
-from reprotrain.environment import drift, jobenv, lockfiles, numerics
+from reprotrain.environment import drift, jobenv, lockfiles, named, numerics
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import digest_value
 from reprotrain.ml import evaluate, model_types
@@ -99,6 +99,10 @@ class Plan:
     code_digest: str
     code_version: Mapping[str, Any]
     model_job_threads: int
+    # The named environment each model of the run runs in (reprotrain.environment.named;
+    # the base one is absent), and how a job enters each.
+    model_environments: Mapping[str, str]
+    environments: Mapping[str, named.JobEnvironment]
     layout: layout.Layout = field(repr=False)
     remember: memo.Memo = field(repr=False)
 
@@ -117,8 +121,45 @@ class Plan:
 
     @property
     def locks(self) -> dict[str, str]:
-        """Each lock where it is read -> its repository path, the name records give it."""
-        return {self.in_source(name): name for name in (self.active_lock, CONDA_LOCK, PIP_LOCK)}
+        """Each lock where it is read -> its repository path, the name records give it
+        (the named environments' too)."""
+        names = (self.active_lock, CONDA_LOCK, PIP_LOCK, *self.environment_locks.values())
+        return {self.in_source(name): name for name in names}
+
+    @property
+    def environment_locks(self) -> dict[str, str]:
+        """Each named environment the run uses -> its lock in force (repository path)."""
+        return {
+            name: named.Environment(name).pin_file(lockfiles.conda_subdir())
+            if self.use_conda
+            else named.Environment(name).pip_lock
+            for name in sorted(self.environments)
+        }
+
+    def model_job_environment(self, wildcards: Mapping[str, Any]) -> str | None:
+        """A model job's `job_environment` param: how it enters its model's environment
+        (None: the base one, which every job starts in)."""
+        name = self.model_environments.get(wildcards["model"])
+        return self.environments[name].to_json() if name else None
+
+    def model_environment_lock(self, wildcards: Mapping[str, Any]) -> list[str]:
+        """A model job's lock input: its named environment's lock, so that the records
+        name it and a new lock reruns the model; none for the base environment."""
+        name = self.model_environments.get(wildcards["model"])
+        return [self.environments[name].lock] if name else []
+
+    def named_environments(self) -> dict[str, dict[str, Any]]:
+        """Each named environment of the run -> its interpreter (None under conda) and its
+        lock (as read, and by name), for the fingerprint."""
+        names = self.environment_locks
+        return {
+            name: {"python": job.python, "lock": job.lock, "lock_name": names[name]}
+            for name, job in sorted(self.environments.items())
+        }
+
+    def named_environment_locks(self) -> list[str]:
+        """The locks of the named environments of the run, as read."""
+        return [job.lock for _, job in sorted(self.environments.items())]
 
     @property
     def seeds(self) -> list[int]:
@@ -479,16 +520,20 @@ def _plan(
         config["thresholds"].get("by_dataset", {}), datasets.kinds_of(registry), CONFIG_LABEL
     )
     models = as_list(config["model"])
+    model_environments, environments = _environments(config, models, invocation, source)
     # Each model a run trains builds: a preset, or a custom estimator whose import and
-    # params are checked in a subprocess (the driver never imports scikit-learn).
-    model_types.check_models_apart(
-        models,
-        config["models"],
-        CONFIG_LABEL,
-        user_code,
-        {kind: name for name, kind in sorted(task_kinds.items(), reverse=True)},
-        remember,
-    )
+    # params are checked in a subprocess of its environment (the driver never imports
+    # scikit-learn).
+    for environment in sorted({named.BASE, *model_environments.values()}):
+        model_types.check_models_apart(
+            [m for m in models if model_environments.get(m, named.BASE) == environment],
+            config["models"],
+            CONFIG_LABEL,
+            user_code,
+            {kind: name for name, kind in sorted(task_kinds.items(), reverse=True)},
+            remember,
+            python=environments[environment].python if environment in environments else None,
+        )
     # The numerics every job uses, checked against this CPU before any job (and again
     # on every SLURM node, where each job makes the plan too).
     pin = numerics.pin_from_config(config["numerics"], CONFIG_LABEL)
@@ -539,9 +584,55 @@ def _plan(
         model_job_threads=model_job_threads(
             config["threads"], invocation.local_cores, len(run_layout.runs)
         ),
+        model_environments=model_environments,
+        environments=environments,
         layout=run_layout,
         remember=remember,
     )
+
+
+def _environments(
+    config: Mapping[str, Any],
+    models: list[str],
+    invocation: Invocation,
+    source: Callable[[str], str],
+) -> tuple[dict[str, str], dict[str, named.JobEnvironment]]:
+    """Which model runs in which named environment, and how its jobs enter it: without
+    conda, that environment's venv (made by `make setup`, holding its lock); under
+    --use-conda, its pin file, which must exist."""
+    chosen = {
+        model: name
+        for model in models
+        if (name := named.of_model(config["models"].get(model))) != named.BASE
+    }
+    environments = {}
+    for model, name in sorted(chosen.items()):
+        if name in environments:
+            continue
+        field_ = f"models.{model}.environment"
+        environment = named.check_defined(name, invocation.repo, CONFIG_LABEL, field_)
+        if invocation.use_conda:
+            pin_file = named.check_conda_lock(
+                environment, invocation.repo, lockfiles.conda_subdir(), CONFIG_LABEL, field_
+            )
+            environments[name] = named.JobEnvironment(name, None, source(pin_file))
+            continue
+        base = invocation.prefix or Path(sys.prefix)
+        venv = named.venv_of(base, name)
+        python = venv / "bin" / "python"
+        if not python.is_file():
+            raise ReprotrainError(
+                CONFIG_LABEL,
+                field_,
+                f"the environment {name} is not installed ({venv} has no interpreter)",
+                "run `make setup` (it installs every environment of envs/ with "
+                "--require-hashes), then rerun",
+            )
+        lockfiles.check_installed_from(
+            source(environment.pip_lock), venv / "reprotrain-installed-lock.sha256"
+        )
+        environments[name] = named.JobEnvironment(name, str(python), source(environment.pip_lock))
+    return chosen, environments
 
 
 def _check_against_schema(

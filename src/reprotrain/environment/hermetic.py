@@ -18,6 +18,11 @@ from pathlib import Path
 from reprotrain.errors import ReprotrainError
 
 
+# The packages of Snakemake's script preamble (snakemake, snakemake_interface_common...),
+# found wherever the driver runs: top-level names that start so.
+PREAMBLE_PACKAGES = ("snakemake",)
+
+
 def allowed_roots() -> tuple[list[Path], list[Path]]:
     """Where this job's modules may come from (its environment's prefix, the interpreter's
     standard library, the reprotrain package, the user code directory) and, inside those,
@@ -48,6 +53,8 @@ def foreign_modules(
     """(module, file) of each module in ``files`` (module -> file, as sys.modules gives it)
     that was not loaded before and whose file lies outside every allowed root."""
     before = set(loaded_before)
+    # Snakemake's own packages carry the job's arguments (its preamble unpickled them
+    # from the driver's environment); their modules may load late, as those are used.
     inside_roots = tuple(f"{root}{os.sep}" for root in allowed)
     outside_roots = tuple(f"{root}{os.sep}" for root in excluded)
 
@@ -56,7 +63,9 @@ def foreign_modules(
 
     found = []
     for name, file in sorted(files.items()):
-        if name in before or not file or not Path(file).is_absolute():
+        if name in before or name.partition(".")[0].startswith(PREAMBLE_PACKAGES):
+            continue
+        if not file or not Path(file).is_absolute():
             continue  # the preamble's, a built-in or frozen module, the script itself
         # Resolved (symbolic links) only when the path as loaded is not plainly inside.
         if not inside(file) and not inside(real := os.path.realpath(file)):

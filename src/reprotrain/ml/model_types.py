@@ -95,6 +95,12 @@ MODEL_TYPES = {
 }
 
 STANDARDIZE = {"type": "boolean", "description": "scale features before fitting"}
+ENVIRONMENT = {
+    "type": "string",
+    "pattern": r"^[a-z][a-z0-9_-]{0,31}$",
+    "description": "the locked environment the model's jobs run in: base (the rule "
+    "environment, the default) or one defined under envs/<name>/ (reprotrain env add)",
+}
 # An entry of `models` that is not a preset: an estimator by import path, its params.
 IMPORT_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*[.:][A-Za-z_][A-Za-z0-9_]*$"
 CUSTOM = {
@@ -110,6 +116,7 @@ CUSTOM = {
         },
         "params": {"type": "object", "description": "the estimator's constructor arguments"},
         "standardize": STANDARDIZE,
+        "environment": ENVIRONMENT,
     },
 }
 # Set by reprotrain itself, never by a config: seeds come from `seed`, thread counts from
@@ -125,6 +132,18 @@ RESERVED = {
     "num_threads": "threads",
     "num_thread": "threads",
     "thread_count": "threads",
+}
+# What reprotrain sets in the boosting libraries, as it pins threads and BLAS: their bytes
+# must depend on neither the thread count nor the machine (docs/environment.md). LightGBM
+# otherwise times both histogram layouts on the first iteration and keeps the faster (a
+# choice of the machine), and row-wise histograms sum per-thread partial histograms;
+# col-wise builds each feature's histogram in one thread, and `deterministic` fixes the
+# rest of its parallel reductions. XGBoost's `hist` builds histograms in fixed row blocks
+# and sums them in block order, whatever the thread count. Keyed by the class that takes
+# them ("module:Class"); any subclass gets them.
+LIBRARY_PINS: dict[str, dict[str, Any]] = {
+    "lightgbm.sklearn:LGBMModel": {"deterministic": True, "force_col_wise": True},
+    "xgboost.sklearn:XGBModel": {"tree_method": "hist"},
 }
 # What a config may write as a param value to build an estimator there: a meta-estimator's
 # inner estimator, a Pipeline's steps, a stacking's estimators.
@@ -147,7 +166,8 @@ def config_schema(base: dict[str, Any]) -> dict[str, Any]:
             "type": "object",
             "additionalProperties": False,
             "properties": model_type.hyperparameters
-            | ({"standardize": STANDARDIZE} if model_type.standardize else {}),
+            | ({"standardize": STANDARDIZE} if model_type.standardize else {})
+            | {"environment": ENVIRONMENT},
         }
         for name, model_type in MODEL_TYPES.items()
     }
@@ -177,6 +197,7 @@ def spec_of(name: str, entry: dict[str, Any]) -> Spec:
         )
     preset = MODEL_TYPES[name]
     params = dict(entry)
+    params.pop("environment", None)
     standardize = params.pop("standardize", True) if preset.standardize else False
     return Spec(preset.estimator, params, standardize, False)
 
@@ -216,9 +237,18 @@ def instantiate(path: str, params: dict[str, Any], seed: int) -> Any:
     random_state from ``seed`` wherever a class takes it and the config leaves it."""
     estimator_class = import_estimator(path)
     arguments = {key: _built(value, seed) for key, value in params.items()}
+    arguments |= library_pins(estimator_class)
     if "random_state" not in arguments and takes_random_state(estimator_class):
         arguments["random_state"] = seed
     return estimator_class(**arguments)
+
+
+def library_pins(estimator_class: Any) -> dict[str, Any]:
+    """What reprotrain sets in this class (LIBRARY_PINS of any class it derives from)."""
+    pins: dict[str, Any] = {}
+    for base in reversed(inspect.getmro(estimator_class)):
+        pins |= LIBRARY_PINS.get(f"{base.__module__}:{base.__qualname__}", {})
+    return pins
 
 
 def _built(value: Any, seed: int) -> Any:
@@ -335,6 +365,7 @@ def _check_spec(path: str, params: dict[str, Any], field_: str, file: str, user_
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     open_ended = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    pins = library_pins(estimator)
     may_set = sorted(n for n in named if n not in RESERVED)
     arguments: dict[str, Any] = {}
     for key, value in params.items():
@@ -350,7 +381,16 @@ def _check_spec(path: str, params: dict[str, Any], field_: str, file: str, user_
             raise ReprotrainError(
                 file, where, f"{class_name} takes no parameter {key}", _close(key, may_set)
             )
+        if key in pins and value != pins[key]:
+            raise ReprotrainError(
+                file,
+                where,
+                f"is pinned by reprotrain to {pins[key]!r} for {class_name}: with it the "
+                "model's bytes depend on neither the thread count nor the machine",
+                'remove it (docs/environment.md, "Bit-identical boosting")',
+            )
         arguments[key] = _checked_value(value, where, file, user_code)
+    arguments |= pins
     if "random_state" in named:
         arguments["random_state"] = 0
     refused = "refuses these params" if params else "cannot be built"
@@ -486,19 +526,42 @@ def check_models_apart(
     user_code: str,
     tasks: dict[str, str] | None,
     remember: Callable[..., Any],
+    python: str | None = None,
 ) -> None:
-    """``check_models``, with a custom estimator imported in a fresh interpreter of this
-    environment: the driver never imports scikit-learn (or the user's module), and the
-    verdict is remembered (``remember``: a reprotrain.memo.Memo) per version of the user's
-    code and the entries."""
+    """``check_models``, with a custom estimator imported in a fresh interpreter of the
+    models' environment (``python``; None: this one): the driver never imports
+    scikit-learn (or the user's module), and the verdict is remembered (``remember``: a
+    reprotrain.memo.Memo) per version of the user's code, the entries and that
+    environment's installed packages."""
+    if not names:
+        return
     if not any("estimator" in (models.get(name) or {}) for name in names):
         check_models(names, models, file, user_code, tasks)  # presets: nothing to import
         return
     user_files = sorted(Path(user_code).rglob("*.py")) if Path(user_code).is_dir() else []
+    installed = _installed_record(python)
     entries = {name: models.get(name) for name in names}
-    refusal = remember(_refusal_apart, names, entries, file, user_code, tasks, files=user_files)
+    refusal = remember(
+        _refusal_apart,
+        names,
+        entries,
+        file,
+        user_code,
+        tasks,
+        python,
+        files=[*user_files, *installed],
+    )
     if refusal is not None:
         raise ReprotrainError(**refusal)
+
+
+def _installed_record(python: str | None) -> list[Path]:
+    """A named environment's record of the lock it was installed from: reinstalling it
+    checks its models anew."""
+    if python is None:
+        return []
+    stamp = Path(python).parent.parent / "reprotrain-installed-lock.sha256"
+    return [stamp] if stamp.is_file() else []
 
 
 def _refusal_apart(
@@ -507,6 +570,7 @@ def _refusal_apart(
     file: str,
     user_code: str,
     tasks: dict[str, str] | None,
+    python: str | None = None,
 ) -> dict[str, Any] | None:
     """The refusal ``check_models`` gives in a fresh interpreter (None: the models are
     good), as the fields of its ReprotrainError."""
@@ -515,7 +579,7 @@ def _refusal_apart(
     request = json.dumps([names, entries, file, user_code, tasks])
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "reprotrain.ml.model_types", request],
+            [python or sys.executable, "-m", "reprotrain.ml.model_types", request],
             capture_output=True,
             text=True,
             check=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import pickle
 import sys
 from pathlib import Path
@@ -141,6 +142,11 @@ def predict(estimator: BaseEstimator, features: Any, threads: int, classificatio
         return estimator.predict(features)
 
 
+def final_step(estimator: BaseEstimator) -> BaseEstimator:
+    """The estimator a Pipeline ends with (the estimator itself otherwise)."""
+    return _steps(estimator)[-1]
+
+
 def _steps(estimator: BaseEstimator) -> list[BaseEstimator]:
     return [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
 
@@ -200,9 +206,11 @@ def hyperparameters(estimator: BaseEstimator) -> dict[str, Any]:
     for step in _steps(estimator):
         prefix = "" if len(_steps(estimator)) == 1 else f"{type(step).__name__}."
         for key, value in step.get_params(deep=False).items():
-            flat[prefix + key] = (
-                value if isinstance(value, int | float | str | bool | None) else repr(value)
+            # JSON has no NaN or infinity (XGBoost's `missing` is NaN): those as text.
+            plain = isinstance(value, int | str | bool | None) or (
+                isinstance(value, float) and math.isfinite(value)
             )
+            flat[prefix + key] = value if plain else repr(value)
     return flat
 
 

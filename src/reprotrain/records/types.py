@@ -109,6 +109,15 @@ class DriftRecord(TypedDict):
     found: str | None
 
 
+class NamedEnvironmentRecord(TypedDict):
+    """A named environment a run's models use (reprotrain.environment.named): its lock,
+    what it holds of what the lock pins, what reprotrain sets in the libraries."""
+
+    lock: LockRecord
+    packages: dict[str, str | None]
+    library_pins: dict[str, dict[str, bool | str | int | float]]
+
+
 class EnvironmentRecord(TypedDict):
     """The environment fingerprint: environment.json, and the manifest's provenance."""
 
@@ -118,6 +127,7 @@ class EnvironmentRecord(TypedDict):
     packages: dict[str, str | None]
     hardware: NotRequired[HardwareRecord]
     drift: NotRequired[list[DriftRecord]]
+    environments: NotRequired[dict[str, NamedEnvironmentRecord]]
 
 
 class DataRecord(TypedDict):

@@ -7,11 +7,23 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from reprotrain.environment import named
+from reprotrain.errors import ReprotrainError
 from reprotrain.steps import job, worker
 
 
-def run_step(log_path: str, step: str | Callable[..., Any], **arguments: Any) -> None:
+def run_step(
+    log_path: str,
+    step: str | Callable[..., Any],
+    *,
+    job_environment: str | None = None,
+    **arguments: Any,
+) -> None:
     """Run one step with its log in ``log_path``; a bad input exits 1 with one clear message.
+
+    A model's job whose model names an environment of its own (``job_environment``, a
+    reprotrain.environment.named.JobEnvironment as JSON) first becomes that environment's
+    interpreter, so that everything below runs there.
 
     A step named "package.module:function" runs in the run's warm worker when there is one
     (reprotrain.steps.worker): the job's process then never imports the step's module.
@@ -19,7 +31,11 @@ def run_step(log_path: str, step: str | Callable[..., Any], **arguments: Any) ->
     Snakemake removes its outputs, and the next run makes them again.
     """
     try:
+        named.enter(job_environment)
         _run(log_path, step, arguments)
+    except ReprotrainError as error:  # only entering the environment raises it here
+        print(f"reprotrain: {error.message}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print(
             "reprotrain: interrupted (Ctrl-C); the next run makes this job's outputs again",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from reprotrain import fileio
+from reprotrain import fileio, yamlfile
 from reprotrain.datasets import Dataset, TableSchema
 from reprotrain.errors import ReprotrainError
 from reprotrain.fileio import atomic_write_bytes, write_json
@@ -107,7 +107,20 @@ def train(
     schema = TableSchema.from_dict(table_schema)
     features, labels = tables.read_table(train_table, schema)
     estimator = models.build_estimator(model_type, params, seed, schema, preprocessing)
-    models.fit(estimator, features, labels, threads)
+    try:
+        models.fit(estimator, features, labels, threads)
+    except Exception as error:  # a user's or a library's estimator can fail in any way
+        log.exception("fit failed")  # the traceback, for the job's log alone
+        raise ReprotrainError(
+            yamlfile.CONFIG_LABEL,
+            f"models.{model_type}",
+            f"{type(models.final_step(estimator)).__name__} failed to fit {train_table}: "
+            f"{type(error).__name__}: {error}",
+            "give it params that suit this table (the job's log has the traceback); an "
+            "estimator that takes classes only as 0..K-1 (XGBoost) is wrapped as "
+            "`estimator: reprotrain.ml.estimators.LabelEncodedClassifier, params: "
+            "{estimator: {estimator: <its class>, params: {...}}}`",
+        ) from None
     blob = models.model_bytes(estimator)
     signing.seal(blob, seal_out)
     atomic_write_bytes(estimator_out, blob)

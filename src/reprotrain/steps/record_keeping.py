@@ -34,9 +34,18 @@ def _read_json(path: str) -> Any:
     return fileio.read_json(path, fix="delete it and rerun: the job that makes it runs again")
 
 
-def environment(lock: str, lock_name: str, conda_lock: str, pip_lock: str, out: str) -> None:
+def environment(
+    lock: str,
+    lock_name: str,
+    conda_lock: str,
+    pip_lock: str,
+    out: str,
+    environments: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """Fingerprint the rule environment from inside it; tolerated drift is recorded too.
-    `lock_name` is the lock's repository path, which the record gives wherever it was read."""
+    `lock_name` is the lock's repository path, which the record gives wherever it was read.
+    ``environments``: each named environment the run's models use (its interpreter, its
+    lock as read and by name), fingerprinted by its own interpreter."""
     names = shared_packages(
         conda_python_packages(load_conda_lock(conda_lock)), load_pip_lock(pip_lock)
     )
@@ -49,6 +58,13 @@ def environment(lock: str, lock_name: str, conda_lock: str, pip_lock: str, out: 
         fingerprint["drift"] = [
             {"package": d.package, "locked": d.locked, "found": d.found} for d in found
         ]
+    if environments:
+        from reprotrain.environment import named
+
+        fingerprint["environments"] = {
+            name: named.fingerprint(spec["lock"], spec["lock_name"], spec["python"])
+            for name, spec in sorted(environments.items())
+        }
     write_json(out, fingerprint)
 
 
