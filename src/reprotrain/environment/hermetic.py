@@ -17,7 +17,6 @@ from pathlib import Path
 
 from reprotrain.errors import ReprotrainError
 
-
 # The packages of Snakemake's script preamble (snakemake, snakemake_interface_common...),
 # found wherever the driver runs: top-level names that start so.
 PREAMBLE_PACKAGES = ("snakemake",)

@@ -138,11 +138,14 @@ RESERVED = {
 # otherwise times both histogram layouts on the first iteration and keeps the faster (a
 # choice of the machine), and row-wise histograms sum per-thread partial histograms;
 # col-wise builds each feature's histogram in one thread, and `deterministic` fixes the
-# rest of its parallel reductions. XGBoost's `hist` builds histograms in fixed row blocks
-# and sums them in block order, whatever the thread count. Keyed by the class that takes
-# them ("module:Class"); any subclass gets them.
+# rest of its parallel reductions. LightGBM's `n_jobs` left at None is the machine's
+# count of physical cores, written into the model (the hunt's cpu_count finds it); 0
+# leaves the count to OpenMP, which reprotrain sets from `threads` as for every library.
+# XGBoost's `hist` builds histograms in fixed row blocks and sums them in block order,
+# whatever the thread count. Keyed by the class that takes them ("module:Class"); any
+# subclass gets them.
 LIBRARY_PINS: dict[str, dict[str, Any]] = {
-    "lightgbm.sklearn:LGBMModel": {"deterministic": True, "force_col_wise": True},
+    "lightgbm.sklearn:LGBMModel": {"deterministic": True, "force_col_wise": True, "n_jobs": 0},
     "xgboost.sklearn:XGBModel": {"tree_method": "hist"},
 }
 # What a config may write as a param value to build an estimator there: a meta-estimator's
