@@ -114,8 +114,11 @@ def run_hunt(root: Path, out: Path, *args: str) -> tuple[subprocess.CompletedPro
 
 # Where the tests plant faults in a copy of the project: the training call, and an
 # unseeded draw stored on the fitted model.
-FIT_LINE = "    models.fit(estimator, features, labels, threads)\n"
-UNSEEDED_DRAW = "    estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n"
+# (inside train's try block, which turns a failed fit into one message)
+FIT_LINE = "        models.fit(estimator, features, labels, threads)\n"
+UNSEEDED_DRAW = (
+    "        estimator.noise_ = float(__import__('numpy').random.default_rng().random())\n"
+)
 
 
 def plant(project: Path, relative: str, anchor: str, before: str = "", after: str = "") -> None:

@@ -580,15 +580,19 @@ def _refusal_apart(
     from reprotrain.environment import jobenv
 
     request = json.dumps([names, entries, file, user_code, tasks])
+    # User code is imported as the jobs import it: with the allow-listed environment
+    # only, and within a bound; a named environment finds reprotrain where this one did.
+    environment = jobenv.for_user_code(os.environ, ())
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).resolve().parents[2]), environment.get("PYTHONPATH")])
+    )
     try:
         done = subprocess.run(
             [python or sys.executable, "-m", "reprotrain.ml.model_types", request],
             capture_output=True,
             text=True,
             check=False,
-            # User code is imported as the jobs import it: with the allow-listed
-            # environment only, and within a bound.
-            env=jobenv.for_user_code(os.environ, ()),
+            env=environment,
             timeout=IMPORT_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
