@@ -312,7 +312,7 @@ CASES = {
     "custom-model-refused-value": Case(
         custom_model("sklearn.ensemble.ExtraTreesClassifier", {"n_estimators": 0}),
         "config/bad.yaml: models.extra.params: ExtraTreesClassifier refuses these params: "
-        "The 'n_estimators' parameter",
+        "InvalidParameterError: The 'n_estimators' parameter",
         "a value the estimator accepts",
     ),
     "config-threshold-range": Case(
@@ -467,8 +467,10 @@ CASES = {
     ),
     "config-regressor-on-a-classification-table": Case(
         custom_model("sklearn.linear_model.Ridge", {"alpha": 1.0}),
-        "config/bad.yaml: model: extra is a regressor, but breast_cancer is a classification",
-        "a preset for classification",
+        "config/bad.yaml: models.extra.estimator: extra is a regressor, but breast_cancer is a "
+        "classification",
+        "a preset such as hist_gradient_boosting, or `models: {logreg: {estimator: "
+        "sklearn.linear_model.LogisticRegression",
     ),
     "config-threshold-of-the-other-task": Case(
         override({"thresholds": {"by_dataset": {"breast_cancer": {"min_r2": 0.5}}}}),

@@ -174,3 +174,37 @@ def test_the_boosting_record_is_clean_under_the_hunt(tmp_path):
     statuses = {v["name"]: v["status"] for v in report["variations"]}
     for variation in ("threads", "num_cpus", "cpu_count", "blas_kernel", "numpy_simd"):
         assert statuses[variation].startswith("identical"), statuses
+
+
+THREAD_SWEEP = """
+import hashlib, json, sys
+from sklearn.datasets import make_classification
+from reprotrain.ml import models
+X, y = make_classification(n_samples=8000, n_features=24, n_informative=10, n_classes=3,
+                           random_state=0)
+found = {}
+for name, estimator in (("lightgbm", "lightgbm.LGBMClassifier"),
+                        ("xgboost", "xgboost.XGBClassifier")):
+    for threads in (1, 2, 3, 8):
+        built = models.build_estimator(
+            name, {"estimator": estimator, "params": {"n_estimators": 30}}, seed=3)
+        models.fit(built, X, y, threads)
+        digest = hashlib.sha256(models.model_bytes(built)).hexdigest()
+        found.setdefault(name, set()).add(digest)
+print(json.dumps({name: len(digests) for name, digests in found.items()}))
+"""
+
+
+def test_boosting_bytes_do_not_depend_on_the_thread_count():
+    """With reprotrain's pins, LightGBM and XGBoost give one model at 1, 2, 3 and 8
+    OpenMP threads (more than this machine's cores, so the work is split other ways)."""
+    done = subprocess.run(
+        [str(BOOSTING_PYTHON), "-c", THREAD_SWEEP],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The last line: LightGBM prints its warnings to stdout.
+    assert json.loads(done.stdout.splitlines()[-1]) == {"lightgbm": 1, "xgboost": 1}

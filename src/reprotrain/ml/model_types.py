@@ -141,9 +141,9 @@ RESERVED = {
 # rest of its parallel reductions. LightGBM's `n_jobs` left at None is the machine's
 # count of physical cores, written into the model (the hunt's cpu_count finds it); 0
 # leaves the count to OpenMP, which reprotrain sets from `threads` as for every library.
-# XGBoost's `hist` builds histograms in fixed row blocks and sums them in block order,
-# whatever the thread count. Keyed by the class that takes them ("module:Class"); any
-# subclass gets them.
+# XGBoost's `hist` (its default) is named, so that a config cannot pick a method nobody
+# measured: it gave the same bytes at 1 to 8 threads (docs/environment.md). Keyed by the
+# class that takes them ("module:Class"); any subclass gets them.
 LIBRARY_PINS: dict[str, dict[str, Any]] = {
     "lightgbm.sklearn:LGBMModel": {"deterministic": True, "force_col_wise": True, "n_jobs": 0},
     "xgboost.sklearn:XGBModel": {"tree_method": "hist"},
