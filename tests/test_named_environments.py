@@ -38,7 +38,10 @@ def test_env_add_makes_a_scratch_environment_from_the_real_index(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     before = digests(repo, BASE_FILES)
 
-    done = reprotrain(repo, "env", "add", "scratch", "inflection==0.5.1", "--source", str(repo))
+    done = reprotrain(
+        repo, "env", "add", "scratch", "inflection==0.5.1",
+        "toolz==1.0.0; sys_platform == 'darwin'", "--source", str(repo),
+    )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
     environment = named.Environment("scratch")
@@ -51,6 +54,10 @@ def test_env_add_makes_a_scratch_environment_from_the_real_index(tmp_path):
     assert {"numpy", "scikit-learn", "pandas"} <= set(pins)
     spec = yaml.safe_load((repo / environment.conda_spec).read_text())
     assert "inflection=0.5.1" in spec["dependencies"]
+    # A pin for other platforms only: in the pip lock with its marker, left out of the
+    # conda spec (conda-forge builds for every platform; pip takes it there).
+    assert pins["toolz"].marker == "sys_platform == 'darwin'" and not pins["toolz"].applies_here()
+    assert not any(str(d).startswith("toolz") for d in spec["dependencies"])
     if "conda lock not made" in done.stdout:
         assert "reprotrain env lock scratch" in done.stdout
         assert not (repo / environment.conda_lock).exists()

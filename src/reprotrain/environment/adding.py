@@ -44,21 +44,55 @@ class Added:
     conda_note: str
 
 
-def parse_requirements(requirements: list[str]) -> dict[str, str]:
-    """PyPI name -> version of each `package==version` asked for (exact pins only: a lock
-    of a range would pin whatever the index held that day)."""
-    pins: dict[str, str] = {}
+@dataclass(frozen=True)
+class Pin:
+    """One `package==version` asked for, where it applies (a PEP 508 marker, or None)."""
+
+    package: str
+    version: str
+    marker: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.package}=={self.version}" + (f"; {self.marker}" if self.marker else "")
+
+
+def parse_requirements(requirements: list[str]) -> list[Pin]:
+    """Each `package==version` asked for, with an optional marker (`xgboost-cpu==3.4.1;
+    sys_platform != 'darwin'`). Exact pins only: a lock of a range would pin whatever the
+    index held that day."""
+    from packaging.markers import InvalidMarker, Marker
+
+    pins = []
     for text in requirements:
-        match = _PINNED.match(text.strip())
+        requirement, _, marker = text.partition(";")
+        match = _PINNED.match(requirement.strip())
+        try:
+            checked = str(Marker(marker.strip())) if marker.strip() else None
+        except InvalidMarker:
+            match = None
         if match is None:
             raise ReprotrainError(
                 "reprotrain env add",
                 "PACKAGE",
                 f"{text!r} is not an exact pin",
-                "give each package as name==version (for example lightgbm==4.7.0)",
+                "give each package as name==version, with a PEP 508 marker where it applies "
+                'only on some platforms (lightgbm==4.7.0 "xgboost-cpu==3.4.1; sys_platform '
+                "!= 'darwin'\")",
             )
-        pins[lockfiles.normalize(match["name"])] = match["version"]
+        pins.append(Pin(lockfiles.normalize(match["name"]), match["version"], checked))
     return pins
+
+
+def _on_conda_platforms(pin: Pin) -> bool:
+    """Whether a pin belongs in the conda spec: conda-forge builds each package for every
+    platform, so a pin that applies only elsewhere (macOS's xgboost where Linux takes
+    xgboost-cpu) is left to pip."""
+    if pin.marker is None:
+        return True
+    from packaging.markers import Marker
+
+    linux = {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64"}
+    return Marker(pin.marker).evaluate(linux)
 
 
 def rule_roots(repo: Path) -> list[str]:
@@ -85,7 +119,8 @@ def add(
     environment = named.Environment(name)
     directory = repo / environment.directory
     base_pins = lockfiles.load_pip_lock(repo / BASE_PIP_LOCK)
-    for package, version in sorted(pins.items()):
+    for pin in pins:
+        package, version = pin.package, pin.version
         if package in base_pins and base_pins[package].version != version:
             raise ReprotrainError(
                 "reprotrain env add",
@@ -98,7 +133,7 @@ def add(
     roots = rule_roots(repo)
     directory.mkdir(parents=True, exist_ok=True)
     command = f"reprotrain env add {name} " + " ".join(
-        f"{package}=={version}" for package, version in sorted(pins.items())
+        f"'{pin}'" if pin.marker else str(pin) for pin in pins
     )
     requirements_text = (
         f"# The environment {name}: the rule environment's roots (envs/environment.yaml),\n"
@@ -107,17 +142,19 @@ def add(
         "# which also compiles requirements.lock (with hashes) from it; do not edit by hand.\n"
         + "".join(f"{root}\n" for root in roots)
         + "# added\n"
-        + "".join(f"{package}=={version}\n" for package, version in sorted(pins.items()))
+        + "".join(f"{pin}\n" for pin in pins)
     )
     fileio.atomic_write_bytes(
         repo / environment.requirements, requirements_text.encode(), root=repo
     )
     _compile_pip_lock(repo, environment, base_pins, command)
-    names = {
-        package: (conda_names or {}).get(package) or PYPI_TO_CONDA.get(package, package)
-        for package in pins
+    conda_pins = {
+        (conda_names or {}).get(pin.package)
+        or PYPI_TO_CONDA.get(pin.package, pin.package): pin.version
+        for pin in pins
+        if _on_conda_platforms(pin)
     }
-    spec_text = _conda_spec(repo, name, {names[p]: v for p, v in pins.items()}, command)
+    spec_text = _conda_spec(repo, name, conda_pins, command)
     fileio.atomic_write_bytes(repo / environment.conda_spec, spec_text.encode(), root=repo)
     written = [environment.requirements, environment.pip_lock, environment.conda_spec]
     reachable = _conda_forge_reachable() if conda_reachable is None else conda_reachable
