@@ -208,3 +208,33 @@ def test_boosting_bytes_do_not_depend_on_the_thread_count():
     assert done.returncode == 0, done.stderr[-3000:]
     # The last line: LightGBM prints its warnings to stdout.
     assert json.loads(done.stdout.splitlines()[-1]) == {"lightgbm": 1, "xgboost": 1}
+
+
+@pytest.mark.pipeline
+def test_a_model_that_fails_to_fit_is_one_message(tmp_path):
+    """XGBoost takes classes only as 0..K-1: unwrapped on the penguins' species, its fit
+    fails, and the run says so once, naming the overlay's key and the way out; the
+    traceback is in the job's log alone."""
+    repo = copy_repo(tmp_path / "repo")
+    overlay = yaml.safe_load((repo / "config/boosting.yaml").read_text())
+    overlay["dataset"] = {"name": "penguins", "version": "v1.0"}
+    overlay["model"] = ["xgboost"]
+    overlay["models"]["xgboost"] = {
+        **overlay["models"]["xgboost"]["params"]["estimator"],
+        "environment": "boosting",
+    }
+    (repo / "config/unwrapped.yaml").write_text(yaml.safe_dump(overlay))
+
+    done = snakemake(
+        repo, "--configfile", "config/config.yaml", "config/unwrapped.yaml", check=False
+    )
+
+    assert done.returncode != 0
+    assert (
+        "reprotrain: config/unwrapped.yaml: models.xgboost: XGBClassifier failed to fit"
+        in done.output
+    ), done.output[-3000:]
+    assert "reprotrain.ml.estimators.LabelEncodedClassifier" in done.output
+    assert "Traceback" not in done.output
+    log = repo / "logs/results-boosting/train/penguins/v1.0/seed-42/xgboost.log"
+    assert "Traceback" in log.read_text()
