@@ -52,8 +52,6 @@ def foreign_modules(
     """(module, file) of each module in ``files`` (module -> file, as sys.modules gives it)
     that was not loaded before and whose file lies outside every allowed root."""
     before = set(loaded_before)
-    # Snakemake's own packages carry the job's arguments (its preamble unpickled them
-    # from the driver's environment); their modules may load late, as those are used.
     inside_roots = tuple(f"{root}{os.sep}" for root in allowed)
     outside_roots = tuple(f"{root}{os.sep}" for root in excluded)
 
@@ -62,6 +60,8 @@ def foreign_modules(
 
     found = []
     for name, file in sorted(files.items()):
+        # Snakemake's own packages carry the job's arguments (its preamble unpickled them
+        # from the driver's environment); their modules may load late, as those are used.
         if name in before or name.partition(".")[0].startswith(PREAMBLE_PACKAGES):
             continue
         if not file or not Path(file).is_absolute():
