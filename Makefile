@@ -43,7 +43,7 @@ test: setup
 	@tools/install-system-deps.sh
 	$(BIN)/pytest
 
-## test-fast: the unit tests only (no Snakemake, no hunt, no SLURM): under a minute
+## test-fast: the unit tests only (no Snakemake, no hunt, no SLURM): about 90 seconds
 test-fast: setup
 	$(BIN)/pytest -m "not dryrun and not pipeline and not hunt and not slurm and not fuzz"
 
