@@ -291,6 +291,33 @@ def _lock_constraints(args: argparse.Namespace) -> None:
     sys.stdout.write(lockfiles.pip_constraints(conda))
 
 
+def _add_data(args: argparse.Namespace) -> None:
+    from reprotrain import registration
+
+    entry = registration.register(
+        Path.cwd(),
+        args.registry,
+        args.path,
+        args.name,
+        args.version,
+        args.target,
+        args.task,
+        args.description,
+    )
+    schema = entry["schema"]
+    what = (
+        "regression"
+        if schema.get("task") == "regression"
+        else f"classification, classes {schema['classes']}"
+    )
+    print(
+        f"registered {args.name} {args.version} in {args.registry}: {entry['source']} "
+        f"(sha256 {entry['sha256']}), {len(schema['features'])} features, {what}"
+    )
+    print("check the inferred types there; an overlay that runs it:\n")
+    print(registration.overlay(args.name, args.version, entry))
+
+
 def _env_add(args: argparse.Namespace) -> None:
     from reprotrain.environment import adding
 
@@ -325,6 +352,12 @@ def _env_lock(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     adding.check(repo, environment)
     print(f"{environment.directory}: the conda lock agrees with the pip lock")
+
+
+def registration_tasks() -> tuple[str, ...]:
+    from reprotrain.registration import TASKS
+
+    return TASKS
 
 
 def _check_locks(args: argparse.Namespace) -> None:
@@ -519,6 +552,28 @@ def parser() -> argparse.ArgumentParser:
     constraints.add_argument("--platform", default="linux-64", choices=lockfiles.CONDA_PLATFORMS)
     constraints.set_defaults(handler=_lock_constraints)
 
+    adding_data = commands.add_parser(
+        "add-data",
+        help="register a CSV table in the dataset registry: its sha256, and every column's "
+        "type inferred from the whole table; prints the overlay that runs it",
+    )
+    adding_data.add_argument("path", help="the CSV file, inside the repository (data/...)")
+    adding_data.add_argument("--name", required=True, help="the dataset's name")
+    adding_data.add_argument("--version", required=True, help="its version, e.g. v1.0")
+    adding_data.add_argument("--target", required=True, help="the column to predict")
+    adding_data.add_argument(
+        "--task",
+        choices=registration_tasks(),
+        default="auto",
+        help="classification or regression (auto: text or few whole numbers are classes, "
+        "other numbers a quantity; asked when it cannot tell)",
+    )
+    adding_data.add_argument(
+        "--registry", default="config/datasets.yaml", help="the dataset registry to add it to"
+    )
+    adding_data.add_argument("--description", help="what the table is (default: its size)")
+    adding_data.set_defaults(handler=_add_data)
+
     environments = commands.add_parser(
         "env", help="locked environments of their own for a model's libraries (envs/<name>/)"
     ).add_subparsers(dest="action", required=True)
@@ -563,7 +618,7 @@ def parser() -> argparse.ArgumentParser:
 _PATH_ARGUMENTS = (
     "run", "to", "expected", "manifest", "root", "out", "checksum", "source", "public_key",
     "attestation", "a", "b", "a_dir", "b_dir", "private", "public", "sign", "conda_lock",
-    "pip_lock",
+    "pip_lock", "path", "registry",
 )  # fmt: skip
 
 
