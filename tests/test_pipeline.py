@@ -127,7 +127,14 @@ def test_missed_threshold_fails_validate_and_leaves_no_metrics(scratch_repo):
     run = snakemake(scratch_repo, *strict, check=False)
     assert run.returncode != 0
     assert "thresholds.min_accuracy" in run.output
-    assert "misses its quality thresholds" in run.output
+    # It names the run that missed, the file that set the bar, this dataset's own key
+    # and how a sweep lets its other runs finish.
+    assert (
+        "config/strict.yaml: thresholds.min_accuracy: breast_cancer v1.0, seed 42, "
+        "hist_gradient_boosting misses its quality thresholds"
+    ) in run.output
+    assert "`thresholds.by_dataset.breast_cancer.<key>` in your overlay" in run.output
+    assert "--keep-going" in run.output
     assert not (scratch_repo / f"{MODEL}/metrics.json").exists()
 
 

@@ -353,8 +353,12 @@ def test_thresholds_apply_by_kind_of_task_and_by_dataset():
             {"r2": 0.1, "rmse": 70.0},
             {"min_r2": 0.3, "max_rmse": 60.0},
             {"min_r2": "thresholds.by_dataset.diabetes.min_r2", "max_rmse": "thresholds.max_rmse"},
+            "diabetes v1.0, seed 7, ridge",
+            "diabetes",
         )
     assert missed.value.field == "thresholds.max_rmse, thresholds.by_dataset.diabetes.min_r2"
+    assert missed.value.problem.startswith("diabetes v1.0, seed 7, ridge misses")
+    assert "thresholds.by_dataset.diabetes.<key>" in missed.value.fix
     assert "rmse = 70.0000, required <= 60.0; r2 = 0.1000, required >= 0.3" in str(missed.value)
 
 

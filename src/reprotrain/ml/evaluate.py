@@ -136,11 +136,17 @@ def check_dataset_thresholds(
 
 
 def check_thresholds(
-    metrics: dict[str, Any], thresholds: dict[str, float], fields: dict[str, str]
+    metrics: dict[str, Any],
+    thresholds: dict[str, float],
+    fields: dict[str, str],
+    run: str = "the model",
+    dataset: str | None = None,
 ) -> None:
     """Raise one error listing every metric that misses its configured threshold.
 
-    ``fields``: each threshold's config field (its own dataset's or the run's)."""
+    ``fields``: each threshold's config field (its own dataset's or the run's); ``run``:
+    which model run missed (dataset, version, seed, model), so that a sweep says which;
+    ``dataset``: whose own thresholds the fix names."""
     missed, misses = [], []
     for key, bound in sorted(thresholds.items()):
         metric, higher_is_better, _ = THRESHOLDS[key]
@@ -150,10 +156,16 @@ def check_thresholds(
             missed.append(fields.get(key, f"thresholds.{key}"))
             misses.append(f"{metric} = {value:.4f}, required {relation} {bound}")
     if misses:
+        own = (
+            f"set `thresholds.by_dataset.{dataset}.<key>` in your overlay, which changes the "
+            f"bar for {dataset} alone (config/config.yaml's `thresholds` hold for every run)"
+            if dataset
+            else "change the thresholds in your overlay"
+        )
         raise ReprotrainError(
             CONFIG_LABEL,
             ", ".join(missed),
-            "the model misses its quality thresholds on the test split: " + "; ".join(misses),
-            "improve the model (data, hyperparameters) or, if the bar is wrong, change the "
-            "thresholds in the config",
+            f"{run} misses its quality thresholds on the test split: " + "; ".join(misses),
+            f"improve the model (data, hyperparameters) or, if the bar is wrong, {own}; in "
+            "a sweep, `snakemake --keep-going` lets the other runs finish and be judged",
         )

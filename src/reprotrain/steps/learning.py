@@ -210,6 +210,13 @@ def validate(
         metrics = evaluate.regression_metrics(labels.to_numpy(), predicted)
         for kind, figure_out in zip(figures.REGRESSION_FIGURES, figure_outs, strict=True):
             figures.prediction_errors(labels, predicted, kind, title, figure_out)
-    evaluate.check_thresholds(metrics, thresholds, threshold_fields)
+    data, trained = model_card["data"], model_card["model"]
+    evaluate.check_thresholds(
+        metrics,
+        thresholds,
+        threshold_fields,
+        f"{data['name']} {data['version']}, seed {trained['random_state']}, {trained['type']}",
+        data["name"],
+    )
     write_json(out, metrics)
     log.info("metrics: %s", {k: v for k, v in metrics.items() if isinstance(v, float)})
