@@ -174,3 +174,23 @@ def test_each_audit_command_the_docs_show_runs_on_a_real_run(default_run, tmp_pa
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_cli_option_has_help_text():
+    """`reprotrain <command> --help` explains every argument of every command."""
+    import argparse
+
+    from reprotrain import cli
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                missing.append(f"{' '.join(path)} {action.option_strings or action.dest}")
+
+    walk(cli.parser(), ["reprotrain"])
+    assert missing == []

@@ -403,8 +403,14 @@ def parser() -> argparse.ArgumentParser:
     record = commands.add_parser(
         "record", help="make the run's manifest the recorded one (after checking the files)"
     )
-    record.add_argument("--run", default=RUN_MANIFEST)
-    record.add_argument("--to", default=RECORDED_MANIFEST)
+    record.add_argument(
+        "--run", default=RUN_MANIFEST, help=f"the run manifest to record (default {RUN_MANIFEST})"
+    )
+    record.add_argument(
+        "--to",
+        default=RECORDED_MANIFEST,
+        help=f"where the record goes: the config's manifest.expected (default {RECORDED_MANIFEST})",
+    )
     record.add_argument(
         "--sign", metavar="PRIVATE_KEY", help="sign the record with this ed25519 key (keygen)"
     )
@@ -420,7 +426,11 @@ def parser() -> argparse.ArgumentParser:
         "keygen", help="make an ed25519 key pair for signing records (offline, once)"
     )
     keygen.add_argument("--private", required=True, help="where the private key goes (0600)")
-    keygen.add_argument("--public", default="config/record-signing.pub")
+    keygen.add_argument(
+        "--public",
+        default="config/record-signing.pub",
+        help="where the public key goes, in the repository (manifest.public_key names it)",
+    )
     keygen.set_defaults(handler=_keygen)
 
     diff = commands.add_parser(
@@ -443,7 +453,12 @@ def parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="check a results directory against a manifest, by hashing only"
     )
-    verify.add_argument("manifest", nargs="?", default=RUN_MANIFEST)
+    verify.add_argument(
+        "manifest",
+        nargs="?",
+        default=RUN_MANIFEST,
+        help=f"the manifest whose signature to check (default {RUN_MANIFEST})",
+    )
     verify.add_argument("--root", default=".", help="directory the manifest's paths start from")
     verify.add_argument(
         "--public-key",
@@ -537,7 +552,9 @@ def parser() -> argparse.ArgumentParser:
         help="an MLflow tracking server (http://host:5000) or store (sqlite:///mlflow.db)",
     )
     mlflow.add_argument("--run", default=RUN_MANIFEST, help="the run manifest to export")
-    mlflow.add_argument("--experiment", default="reprotrain")
+    mlflow.add_argument(
+        "--experiment", default="reprotrain", help="the MLflow experiment (default reprotrain)"
+    )
     mlflow.add_argument(
         "--artifact-location",
         help="where a new experiment keeps artifacts (default: beside a SQLite store)",
@@ -548,8 +565,15 @@ def parser() -> argparse.ArgumentParser:
     constraints = commands.add_parser(
         "lock-constraints", help="pip constraints holding Python packages at conda-lock versions"
     )
-    constraints.add_argument("--conda-lock", default="envs/conda-lock.yml")
-    constraints.add_argument("--platform", default="linux-64", choices=lockfiles.CONDA_PLATFORMS)
+    constraints.add_argument(
+        "--conda-lock", default="envs/conda-lock.yml", help="the conda lock to read"
+    )
+    constraints.add_argument(
+        "--platform",
+        default="linux-64",
+        choices=lockfiles.CONDA_PLATFORMS,
+        help="the platform whose packages to hold (default linux-64)",
+    )
     constraints.set_defaults(handler=_lock_constraints)
 
     adding_data = commands.add_parser(
@@ -598,7 +622,7 @@ def parser() -> argparse.ArgumentParser:
         help="make envs/NAME/conda-lock.yml and its pin files (needs conda-forge), and check "
         "that they agree with the pip lock",
     )
-    env_lock.add_argument("name")
+    env_lock.add_argument("name", help="the environment (envs/NAME/)")
     env_lock.add_argument("--source", help="the source tree (default: this reprotrain's checkout)")
     env_lock.set_defaults(handler=_env_lock)
 
@@ -607,8 +631,12 @@ def parser() -> argparse.ArgumentParser:
         help="check that the conda lock is dependency-closed and that the pip lock pins its "
         "versions, with hashes",
     )
-    check_locks.add_argument("--conda-lock", default="envs/conda-lock.yml")
-    check_locks.add_argument("--pip-lock", default="envs/requirements.lock")
+    check_locks.add_argument(
+        "--conda-lock", default="envs/conda-lock.yml", help="the conda lock to check"
+    )
+    check_locks.add_argument(
+        "--pip-lock", default="envs/requirements.lock", help="the pip lock that must agree"
+    )
     check_locks.set_defaults(handler=_check_locks)
     return main_parser
 
