@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from reprotrain import fileio, source_tree, yamlfile
 from reprotrain.audit import comparison, explain, hunt, verify
@@ -161,7 +162,49 @@ def _run_root(manifest_path: str, document: Manifest) -> Path:
     return path.parents[depth]
 
 
+def _merged_config(files: list[str]) -> dict[str, Any]:
+    """The config a run with ``--configfile files`` reads: config/config.yaml (the
+    Snakefile's own configfile), then each file over it, nested keys merged."""
+
+    def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(base)
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
+        return merged
+
+    config: dict[str, Any] = {}
+    for file in dict.fromkeys([CONFIG, *files]):
+        loaded = yamlfile.load(file, "config file") or {}
+        if not isinstance(loaded, dict):
+            raise ReprotrainError(file, None, "is not a mapping of config keys", "fix the file")
+        config = merge(config, loaded)
+    return config
+
+
+def _apply_configfiles(args: argparse.Namespace) -> None:
+    """`check --configfile ...`: the run's manifest and its record, as that config names
+    them (results/manifest.json and manifest.expected), unless given by hand."""
+    if not args.configfile:
+        return
+    config = _merged_config(args.configfile)
+    settings = config.get("manifest") or {}
+    if args.run is None:
+        args.run = f"{config.get('results', 'results')}/manifest.json"
+    if args.expected is None:
+        args.expected = settings.get("expected", RECORDED_MANIFEST)
+    if not args.strict and settings.get("strict") is True:
+        args.strict = True
+    if args.public_key is None and isinstance(settings.get("public_key"), str):
+        args.public_key = settings["public_key"]
+
+
 def _check(args: argparse.Namespace) -> int:
+    _apply_configfiles(args)
+    args.run = args.run or RUN_MANIFEST
+    args.expected = args.expected or RECORDED_MANIFEST
     # The run's files are hashed first: a manifest says nothing of files changed since.
     run = manifest.load(args.run, "run manifest")
     manifest.verify_on_disk(run, args.run)
@@ -476,9 +519,21 @@ def parser() -> argparse.ArgumentParser:
         "check",
         help="hash the last run's files against its manifest, then diff it with the recorded one",
     )
-    check.add_argument("--run", default=RUN_MANIFEST, help="the run manifest to check")
     check.add_argument(
-        "--expected", default=RECORDED_MANIFEST, help="the recorded manifest to compare it with"
+        "--configfile",
+        nargs="+",
+        metavar="FILE",
+        help="the run's config files, as given to snakemake (config/config.yaml is read "
+        "first, as the Snakefile does): its results directory and manifest settings say "
+        "which run and which record",
+    )
+    check.add_argument(
+        "--run", help=f"the run manifest to check (default {RUN_MANIFEST}, or the config's)"
+    )
+    check.add_argument(
+        "--expected",
+        help="the recorded manifest to compare it with (default "
+        f"{RECORDED_MANIFEST}, or the config's manifest.expected)",
     )
     check.add_argument(
         "--strict",
@@ -646,7 +701,7 @@ def parser() -> argparse.ArgumentParser:
 _PATH_ARGUMENTS = (
     "run", "to", "expected", "manifest", "root", "out", "checksum", "source", "public_key",
     "attestation", "a", "b", "a_dir", "b_dir", "private", "public", "sign", "conda_lock",
-    "pip_lock", "path", "registry",
+    "pip_lock", "path", "registry", "configfile",
 )  # fmt: skip
 
 
