@@ -234,6 +234,32 @@ def test_a_changed_parameter_is_named_with_its_values(tmp_path):
     comparison.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
     assert by_path(differences)[MODEL].params_changed == []
 
+    # The recorded side's card is gone (the run was made again) while its split's data
+    # record holds: the keys only the card states are not shown as new, and the
+    # message says which record is not at hand.
+    for side, document in (("a", before), ("b", after)):
+        record = tmp_path / side / SPLIT / "data/data.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"split": {"seed": 1, "test_fraction": 0.25}}))
+        document["files"][f"{SPLIT}/data/data.json"] = entry(
+            sha256_bytes(record.read_bytes()), "preprocess", {}
+        )
+    (tmp_path / "b" / SPLIT / "m/model_card.json").write_text(
+        json.dumps({"data": {"split": {"seed": 1, "test_fraction": 0.25}},
+                    "model": {"type": "m", "hyperparameters": {"learning_rate": 0.05}}})
+    )  # fmt: skip
+    after["files"][f"{SPLIT}/m/model_card.json"]["sha256"] = sha256_bytes(
+        (tmp_path / "b" / SPLIT / "m/model_card.json").read_bytes()
+    )
+    (tmp_path / "a" / SPLIT / "m/model_card.json").unlink()
+    comparison.name_changed_params(differences, before, after, tmp_path / "a", tmp_path / "b")
+    named = by_path(differences)[MODEL].params_changed
+    assert named == [
+        f"A's {SPLIT}/m/model_card.json is not at hand (gone, or made again since): its "
+        "values are not named"
+    ]
+    assert not any("null" in line for line in named)
+
 
 def test_explain_shows_the_changed_keys_before_the_bounded_bytes(tmp_path):
     import json

@@ -414,10 +414,12 @@ def _parameters_in(record: dict[str, Any]) -> dict[str, Any]:
 
 def _checked_parameters(
     document: Manifest, path: str, root: Path, rename: tuple[str, str] | None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[str]]:
     """The parameters the records beside ``path`` state, read only when their bytes are
-    the ones the manifest covers."""
+    the ones the manifest covers; and the records it covers that are not at hand (gone,
+    or other bytes: the run was made again since)."""
     values: dict[str, Any] = {}
+    not_at_hand = []
     directory = PurePosixPath(path).parent
     for relative in _RECORDS:
         name = posixpath.normpath(f"{directory}/{relative}")
@@ -428,15 +430,12 @@ def _checked_parameters(
             continue
         try:  # read once, confined to the run: the bytes hashed are parsed
             content = fileio.read_bytes(root / name, root=root)
-        except ReprotrainError:
-            continue
-        if sha256_bytes(content) != entry["sha256"]:
-            continue
-        try:
+            if sha256_bytes(content) != entry["sha256"]:
+                raise ReprotrainError(name, None, "other bytes", "")
             values = _parameters_in(fileio.parse_json(content, name, "record", "")) | values
         except (ReprotrainError, AttributeError):
-            continue
-    return values
+            not_at_hand.append(name)
+    return values, not_at_hand
 
 
 def name_changed_params(
@@ -453,15 +452,26 @@ def name_changed_params(
     for difference in differences:
         if PARAMS not in difference.causes or difference.change != "changed":
             continue
-        old = _checked_parameters(before, difference.path, root_a, rename)
-        new = _checked_parameters(after, difference.path, root_b, None)
+        old, old_missing = _checked_parameters(before, difference.path, root_a, rename)
+        new, new_missing = _checked_parameters(after, difference.path, root_b, None)
         if not (old and new):
             difference.params_changed = []  # a side without records it can trust
             continue
+        # Only what both sides' trusted records state is compared: a key one side's
+        # missing record would have held is no change.
+        shared = old.keys() & new.keys()
         difference.params_changed = [
-            f"{key}: {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}"
-            for key in differing_keys(old, new)
+            f"{key}: {json.dumps(old[key])} -> {json.dumps(new[key])}"
+            for key in differing_keys({k: old[k] for k in shared}, {k: new[k] for k in shared})
         ]
+        missing = [("A", name) for name in old_missing] + [("B", name) for name in new_missing]
+        if missing and old.keys() != new.keys():
+            side, name = missing[0]
+            difference.params_changed.insert(
+                0,
+                f"{side}'s {name} is not at hand (gone, or made again since): its values "
+                "are not named",
+            )
 
 
 def status(differences: list[Difference]) -> int:
