@@ -490,8 +490,9 @@ CASES = {
     ),
     "config-missed-threshold-of-an-overlay": Case(
         override({"thresholds": {"by_dataset": {"breast_cancer": {"min_accuracy": 0.999}}}}),
-        "config/bad.yaml: thresholds.by_dataset.breast_cancer.min_accuracy: the model misses",
-        "change the thresholds",
+        "config/bad.yaml: thresholds.by_dataset.breast_cancer.min_accuracy: breast_cancer "
+        "v1.0, seed 42, hist_gradient_boosting misses",
+        "`thresholds.by_dataset.breast_cancer.<key>` in your overlay",
         leaves=metrics_missing_and_model_kept,
     ),
     "registry-regression-with-classes": Case(

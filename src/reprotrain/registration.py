@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reprotrain import fileio
+from reprotrain import fileio, yamlfile
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
 
@@ -232,12 +232,16 @@ def register(
         "sha256": sha256_bytes(data),
         "schema": schema,
     }
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)  # the registry's own layout
+    # The registry is checked as every reader checks it (strict YAML: no duplicate key,
+    # no alias bomb) before ruamel's round-trip parser, which builds only plain maps and
+    # lists, edits it in place with its comments and layout.
     registry_path = repo / registry
-    document = yaml.load(fileio.read_text(registry_path, what="dataset registry"))
+    yamlfile.check_file(registry_path, "dataset registry")
+    editor = YAML(typ="rt")
+    editor.preserve_quotes = True
+    editor.width = 4096
+    editor.indent(mapping=2, sequence=4, offset=2)  # the registry's own layout
+    document = editor.load(fileio.read_text(registry_path, what="dataset registry"))
     versions = document["datasets"].setdefault(name, {})
     if version in versions:
         raise ReprotrainError(
@@ -248,7 +252,7 @@ def register(
         )
     versions[version] = _in_registry_style(entry)
     out = io.StringIO()
-    yaml.dump(document, out)
+    editor.dump(document, out)
     fileio.atomic_write_bytes(registry_path, out.getvalue().encode(), root=repo)
     return entry
 
