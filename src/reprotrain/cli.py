@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reprotrain import fileio, source_tree, yamlfile
+from reprotrain import fileio, registration, source_tree, yamlfile
 from reprotrain.audit import comparison, explain, hunt, verify
 from reprotrain.environment import lockfiles
 from reprotrain.errors import ReprotrainError
@@ -335,8 +335,6 @@ def _lock_constraints(args: argparse.Namespace) -> None:
 
 
 def _add_data(args: argparse.Namespace) -> None:
-    from reprotrain import registration
-
     entry = registration.register(
         Path.cwd(),
         args.registry,
@@ -395,12 +393,6 @@ def _env_lock(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     adding.check(repo, environment)
     print(f"{environment.directory}: the conda lock agrees with the pip lock")
-
-
-def registration_tasks() -> tuple[str, ...]:
-    from reprotrain.registration import TASKS
-
-    return TASKS
 
 
 def _check_locks(args: argparse.Namespace) -> None:
@@ -642,7 +634,7 @@ def parser() -> argparse.ArgumentParser:
     adding_data.add_argument("--target", required=True, help="the column to predict")
     adding_data.add_argument(
         "--task",
-        choices=registration_tasks(),
+        choices=registration.TASKS,
         default="auto",
         help="classification or regression (auto: text or few whole numbers are classes, "
         "other numbers a quantity; asked when it cannot tell)",

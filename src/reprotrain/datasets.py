@@ -17,6 +17,10 @@ from reprotrain.records import manifest
 # categories, a missing value as NaN) and a class as its index in `classes`.
 FEATURE_DTYPE = "float64"
 TARGET_DTYPE = "int64"
+# How a raw table writes a missing value, and a boolean: preprocess reads by these, and
+# `reprotrain add-data` infers a schema by them (reprotrain.registration).
+MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 REGRESSION_TARGET_DTYPE = "float64"
 
 COLUMN_TYPES = ("float", "integer", "boolean", "categorical")

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from reprotrain import fileio, yamlfile
+from reprotrain.datasets import FALSE_WORDS, MISSING_TOKENS, TRUE_WORDS
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
 
-# As preprocess reads a table (reprotrain.ml.data): these are gaps, these are booleans.
-MISSING_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL"})
-BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no"})
+# As preprocess reads a table: these are gaps, these words booleans (its 1/0 are numbers
+# here, inferred as integers first).
+BOOLEAN_WORDS = frozenset(w for w in (*TRUE_WORDS, *FALSE_WORDS) if not w.isdigit())
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 LEADING_ZERO = re.compile(r"^[+-]?0\d")
 # A classification target has at most this many classes when it is whole numbers; more

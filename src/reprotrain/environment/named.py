@@ -196,16 +196,15 @@ def fingerprint(lock_path: str, lock_name: str, python: str | None) -> dict[str,
     libraries it may hold (reprotrain.ml.model_types.LIBRARY_PINS)."""
     import subprocess
 
-    from reprotrain.environment import lockfiles
+    from reprotrain.environment import drift
     from reprotrain.hashing import sha256_file
     from reprotrain.ml.model_types import LIBRARY_PINS
 
+    locked = drift.locked_versions(lock_path)  # what the lock pins on this machine
     if lock_path.endswith(".pin.txt"):
-        packages: dict[str, str | None] = dict(lockfiles.explicit_python_packages(lock_path))
+        packages: dict[str, str | None] = dict(locked)
     else:
-        names = sorted(
-            name for name, pin in lockfiles.load_pip_lock(lock_path).items() if pin.applies_here()
-        )
+        names = sorted(locked)
         asked = subprocess.run(
             [python or sys.executable, "-m", "reprotrain.environment.named", json.dumps(names)],
             capture_output=True,

@@ -22,7 +22,15 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
 from reprotrain import fileio, netio
-from reprotrain.datasets import TARGET_DTYPE, Column, Dataset, TableSchema
+from reprotrain.datasets import (
+    FALSE_WORDS,
+    MISSING_TOKENS,
+    TARGET_DTYPE,
+    TRUE_WORDS,
+    Column,
+    Dataset,
+    TableSchema,
+)
 from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_buffers
 from reprotrain.yamlfile import CONFIG_LABEL
@@ -105,11 +113,6 @@ def verified_copy(
     log.info("sha256 of %s verified: %s", path, actual)
     copy.seek(0)
     return copy
-
-
-# Written for a missing value; anything else in a numeric column must be a number.
-MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
-TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 
 
 def _copy_checked(source: IO[bytes], copy: IO[bytes], path: str | Path) -> tuple[str, str | None]:
