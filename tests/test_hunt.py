@@ -109,9 +109,6 @@ def test_a_recorded_model_that_trains_other_bytes_reaches_a_verdict_and_the_hunt
     run = snakemake(project, *args, check=False)
 
     assert run.returncode != 0
-    assert f"{PLANTED_MODEL}: retrained here, and different from {record.name}" in (
-        run.output.replace("config/", "")
-    )
     assert (project / "results/manifest.json").is_file()
     row = next(line for line in run.output.splitlines() if line.startswith(PLANTED_MODEL))
     assert "NOTHING IT DEPENDS ON CHANGED: NONDETERMINISM" in row

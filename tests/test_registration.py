@@ -151,7 +151,12 @@ def test_a_new_table_goes_from_csv_to_a_recorded_clean_run(tmp_path):
         cwd=repo, capture_output=True, text=True,
     )  # fmt: skip
     assert record.returncode == 0, record.stderr
-    snakemake(repo, *args)  # clean against its record
+    # The first rerun after `record` only compares (the checksum had failed for want of
+    # a record); nothing the record does not change is made again.
+    clean = snakemake(repo, *args)
+    ran = {line.split()[-1].rstrip(":") for line in clean.output.splitlines() if "rule " in line}
+    assert ran - {"all"} == {"checksum"}, clean.output[-3000:]
+    assert "Nothing to be done" in snakemake(repo, *args).output
     again = subprocess.run(
         [str(BIN / "reprotrain"), "add-data", "data/cars/v1/cars.csv", "--name", "cars",
          "--version", "v1", "--target", "origin"],

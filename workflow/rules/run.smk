@@ -43,4 +43,4 @@ def model_conda_env(wildcards):
 def checked_last_run(wildcards):
     """The last run's outputs checked by their bytes before Snakemake judges them by their
     mtimes (reprotrain.driver.start.last_run_checked); no input."""
-    return last_run_checked(PLAN, workflow)
+    return last_run_checked(PLAN, RECIPES, workflow)

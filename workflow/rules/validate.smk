@@ -45,9 +45,6 @@ rule validate:
         # Which config field set each threshold: a missed one is reported against it.
         threshold_fields=PLAN.threshold_fields,
         numerics=PLAN.numerics_param,
-        # The model's sha256 in the recorded manifest, when the record is of this recipe.
-        model_record=RECIPES.recorded_model_sha256,
-        record_path=config["manifest"]["expected"],
         seal_path=LAYOUT.seal,
         code=model_rule_code("validate.smk", "validate.py"),
         job_environment=PLAN.model_job_environment,
@@ -87,11 +84,9 @@ for validate_rule in ("validate", "validate_regression"):
         params=("table_schema", "thresholds"),
         hardware="numerics",
         code=("code",),
-        # What the record and the seal say is checked by the job, and where a threshold
-        # was set is named by its message: neither changes a byte.
+        # The seal is checked by the job, and where a threshold was set is named by its
+        # message: neither changes a byte.
         not_provenance=(
-            "model_record",
-            "record_path",
             "seal_path",
             "threshold_fields",
             "job_environment",

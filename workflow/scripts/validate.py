@@ -5,8 +5,6 @@ run_step(
     "reprotrain.steps.learning:validate",  # in the run's warm worker (reprotrain.steps.worker)
     model=snakemake.input.model,
     card=snakemake.input.card,
-    recorded_sha256=snakemake.params.model_record,
-    record=snakemake.params.record_path,
     seal_path=snakemake.params.seal_path,
     test_table=snakemake.input.test,
     table_schema=snakemake.params.table_schema,

@@ -14,6 +14,8 @@ from reprotrain.audit import verify
 from reprotrain.driver import runlock
 from reprotrain.driver import snakemake_adapter as adapter
 from reprotrain.driver.plan import Plan
+from reprotrain.driver.recipes import Recipes
+from reprotrain.hashing import sha256_bytes
 from reprotrain.records import signing
 from reprotrain.steps import worker
 
@@ -53,7 +55,7 @@ def _end_of_run(place: Path | None) -> None:
 
 
 @functools.cache
-def check_last_run(plan: Plan, executing: bool) -> None:
+def check_last_run(plan: Plan, recipes: Recipes, executing: bool) -> None:
     """The last run's outputs, checked by their bytes before Snakemake judges them by
     their mtimes: a covered output that is missing or was changed is made again, and a
     verdict that no longer holds is redone (reprotrain.audit.verify.reconcile). Only
@@ -76,13 +78,36 @@ def check_last_run(plan: Plan, executing: bool) -> None:
             adapter.log.warning(f"reprotrain: removed {path}: it is made again")
         else:
             adapter.log.warning(f"reprotrain: a run would remove {path} and make it again")
+    if executing:
+        for note in reseal_recorded_models(plan, recipes):
+            adapter.log.warning(f"reprotrain: {note}")
 
 
-def last_run_checked(plan: Plan, workflow: Any) -> list[str]:
+def reseal_recorded_models(plan: Plan, recipes: Recipes) -> list[str]:
+    """Seal again each model whose seal is gone (logs/ or the sealing key deleted) and
+    whose bytes the recorded manifest vouches for, as a record of this very recipe.
+
+    validate trusts the seal alone: were the record's sha256 a param of validate, recording
+    a run would change that param and rerun validate, manifest and checksum once more."""
+    notes = []
+    for run in plan.layout.runs:
+        recorded = recipes.recorded_model_sha256(run)
+        model = Path(adapter.apply_wildcards(plan.layout.out["model"], run))
+        if recorded is None or not model.is_file():
+            continue
+        data = fileio.read_bytes(model, limit=fileio.LARGE_FILE_LIMIT, what="model")
+        seal = adapter.apply_wildcards(plan.layout.seal, run)
+        if sha256_bytes(data) == recorded and not signing.sealed(data, seal):
+            signing.seal(data, seal)
+            notes.append(f"sealed {model} again: {plan.expected} records these bytes")
+    return notes
+
+
+def last_run_checked(plan: Plan, recipes: Recipes, workflow: Any) -> list[str]:
     """An input function of the first jobs of a run, which adds no input: input functions
     run while Snakemake builds the DAG, the first moment it is known whether the run
     executes and the last before outputs are judged by their mtimes. Only the driver,
     which holds the run lock, checks."""
     if adapter.settings(workflow).main_process:
-        check_last_run(plan, adapter.executing(workflow))
+        check_last_run(plan, recipes, adapter.executing(workflow))
     return []

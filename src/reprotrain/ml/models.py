@@ -6,7 +6,6 @@ import io
 import logging
 import math
 import pickle
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -214,18 +213,23 @@ def hyperparameters(estimator: BaseEstimator) -> dict[str, Any]:
     return flat
 
 
+_RERUN = (
+    "the model file was modified after it was saved; delete it and rerun the pipeline to "
+    "retrain it from its verified inputs"
+)
+
+
 def load_verified(
     model_path: str | Path,
     expected_sha256: str,
     card_path: str | Path,
     recorded: tuple[str, str] | None,
-    seal_path: str | Path,
+    seal_path: str | Path | None,
 ) -> BaseEstimator:
     """Unpickle a model only after its bytes match the sha256 its model card recorded and
-    are vouched for: by ``recorded`` (the recorded manifest's sha256 and where it is), or by
-    save's seal at ``seal_path`` (reprotrain.records.signing). A model save sealed that differs from
-    the record was retrained here and trained other bytes: it is scored, and the run's
-    checksum names the cause; bytes neither vouches for are refused.
+    are vouched for: by ``recorded`` (a sha256 from a record the caller checked, and where
+    it is), else by save's seal at ``seal_path`` (reprotrain.records.signing). Bytes
+    neither vouches for are refused.
 
     The bytes checked are the bytes unpickled: the file is read once."""
     from reprotrain.records import signing
@@ -233,41 +237,15 @@ def load_verified(
     data = fileio.read_bytes(model_path, limit=fileio.LARGE_FILE_LIMIT, what="model")
     actual = sha256_bytes(data)
     _require_sha256(model_path, actual, expected_sha256, str(card_path))
-    if recorded is None:
+    if recorded is not None:
+        _require_sha256(model_path, actual, recorded[0], recorded[1])
+    elif seal_path is not None:
         signing.check_seal(data, model_path, seal_path)
-    elif actual != recorded[0]:
-        _retrained_here(model_path, data, actual, recorded, seal_path)
-    return pickle.loads(data)
-
-
-def _retrained_here(
-    model_path: str | Path,
-    data: bytes,
-    actual: str,
-    recorded: tuple[str, str],
-    seal_path: str | Path,
-) -> None:
-    """Bytes other than the record's: scored only when this directory's save sealed them
-    (the model was retrained here), and said so."""
-    from reprotrain.records import signing
-
-    if not signing.sealed(data, seal_path):
+    else:
         raise ReprotrainError(
-            model_path,
-            "sha256",
-            f"refused to unpickle: content does not match {recorded[1]} (expected "
-            f"{recorded[0]}, actual {actual}), and this directory's save job did not seal "
-            f"it ({seal_path})",
-            "the model file was modified after it was saved; delete it and rerun the "
-            "pipeline to retrain it from its verified inputs",
+            model_path, None, "refused to unpickle: nothing vouches for its bytes", _RERUN
         )
-    message = (
-        f"{model_path}: retrained here, and different from {recorded[1]} (recorded "
-        f"{recorded[0]}, trained {actual}): save sealed these bytes, so they are scored; "
-        "the checksum names the cause (`reprotrain hunt` finds why training differs)"
-    )
-    log.warning("%s", message)
-    print(f"reprotrain: {message}", file=sys.stderr)
+    return pickle.loads(data)
 
 
 def _require_sha256(model_path: str | Path, actual: str, expected: str, source: str) -> None:
@@ -277,6 +255,5 @@ def _require_sha256(model_path: str | Path, actual: str, expected: str, source: 
             "sha256",
             f"refused to unpickle: content does not match {source} "
             f"(expected {expected}, actual {actual})",
-            "the model file was modified after it was saved; delete it and rerun the pipeline "
-            "to retrain it from its verified inputs",
+            _RERUN,
         )

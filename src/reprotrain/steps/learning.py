@@ -138,11 +138,6 @@ def train(
     )
 
 
-RECORDED_SOURCE = (
-    "{record}, which records this model for the same data, params, code, lock and numerics"
-)
-
-
 def _read_card(card: str) -> dict[str, Any]:
     """The model card save wrote, refused (never half-used) when it is not one."""
     fix = "delete it and the model beside it, and rerun: save makes both again"
@@ -165,8 +160,6 @@ def _read_card(card: str) -> dict[str, Any]:
 def validate(
     model: str,
     card: str,
-    recorded_sha256: str | None,
-    record: str,
     seal_path: str,
     test_table: str,
     table_schema: dict[str, Any],
@@ -181,17 +174,10 @@ def validate(
     from reprotrain.ml import figures  # matplotlib only where the figures are drawn
 
     model_card = _read_card(card)
-    # The recorded manifest, which the repository holds, vouches for the bytes: a model and
-    # a card that someone rewrote together in results/ still do not match it. Without a
-    # record of this recipe, or for a model retrained here with other bytes, the seal this
-    # directory's save wrote does.
-    estimator = models.load_verified(
-        model,
-        model_card["model"]["sha256"],
-        card,
-        (recorded_sha256, RECORDED_SOURCE.format(record=record)) if recorded_sha256 else None,
-        seal_path,
-    )
+    # This directory's save sealed the bytes; a model the record vouches for whose seal is
+    # gone was sealed again by the driver (reprotrain.driver.start.reseal_recorded_models).
+    # A model and a card that someone rewrote together in results/ carry no seal.
+    estimator = models.load_verified(model, model_card["model"]["sha256"], card, None, seal_path)
     schema = TableSchema.from_dict(table_schema)
     features, labels = tables.read_table(test_table, schema)
     predicted = models.predict(estimator, features, threads, schema.is_classification)
