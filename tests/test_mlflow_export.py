@@ -154,7 +154,7 @@ def test_an_experiment_name_cannot_lead_artifacts_out_of_the_store(two_model_run
 def test_a_card_can_name_only_a_covered_file_of_its_run(tmp_path_factory, named):
     """A card's metrics path is joined to the card's folder and must be a file the manifest
     covers (so hashed on disk): never a file outside the run, nor one it does not cover."""
-    from reprotrain.interop import mlflow_export
+    from reprotrain.audit import model_runs
 
     root = tmp_path_factory.mktemp("run")
     covered = "results/runs/m/metrics.json"
@@ -165,7 +165,7 @@ def test_a_card_can_name_only_a_covered_file_of_its_run(tmp_path_factory, named)
     joined = posixpath.join(posixpath.dirname(card), named)
     with contextlib.chdir(root):
         try:
-            read = mlflow_export._read_covered(joined, document, card)
+            read = model_runs.read_covered(joined, document, card)
         except ReprotrainError as error:
             assert "not a covered file of this run" in error.problem
             assert posixpath.normpath(joined) != covered

@@ -102,6 +102,39 @@ def _record_arguments(parser: argparse.ArgumentParser, tool: str) -> None:
     )
 
 
+def _run_and_record(parser: argparse.ArgumentParser, tool: str) -> None:
+    """Which run a tool reads and which record it must reproduce: given by hand, or as
+    the run's config files name them (``_apply_configfiles``)."""
+    parser.add_argument(
+        "--configfile",
+        nargs="+",
+        metavar="FILE",
+        help="the run's config files, as given to snakemake (config/config.yaml is read "
+        "first, as the Snakefile does): its results directory and manifest settings say "
+        "which run and which record",
+    )
+    parser.add_argument(
+        "--run", help=f"the run manifest to {tool} (default {RUN_MANIFEST}, or the config's)"
+    )
+    parser.add_argument(
+        "--expected",
+        help="the recorded manifest the run must reproduce (default "
+        f"{RECORDED_MANIFEST}, or the config's manifest.expected)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on any covered file that differs, the environment record included "
+        "(default: the config's manifest.strict, for its recorded manifest); without it, a "
+        "run whose every artifact is identical passes and says what differs in the environment",
+    )
+    parser.add_argument(
+        "--public-key",
+        help="the manifest must be signed for this public key (default: the config's "
+        "manifest.public_key, for its recorded manifest)",
+    )
+
+
 def _public_key(args: argparse.Namespace, manifest_path: str) -> str | None:
     return args.public_key or _configured_public_key(manifest_path)
 
@@ -234,6 +267,34 @@ def _check(args: argparse.Namespace) -> int:
         for path in sorted(run["files"]):
             print(f"  {path}")
     return status
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from reprotrain import serving
+
+    _apply_configfiles(args)
+    args.run = args.run or RUN_MANIFEST
+    args.expected = args.expected or RECORDED_MANIFEST
+    record = serving.predict(
+        args.run,
+        args.rows,
+        args.out,
+        expected=args.expected,
+        model=args.model,
+        public_key=_public_key(args, args.expected),
+        strict=args.strict or _configured(args.expected, "strict") is True,
+        environment_rule=args.environment,
+        python=args.python,
+        record_out=args.record,
+    )
+    for difference in record["environment"]["differences"]:
+        print(f"reprotrain: warning: {difference}", file=sys.stderr)
+    print(
+        f"predicted {record['input']['rows']} rows with {record['model']['run']} "
+        f"(model sha256 {record['model']['sha256'][:12]}): {record['output']['file']}, "
+        f"record {args.record or args.out + '.record.json'}"
+    )
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -511,36 +572,41 @@ def parser() -> argparse.ArgumentParser:
         "check",
         help="hash the last run's files against its manifest, then diff it with the recorded one",
     )
-    check.add_argument(
-        "--configfile",
-        nargs="+",
-        metavar="FILE",
-        help="the run's config files, as given to snakemake (config/config.yaml is read "
-        "first, as the Snakefile does): its results directory and manifest settings say "
-        "which run and which record",
-    )
-    check.add_argument(
-        "--run", help=f"the run manifest to check (default {RUN_MANIFEST}, or the config's)"
-    )
-    check.add_argument(
-        "--expected",
-        help="the recorded manifest to compare it with (default "
-        f"{RECORDED_MANIFEST}, or the config's manifest.expected)",
-    )
-    check.add_argument(
-        "--strict",
-        action="store_true",
-        help="fail on any covered file that differs, the environment record included "
-        "(default: the config's manifest.strict, for its recorded manifest); without it, a "
-        "run whose every artifact is identical passes and says what differs in the environment",
-    )
-    check.add_argument(
-        "--public-key",
-        help="the manifest must be signed for this public key (default: the config's "
-        "manifest.public_key, for its recorded manifest)",
-    )
+    _run_and_record(check, "check")
     check.add_argument("--list", action="store_true", help="then list the run's covered outputs")
     check.set_defaults(handler=_check)
+
+    predicting = commands.add_parser(
+        "predict",
+        help="score new rows with a model of a checked run, in the model's environment",
+        description="Loads model.pkl only after the run reproduces its record and its bytes "
+        "match both; checks the rows against the model's table schema; writes the "
+        "predictions (and class probabilities) and a record of what was used (docs/predict.md).",
+    )
+    predicting.add_argument("rows", help="a CSV file of the model's feature columns")
+    predicting.add_argument("--out", required=True, help="where to write the predictions (CSV)")
+    predicting.add_argument(
+        "--record", help="where to write the prediction record (default: OUT.record.json)"
+    )
+    predicting.add_argument(
+        "--model",
+        help="which model of the run: dataset/version/seed-N/model, or its model name when "
+        "unique (not needed when the run has one)",
+    )
+    predicting.add_argument(
+        "--environment",
+        choices=("refuse", "warn"),
+        default="refuse",
+        help="when this environment is not the model's recorded one (Python minor version, "
+        "package versions): refuse (default), or predict and list the differences",
+    )
+    predicting.add_argument(
+        "--python",
+        help="the interpreter of the model's environment (default: this one, or the named "
+        "environment's venv beside it)",
+    )
+    _run_and_record(predicting, "predict with")
+    predicting.set_defaults(handler=_predict)
 
     hunting = commands.add_parser(
         "hunt",
@@ -693,7 +759,7 @@ def parser() -> argparse.ArgumentParser:
 _PATH_ARGUMENTS = (
     "run", "to", "expected", "manifest", "root", "out", "checksum", "source", "public_key",
     "attestation", "a", "b", "a_dir", "b_dir", "private", "public", "sign", "conda_lock",
-    "pip_lock", "path", "registry", "configfile",
+    "pip_lock", "path", "registry", "configfile", "rows", "record", "python",
 )  # fmt: skip
 
 

@@ -11,21 +11,20 @@ manifest's integrity digest.
 from __future__ import annotations
 
 import logging
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from reprotrain import fileio
-from reprotrain.audit import explain, verify
+from reprotrain.audit import model_runs as reading
+from reprotrain.audit import verify
 from reprotrain.errors import ReprotrainError
 from reprotrain.layout import OUTPUTS
 from reprotrain.records.types import Manifest, is_digest
 
 TAG = "reprotrain"
-_CARD = next(output.path for output in OUTPUTS if output.key == "card")
+_CARD = reading.CARD
 # Besides the card: what each model run's MLflow run carries as artifacts (a run has the
 # figures of its kind of task).
 _ARTIFACTS = tuple(
@@ -46,21 +45,6 @@ class ModelRun:
     tags: dict[str, str]
 
 
-def _read_covered(path: str, document: Manifest, named_by: str) -> Any:
-    """A file the manifest covers (so verify_on_disk hashed it), named by ``named_by``:
-    a card's path that leaves the run, or names a file the manifest does not cover, is
-    refused, so no number of another file is exported."""
-    normal = posixpath.normpath(path)
-    if normal not in document["files"]:
-        raise ReprotrainError(
-            named_by,
-            None,
-            f"names {path}, which is not a covered file of this run",
-            "rerun the pipeline: save writes the card",
-        )
-    return fileio.read_json(normal, what="run record", fix="rerun the pipeline")
-
-
 def model_runs(
     run_manifest: str | Path,
     expected: str | Path,
@@ -74,26 +58,10 @@ def model_runs(
     code = provenance["code"]
     lock = provenance["environment"]["lock"]
     runs = []
-    for path in sorted(p for p in document["files"] if p.endswith(f"/{_CARD}")):
-        card = _read_covered(path, document, path)
-        data, model = card["data"], card["model"]
-        key = f"{data['name']}/{data['version']}/seed-{data['split']['seed']}/{model['type']}"
-        metrics = _read_covered(
-            posixpath.join(posixpath.dirname(path), str(card["metrics"])), document, path
-        )
-        params = {
-            "dataset": data["name"],
-            "data_version": data["version"],
-            "seed": str(data["split"]["seed"]),
-            "test_fraction": str(data["split"]["test_fraction"]),
-            "model": model["type"],
-            "estimator": model["estimator"],
-        } | {
-            key: str(value)
-            for key, value in sorted(explain.flatten(model["hyperparameters"], "model").items())
-        }
+    for read in reading.model_runs(document):
+        card, data, model = read.card, read.card["data"], read.card["model"]
         tags = {
-            f"{TAG}.run": key,
+            f"{TAG}.run": read.key,
             f"{TAG}.manifest_integrity": document["integrity"],
             f"{TAG}.data_sha256": str(data.get("sha256")),
             f"{TAG}.model_sha256": model["sha256"],
@@ -108,20 +76,16 @@ def model_runs(
                     ((provenance["environment"].get("hardware") or {}).get("pin") or {}).items()
                 )
             ),
-            "mlflow.runName": key,
+            "mlflow.runName": read.key,
         }
         if code.get("git_commit"):
             tags["mlflow.source.git.commit"] = code["git_commit"]
         runs.append(
             ModelRun(
-                key=key,
-                directory=Path(path).parent,
-                params=params,
-                metrics={
-                    name: float(value)
-                    for name, value in sorted(metrics.items())
-                    if isinstance(value, int | float) and not isinstance(value, bool)
-                },
+                key=read.key,
+                directory=Path(read.directory),
+                params=read.params,
+                metrics=read.scores,
                 tags=tags,
             )
         )

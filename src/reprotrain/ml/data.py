@@ -152,10 +152,18 @@ def _copy_checked(source: IO[bytes], copy: IO[bytes], path: str | Path) -> tuple
     return digest.hexdigest(), control
 
 
-def schema_fix(dataset: Dataset, registry_path: str) -> str:
+def schema_field(dataset: Dataset) -> str:
+    """Where the registry declares a data version's schema."""
+    return f"datasets.{dataset.name}.{dataset.version}.schema"
+
+
+def schema_fix(
+    dataset: Dataset, registry_path: str, field_: str | None = None, with_target: bool = True
+) -> str:
+    names = dataset.schema.names if with_target else dataset.schema.features
     return (
-        f"make the table match datasets.{dataset.name}.{dataset.version}.schema in "
-        f"{registry_path} (columns {list(dataset.schema.names)}, in any order)"
+        f"make the table match {field_ or schema_field(dataset)} in "
+        f"{registry_path} (columns {list(names)}, in any order)"
     )
 
 
@@ -283,17 +291,28 @@ def _encode_target(series: pd.Series, schema: TableSchema) -> pd.Series:
 
 
 def encode_table(
-    frame: pd.DataFrame, dataset: Dataset, origin: str | Path, registry_path: str
+    frame: pd.DataFrame,
+    dataset: Dataset,
+    origin: str | Path,
+    registry_path: str,
+    *,
+    entry: str | None = None,
+    with_target: bool = True,
 ) -> pd.DataFrame:
     """Check a raw table against its registry schema and encode it for the split tables:
     the declared columns in declared order (features, then the target), every feature
     float64, a class as its index. ``origin`` names the table in errors; each refusal names
-    the column, the line and the value found."""
-    fix = schema_fix(dataset, registry_path)
-    entry = f"datasets.{dataset.name}.{dataset.version}.schema"
+    the column, the line and the value found, and the schema's field (``entry`` in
+    ``registry_path``: the registry's by default). Without ``with_target`` (rows to
+    predict) the target may be absent, and is dropped unchecked when present."""
+    entry = entry or schema_field(dataset)
+    fix = schema_fix(dataset, registry_path, entry, with_target)
     schema = dataset.schema
-    declared = set(schema.names)
-    missing = [name for name in schema.names if name not in frame.columns]
+    wanted = schema.names if with_target else schema.features
+    if not with_target and schema.target in frame.columns:
+        frame = frame.drop(columns=[schema.target])
+    declared = set(wanted)
+    missing = [name for name in wanted if name not in frame.columns]
     if missing:
         raise ReprotrainError(origin, missing[0], f"the table has no column {missing[0]!r}", fix)
     unexpected = [str(name) for name in frame.columns if name not in declared]
@@ -303,12 +322,15 @@ def encode_table(
             unexpected[0],
             f"the table has a column {unexpected[0]!r} that its schema does not declare",
             f"declare it in {entry}.features in {registry_path}, or "
-            "remove the column (a new data version either way)",
+            "remove the column (a new data version either way)"
+            if with_target
+            else f"remove the column: the model takes the columns {list(wanted)} "
+            f"({entry} in {registry_path})",
         )
     encoded = {}
     for name, encode in [
         *((column.name, lambda s, c=column: _encode_feature(s, c)) for column in schema.columns),
-        (schema.target, lambda s: _encode_target(s, schema)),
+        *([(schema.target, lambda s: _encode_target(s, schema))] if with_target else []),
     ]:
         series = frame[name].reset_index(drop=True)
         try:
@@ -321,7 +343,13 @@ def encode_table(
                 origin,
                 name,
                 f"{kind} {name!r}: {where}{refusal.problem}",
-                f"{refusal.fix} ({declared_in} in {registry_path})" if refusal.fix else fix,
+                # A trained model's schema is fixed: rows to predict are corrected instead.
+                f"correct the rows to match {declared_in} in {registry_path}, the schema "
+                "the model was trained on"
+                if not with_target
+                else f"{refusal.fix} ({declared_in} in {registry_path})"
+                if refusal.fix
+                else fix,
             ) from None
     log.info("%s: %d rows validated against the registry schema", origin, len(frame))
     return pd.DataFrame(encoded)
@@ -332,11 +360,15 @@ def read_raw_table(
     dataset: Dataset,
     registry_path: str,
     content: bytes | IO[bytes] | None = None,
+    *,
+    entry: str | None = None,
+    with_target: bool = True,
 ) -> pd.DataFrame:
-    """Parse, schema-check and encode a raw table (``encode_table``): ``content``, the
-    verified copy ``read_verified`` made of ``path`` (or bytes; without it, the file as
-    it is now). The parse streams: its memory is the table's, not the raw bytes'."""
-    fix = schema_fix(dataset, registry_path)
+    """Parse, schema-check and encode a raw table (``encode_table``, with ``entry`` and
+    ``with_target``): ``content``, the verified copy ``read_verified`` made of ``path`` (or
+    bytes; without it, the file as it is now). The parse streams: its memory is the
+    table's, not the raw bytes'."""
+    fix = schema_fix(dataset, registry_path, entry, with_target)
     if content is None:
         content = fileio.open_file(path, follow=True, what="raw data file")
     stream = io.BytesIO(content) if isinstance(content, bytes) else content
@@ -394,7 +426,7 @@ def read_raw_table(
             "comma at the end of each row, or one inside an unquoted value",
             f"remove the extra field (or quote the value); {fix}",
         )
-    return encode_table(frame, dataset, path, registry_path)
+    return encode_table(frame, dataset, path, registry_path, entry=entry, with_target=with_target)
 
 
 def _text_columns(schema: TableSchema) -> list[str]:

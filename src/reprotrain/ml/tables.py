@@ -59,14 +59,21 @@ def read_table(path: str | Path, schema: TableSchema) -> tuple[pd.DataFrame, pd.
             ) from None
     names = list(schema.features)
     block = recfunctions.structured_to_unstructured(records[names], copy=True)
-    features = pd.DataFrame(block, columns=names, copy=False)
-    for column in schema.columns:
-        if column.type == "categorical":
-            features[column.name] = _categories(features[column.name].to_numpy(), column)
+    features = model_features(pd.DataFrame(block, columns=names, copy=False), schema)
     target = records[schema.target].copy()
     if schema.is_classification:
         target = np.asarray(schema.classes)[target]
     return features, pd.Series(target, name=schema.target)
+
+
+def model_features(encoded: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """Encoded features (reprotrain.ml.data.encode_table: every column float64) as the
+    model takes them: a category as its text (or number) again. Training, validation and
+    prediction all go through here."""
+    for column in schema.columns:
+        if column.type == "categorical":
+            encoded[column.name] = _categories(encoded[column.name].to_numpy(), column)
+    return encoded
 
 
 def _categories(codes: np.ndarray, column: Column) -> np.ndarray:

@@ -6,6 +6,7 @@ Rule scripts only pass paths and params in; the record-keeping steps are in reco
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from reprotrain import fileio, yamlfile
@@ -77,6 +78,9 @@ def preprocess(
             "source": entry.source,
             "sha256": raw_sha256,
             "rows": len(train_part) + len(test_part),
+            # The card carries it: predict checks new rows against the schema the model
+            # was trained on.
+            "schema": asdict(entry.schema),
             "split": {
                 "test_fraction": test_fraction,
                 "seed": seed,

@@ -27,7 +27,8 @@ from reprotrain.records.types import Provenance
 
 log = logging.getLogger(__name__)
 
-CARD_SCHEMA_VERSION = 2
+# 3: data.schema, the table schema the model was trained on (predict checks rows by it).
+CARD_SCHEMA_VERSION = 3
 
 
 def _read_json(path: str) -> Any:
