@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import MODEL, RUN, copy_repo, read_json, snakemake
+from helpers import BIN, MODEL, RUN, copy_repo, read_json, snakemake
 
 SWEEP = ["--configfile", "config/config.yaml", "config/sweep.yaml"]
 MODELS = ("hist_gradient_boosting", "logistic_regression")
@@ -148,3 +148,53 @@ def test_report_renders_in_a_browser(report):
     # The menu is drawn by the report's JavaScript: these only exist once it ran.
     for category in ("Models", "Provenance", "Sweep"):
         assert f">{category}<" in done.stdout, category
+
+
+def test_compare_ranks_a_sweep_and_two_overlays_from_verified_files(sweep, default_run, tmp_path):
+    workdir, _ = sweep
+    snakemake(workdir, "--configfile", "config/config.yaml", "config/penguins.yaml")
+    figure = tmp_path / "leaderboard.svg"
+    sources = ["config/sweep.yaml", "config/penguins.yaml", str(default_run / "results")]
+    done = subprocess.run(
+        [str(BIN / "reprotrain"), "compare", *sources, "--json", "--figure", str(figure)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    (board,) = json.loads(done.stdout)["boards"]
+    assert (board["kind"], board["ranked_by"], board["higher_is_better"]) == (
+        "classification",
+        "roc_auc",
+        True,
+    )
+    rows = board["rows"]
+    assert [row["source"] for row in rows].count("config/sweep.yaml") == len(MODELS) * len(SEEDS)
+    assert len(rows) == len(MODELS) * len(SEEDS) + 2 + 1
+    scores = [row["metrics"]["roc_auc"] for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    # Each number is the one the run's own metrics.json holds.
+    for row in rows:
+        places = {"config/sweep.yaml": "results-sweep", "config/penguins.yaml": "results-penguins"}
+        source = row["source"]
+        base = workdir / places[source] if source in places else default_run / "results"
+        dataset, version, seed, model = row["run"].split("/")
+        metrics = read_json(base / "runs" / dataset / version / seed / model / "metrics.json")
+        assert row["metrics"] == {name: metrics[name] for name in row["metrics"]}
+    assert "<svg" in figure.read_text()
+
+    # A number changed on disk is never shown.
+    metrics = workdir / f"{DATASET_DIR}/seed-7/logistic_regression/metrics.json"
+    original = metrics.read_text()
+    metrics.write_text(original.replace('"accuracy": 0.', '"accuracy": 1.'))
+    try:
+        refused = subprocess.run(
+            [str(BIN / "reprotrain"), "compare", "config/sweep.yaml"],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        metrics.write_text(original)
+    assert refused.returncode == 2 and "no longer match" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr

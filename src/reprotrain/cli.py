@@ -21,7 +21,6 @@ from reprotrain.audit import comparison, explain, hunt, verify
 from reprotrain.environment import lockfiles
 from reprotrain.errors import ReprotrainError
 from reprotrain.records import attestation, manifest, signing
-from reprotrain.records.types import Manifest
 
 RUN_MANIFEST = "results/manifest.json"
 RECORDED_MANIFEST = "config/manifest.json"
@@ -154,8 +153,8 @@ def _compare(
     roots = (Path(), Path())
     if dirs is not None:
         roots = (
-            Path(dirs[0]) if dirs[0] else _run_root(before_path, before),
-            Path(dirs[1]) if dirs[1] else _run_root(after_path, after),
+            Path(dirs[0]) if dirs[0] else comparison.run_root(before_path, before),
+            Path(dirs[1]) if dirs[1] else comparison.run_root(after_path, after),
         )
         comparison.name_changed_params(differences, before, after, *roots)
     if as_json:
@@ -185,14 +184,6 @@ def _diff(args: argparse.Namespace) -> int:
         print()
         print(explain.explain(differences, *roots, logs=logs))
     return outcome
-
-
-def _run_root(manifest_path: str, document: Manifest) -> Path:
-    """The directory a run manifest's paths start from: above its results directory."""
-    path = Path(manifest_path).resolve()
-    results = comparison.results_directory(document)
-    depth = len(Path(results).parts) if results else 1
-    return path.parents[depth]
 
 
 def _merged_config(files: list[str]) -> dict[str, Any]:
@@ -294,6 +285,39 @@ def _predict(args: argparse.Namespace) -> int:
         f"(model sha256 {record['model']['sha256'][:12]}): {record['output']['file']}, "
         f"record {args.record or args.out + '.record.json'}"
     )
+    return 0
+
+
+def _leaderboard_source(given: str) -> Path:
+    """A run's manifest: given, in the results directory given, or the one the results
+    directory of a config overlay (over config/config.yaml) holds."""
+    path = Path(given)
+    if path.suffix in {".yaml", ".yml"}:
+        return Path(str(_merged_config([given]).get("results", "results"))) / "manifest.json"
+    if path.is_dir():
+        return path / "manifest.json"
+    return path
+
+
+def _compare_runs(args: argparse.Namespace) -> int:
+    from reprotrain.audit import leaderboard
+
+    rows = []
+    for given in args.runs:
+        rows += leaderboard.load(_leaderboard_source(given), given)
+    if not rows:
+        raise ReprotrainError(
+            " ".join(args.runs), None, "hold no model run", "give results directories of runs"
+        )
+    boards = leaderboard.boards(rows, args.by)
+    if args.json:
+        print(json.dumps(leaderboard.to_json(boards), indent=2, sort_keys=True))
+    else:
+        print(leaderboard.format_text(boards))
+    if args.figure:
+        leaderboard.figure(boards, args.figure)
+        if not args.json:
+            print(f"figure: {args.figure}")
     return 0
 
 
@@ -576,6 +600,26 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--list", action="store_true", help="then list the run's covered outputs")
     check.set_defaults(handler=_check)
 
+    comparing = commands.add_parser(
+        "compare",
+        help="rank the model runs of several runs by their metrics, with the params that differ",
+        description="Each run's covered files are hashed against its manifest before a number "
+        "of it is shown; one board per kind of task, best first.",
+    )
+    comparing.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a results directory, a run manifest, or a config overlay (its results directory)",
+    )
+    comparing.add_argument(
+        "--by",
+        help="the metric to rank by (default: roc_auc for classification, rmse for regression)",
+    )
+    comparing.add_argument("--json", action="store_true", help="print the boards as JSON")
+    comparing.add_argument("--figure", help="also draw the ranking as an SVG figure here")
+    comparing.set_defaults(handler=_compare_runs)
+
     predicting = commands.add_parser(
         "predict",
         help="score new rows with a model of a checked run, in the model's environment",
@@ -759,7 +803,7 @@ def parser() -> argparse.ArgumentParser:
 _PATH_ARGUMENTS = (
     "run", "to", "expected", "manifest", "root", "out", "checksum", "source", "public_key",
     "attestation", "a", "b", "a_dir", "b_dir", "private", "public", "sign", "conda_lock",
-    "pip_lock", "path", "registry", "configfile", "rows", "record", "python",
+    "pip_lock", "path", "registry", "configfile", "rows", "record", "python", "figure",
 )  # fmt: skip
 
 

@@ -304,6 +304,13 @@ def results_directory(document: Manifest) -> str | None:
     return None
 
 
+def run_root(manifest_path: str | Path, document: Manifest) -> Path:
+    """The directory a run manifest's paths start from: above its results directory."""
+    results = results_directory(document)
+    depth = len(Path(results).parts) if results else 1
+    return Path(manifest_path).resolve().parents[depth]
+
+
 def logs_directory(document: Manifest) -> str:
     """Where the run of a manifest keeps its logs and job records (reprotrain.layout)."""
     from reprotrain.layout import Layout

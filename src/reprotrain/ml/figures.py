@@ -118,3 +118,39 @@ def comparison(frame: Any, panels: Sequence[tuple[Sequence[str], str, bool]], ou
             tick.set_horizontalalignment("right")
         axes_list[0, 0].set_title("Sweep: test-split metrics per run")
         _save(figure, out)
+
+
+def value_limits(values: Sequence[float], pad: float = 0.15) -> tuple[float, float]:
+    """An axis range around the values, not from zero: differences of a few hundredths
+    stay visible. A single value (or equal ones) gets a small window around it."""
+    finite = [value for value in values if np.isfinite(value)]
+    if not finite:
+        return 0.0, 1.0
+    low, high = min(finite), max(finite)
+    span = high - low or max(abs(high) * 0.05, 1e-3)
+    return low - pad * span, high + pad * span
+
+
+def leaderboard(panels: Sequence[tuple[str, Sequence[str], Sequence[float]]], out: str) -> None:
+    """Horizontal bars, best first from the top: one panel per (metric label, run labels,
+    values)."""
+    height = sum(0.45 * len(labels) + 1.2 for _, labels, _ in panels)
+    longest = max((len(label) for _, labels, _ in panels for label in labels), default=10)
+    with _styled({"figure.figsize": (4.0 + 0.07 * longest, max(2.5, height))}):
+        figure, axes_list = plt.subplots(
+            len(panels),
+            1,
+            squeeze=False,
+            height_ratios=[max(1, len(labels)) for _, labels, _ in panels],
+        )
+        for axes, (label, labels, values) in zip(axes_list[:, 0], panels, strict=True):
+            positions = np.arange(len(labels))[::-1]
+            low, high = value_limits(values)
+            axes.barh(positions, np.asarray(values) - low, left=low, color="#4c72b0")
+            axes.set_xlim(low, high)
+            axes.set_yticks(positions, labels)
+            axes.set_xlabel(label)
+            for position, value in zip(positions, values, strict=True):
+                axes.text(value, position, f" {value:.4f}", va="center", fontsize=8)
+        axes_list[0, 0].set_title("Model runs, best first")
+        _save(figure, out)

@@ -326,9 +326,9 @@ def compare_with_disk(files: Mapping[str, Listed], root: str | Path = ".") -> Di
     return DiskState(missing, altered, escaping)
 
 
-def verify_on_disk(manifest: Manifest, manifest_path: str | Path) -> None:
-    """Refuse a manifest whose files no longer hold the bytes it lists."""
-    state = compare_with_disk(manifest["files"])
+def verify_on_disk(manifest: Manifest, manifest_path: str | Path, root: str | Path = ".") -> None:
+    """Refuse a manifest whose files (under ``root``) no longer hold the bytes it lists."""
+    state = compare_with_disk(manifest["files"], root)
     if not state.matches:
         raise ReprotrainError(
             manifest_path,
