@@ -416,3 +416,54 @@ def test_a_run_reproduces_exactly_when_only_records_differ_and_only_by_the_envir
     assert judgement.reproduced == (records_by_environment and not strict)
     assert judgement.refused_as_strict == (records_by_environment and strict)
     assert {d.path for d in differences} == set(changes)
+
+
+@given(
+    old=st.fixed_dictionaries({"accuracy": st.floats(0, 1), "rmse": st.floats(0, 100)}),
+    new=st.fixed_dictionaries({"accuracy": st.floats(0, 1), "rmse": st.floats(0, 100)}),
+    gone=st.booleans(),
+)
+def test_the_summary_leads_with_outputs_causes_and_metric_deltas(tmp_path_factory, old, new, gone):
+    import json
+
+    from reprotrain.hashing import sha256_bytes
+
+    roots = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+
+    def run(root, metrics):
+        document = manifest()
+        path = root / METRICS
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics, sort_keys=True))
+        document["files"][METRICS]["sha256"] = sha256_bytes(path.read_bytes())
+        return document
+
+    before, after = run(roots[0], old), run(roots[1], new)
+    after["files"][MODEL] |= {"sha256": "m2", "params_digest": "p2"}
+    after["files"][METRICS]["inputs"][MODEL]["sha256"] = "m2"
+    after["provenance"]["config_digest"] = "config-2"
+    if gone:
+        (roots[0] / METRICS).unlink()
+    differences = comparison.classify(before, after)
+    deltas = comparison.metric_deltas(differences, before, after, *roots)
+    text = comparison.summary(differences, deltas)
+    first, outputs, causes, *rest = text.splitlines()
+    assert first.startswith(f"summary: {len(differences)} output(s) differ: ")
+    assert outputs.startswith("  outputs: ")
+    assert "params (1)" in causes
+    if old == new:
+        assert len(differences) == 1 and not deltas
+    elif gone:
+        assert deltas == [
+            "1 metrics file(s) not at hand on both sides (gone, or made again since): their "
+            "deltas are not shown"
+        ]
+    else:
+        changed = [name for name in ("accuracy", "rmse") if old[name] != new[name]]
+        (line,) = deltas
+        assert line.startswith(f"{SPLIT}/m: ")
+        for name in changed:
+            assert (
+                f"{name} {old[name]:.4f} -> {new[name]:.4f} ({new[name] - old[name]:+.4f})" in line
+            )
+        assert rest[-1].endswith(line)

@@ -198,3 +198,20 @@ def test_compare_ranks_a_sweep_and_two_overlays_from_verified_files(sweep, defau
         metrics.write_text(original)
     assert refused.returncode == 2 and "no longer match" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_sweep_that_misses_thresholds_reports_every_runs_verdict(sweep):
+    """Last in this module: it leaves the sweep's runs that missed without metrics."""
+    workdir, _ = sweep
+    (workdir / "config/higher-bar.yaml").write_text("thresholds:\n  min_accuracy: 0.97\n")
+    run = snakemake(workdir, *SWEEP, "config/higher-bar.yaml", "--keep-going", check=False)
+    assert run.returncode != 0
+    verdicts = run.stderr.split("reprotrain: thresholds of the 4 model runs:\n", 1)[1]
+    lines = verdicts.rstrip().splitlines()
+    for seed in SEEDS:
+        name = f"breast_cancer v1.0 seed {seed}"
+        assert f"  met     {name} logistic_regression" in lines
+        (missed,) = [line for line in lines if f"{name} hist_gradient_boosting" in line]
+        assert missed.startswith("  MISSED  ") and "accuracy = 0.9650, required >= 0.97" in missed
+    # Each miss was also its job's own error, naming the run and the key to change.
+    assert run.output.count("misses its quality thresholds") >= 2

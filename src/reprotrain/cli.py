@@ -151,15 +151,20 @@ def _compare(
     after = manifest.load(after_path, "manifest B")
     differences = comparison.classify(before, after)
     roots = (Path(), Path())
+    deltas = None
     if dirs is not None:
         roots = (
             Path(dirs[0]) if dirs[0] else comparison.run_root(before_path, before),
             Path(dirs[1]) if dirs[1] else comparison.run_root(after_path, after),
         )
         comparison.name_changed_params(differences, before, after, *roots)
+        deltas = comparison.metric_deltas(differences, before, after, *roots)
     if as_json:
         print(json.dumps(comparison.to_json(differences, before, after), indent=2, sort_keys=True))
     else:
+        if differences:
+            print(comparison.summary(differences, deltas))
+            print()
         print(
             comparison.format_report(
                 differences,
@@ -242,6 +247,10 @@ def _check(args: argparse.Namespace) -> int:
         print(judgement.line())
         status = comparison.IDENTICAL
     else:
+        if differences:
+            # The record's own files are not at hand here: no params or metric deltas.
+            print(comparison.summary(differences))
+            print()
         print(
             comparison.format_report(
                 differences,

@@ -171,6 +171,11 @@ class Layout:
         return f"{self.logs}/save/{SPLIT_MODEL}.seal"
 
     @property
+    def verdict(self) -> str:
+        """validate's record of a missed threshold: the end of a sweep lists every run's."""
+        return f"{self.logs}/validate/{SPLIT_MODEL}.verdict.json"
+
+    @property
     def estimator_seal(self) -> str:
         """train's seal of the pickle it hands to save."""
         return f"{self.logs}/train/{SPLIT_MODEL}.seal"

@@ -46,6 +46,7 @@ rule validate:
         threshold_fields=PLAN.threshold_fields,
         numerics=PLAN.numerics_param,
         seal_path=LAYOUT.seal,
+        verdict_path=LAYOUT.verdict,
         code=model_rule_code("validate.smk", "validate.py"),
         job_environment=PLAN.model_job_environment,
     script:
@@ -84,10 +85,11 @@ for validate_rule in ("validate", "validate_regression"):
         params=("table_schema", "thresholds"),
         hardware="numerics",
         code=("code",),
-        # The seal is checked by the job, and where a threshold was set is named by its
-        # message: neither changes a byte.
+        # The seal is checked by the job, where a threshold was set is named by its
+        # message, and a miss is kept with the logs: none changes a byte.
         not_provenance=(
             "seal_path",
+            "verdict_path",
             "threshold_fields",
             "job_environment",
         ),

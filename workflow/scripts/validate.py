@@ -6,6 +6,7 @@ run_step(
     model=snakemake.input.model,
     card=snakemake.input.card,
     seal_path=snakemake.params.seal_path,
+    verdict_path=snakemake.params.verdict_path,
     test_table=snakemake.input.test,
     table_schema=snakemake.params.table_schema,
     thresholds=snakemake.params.thresholds,

@@ -419,6 +419,29 @@ def _parameters_in(record: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def checked_record(document: Manifest, name: str, root: Path) -> dict[str, Any] | None:
+    """A covered JSON record of a run, read once and confined to ``root``, only when its
+    bytes are the ones the manifest covers (None: gone, other bytes, or not a record)."""
+    entry = document["files"].get(name)
+    if entry is None:
+        return None
+    try:  # the bytes hashed are the bytes parsed
+        content = fileio.read_bytes(root / name, root=root)
+        if sha256_bytes(content) != entry["sha256"]:
+            return None
+        record = fileio.parse_json(content, name, "record", "")
+    except ReprotrainError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _renamed(name: str, rename: tuple[str, str] | None) -> str:
+    """B's name for an output, in A's results directory when the two differ."""
+    if rename and name.startswith(f"{rename[0]}/"):
+        return f"{rename[1]}/{name[len(rename[0]) + 1 :]}"
+    return name
+
+
 def _checked_parameters(
     document: Manifest, path: str, root: Path, rename: tuple[str, str] | None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -429,18 +452,15 @@ def _checked_parameters(
     not_at_hand = []
     directory = PurePosixPath(path).parent
     for relative in _RECORDS:
-        name = posixpath.normpath(f"{directory}/{relative}")
-        if rename and name.startswith(f"{rename[0]}/"):
-            name = f"{rename[1]}/{name[len(rename[0]) + 1 :]}"
-        entry = document["files"].get(name)
-        if entry is None:
+        name = _renamed(posixpath.normpath(f"{directory}/{relative}"), rename)
+        if name not in document["files"]:
             continue
-        try:  # read once, confined to the run: the bytes hashed are parsed
-            content = fileio.read_bytes(root / name, root=root)
-            if sha256_bytes(content) != entry["sha256"]:
-                raise ReprotrainError(name, None, "other bytes", "")
-            values = _parameters_in(fileio.parse_json(content, name, "record", "")) | values
-        except (ReprotrainError, AttributeError):
+        record = checked_record(document, name, root)
+        try:
+            values = _parameters_in(record) | values if record is not None else values
+        except AttributeError:  # a record of another shape: nothing it says is trusted
+            record = None
+        if record is None:
             not_at_hand.append(name)
     return values, not_at_hand
 
@@ -454,8 +474,7 @@ def name_changed_params(
 ) -> None:
     """Name the parameters behind each difference caused by params (``key: old -> new``),
     from the model cards and data records both run directories hold."""
-    results_a, results_b = results_directory(before), results_directory(after)
-    rename = (results_b, results_a) if results_a and results_b and results_a != results_b else None
+    rename = _rename_of(before, after)
     for difference in differences:
         if PARAMS not in difference.causes or difference.change != "changed":
             continue
@@ -479,6 +498,89 @@ def name_changed_params(
                 f"{side}'s {name} is not at hand (gone, or made again since): its values "
                 "are not named",
             )
+
+
+def _rename_of(before: Manifest, after: Manifest) -> tuple[str, str] | None:
+    results_a, results_b = results_directory(before), results_directory(after)
+    if results_a and results_b and results_a != results_b:
+        return (results_b, results_a)
+    return None
+
+
+_METRICS_FILE = "metrics.json"
+
+
+def metric_deltas(
+    differences: list[Difference], before: Manifest, after: Manifest, root_a: Path, root_b: Path
+) -> list[str]:
+    """``run: metric old -> new (delta)`` for each changed metrics record both runs hold
+    with their covered bytes; a side whose record is not at hand is said once."""
+    from reprotrain.ml.evaluate import METRICS
+
+    known = [name for names in METRICS.values() for name in names]
+    rename = _rename_of(before, after)
+    lines, missing = [], 0
+    for difference in differences:
+        if PurePosixPath(difference.path).name != _METRICS_FILE or difference.change != "changed":
+            continue
+        old = checked_record(before, _renamed(difference.path, rename), root_a)
+        new = checked_record(after, difference.path, root_b)
+        if old is None or new is None:
+            missing += 1
+            continue
+        changes = [
+            f"{name} {old[name]:.4f} -> {new[name]:.4f} ({new[name] - old[name]:+.4f})"
+            for name in known
+            if isinstance(old.get(name), int | float)
+            and isinstance(new.get(name), int | float)
+            and old[name] != new[name]
+        ]
+        if changes:
+            run = PurePosixPath(difference.path).parent.as_posix()
+            lines.append(f"{run}: {', '.join(changes)}")
+    if missing:
+        lines.append(
+            f"{missing} metrics file(s) not at hand on both sides (gone, or made again "
+            "since): their deltas are not shown"
+        )
+    return lines
+
+
+_SUMMARY_SHOWN = 5
+
+
+def summary(differences: list[Difference], deltas: list[str] | None = None) -> str:
+    """The short answer before the per-file table: which outputs differ, why, which
+    parameters changed and, when both runs' metrics are at hand, by how much."""
+    if not differences:
+        return "summary: no covered output differs"
+    unexplained = sum(1 for d in differences if d.unexplained)
+    lines = [
+        f"summary: {len(differences)} output(s) differ: "
+        f"{len(differences) - unexplained} explained by a changed input, "
+        f"{unexplained} unexplained"
+    ]
+
+    def counted(items: list[str]) -> str:
+        tally: dict[str, int] = {}
+        for item in items:
+            tally[item] = tally.get(item, 0) + 1
+        ranked = sorted(tally.items(), key=lambda pair: (-pair[1], pair[0]))
+        return ", ".join(f"{name} ({count})" for name, count in ranked)
+
+    lines.append("  outputs: " + counted([PurePosixPath(d.path).name for d in differences]))
+    lines.append("  causes:  " + counted([cause for d in differences for cause in d.causes]))
+    keys = sorted({change for d in differences for change in d.params_changed})
+    if keys:
+        more = len(keys) - _SUMMARY_SHOWN
+        lines.append(
+            "  params:  "
+            + "; ".join(keys[:_SUMMARY_SHOWN])
+            + (f" (and {more} more)" if more > 0 else "")
+        )
+    for index, delta in enumerate(deltas or []):
+        lines.append(("  metrics: " if index == 0 else "           ") + delta)
+    return "\n".join(lines)
 
 
 def status(differences: list[Difference]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from reprotrain.driver import runlock
 from reprotrain.driver import snakemake_adapter as adapter
 from reprotrain.driver.plan import Plan
 from reprotrain.driver.recipes import Recipes
+from reprotrain.errors import ReprotrainError
 from reprotrain.hashing import sha256_bytes
+from reprotrain.layout import SPLIT_MODEL
 from reprotrain.records import signing
 from reprotrain.steps import worker
 
@@ -41,10 +44,36 @@ def start(plan: Plan, main_process: bool) -> None:
     place = worker.directory()
     worker.remove_leftovers(place)
     os.environ.update(REPROTRAIN_RUN=str(os.getpid()), REPROTRAIN_WORKER_DIR=str(place or ""))
-    adapter.at_main_thread_end(functools.partial(_end_of_run, place))
+    adapter.at_main_thread_end(functools.partial(_end_of_run, place, plan))
 
 
-def _end_of_run(place: Path | None) -> None:
+_executed: list[bool] = []  # whether this run executes jobs (set once the DAG is built)
+
+
+def verdicts(plan: Plan) -> list[str]:
+    """Every model run's verdict as the files say it: its thresholds met (validate wrote
+    its metrics, only then), missed (validate's record of the miss), or not judged."""
+    lines = []
+    for run in plan.layout.runs:
+        name = f"{run['dataset']} {run['version']} seed {run['seed']} {run['model']}"
+        metrics = Path(adapter.apply_wildcards(plan.layout.out["metrics"], run))
+        verdict = Path(adapter.apply_wildcards(plan.layout.verdict, run))
+        if metrics.is_file():
+            lines.append(f"  met     {name}")
+        elif verdict.is_file():
+            try:
+                misses = fileio.read_json(verdict, what="verdict")["misses"]
+                said = "; ".join(str(miss) for miss in misses)
+            except (ReprotrainError, KeyError, TypeError):
+                said = f"see {verdict}"
+            lines.append(f"  MISSED  {name}: {said}")
+        else:
+            log = adapter.apply_wildcards(plan.layout.log("validate", SPLIT_MODEL), run)
+            lines.append(f"  none    {name}: not judged (not run, or failed: {log})")
+    return lines
+
+
+def _end_of_run(place: Path | None, plan: Plan) -> None:
     """Stop this run's workers, and the timer threads Snakemake's job rate limiter starts
     at the end of every scheduling pass (the default profile counts its limit over 100 s,
     so that these passes do not pile up with the number of jobs): with nothing left to
@@ -52,6 +81,12 @@ def _end_of_run(place: Path | None) -> None:
     worker.stop_workers(os.getpid(), place)
     for timer in adapter.timers():
         timer.cancel()
+    # A sweep says how every model run fared, after Snakemake's last word: a miss with
+    # --keep-going is not buried among the other jobs' messages.
+    if _executed and len(plan.layout.runs) > 1:
+        lines = verdicts(plan)
+        print(f"reprotrain: thresholds of the {len(lines)} model runs:", file=sys.stderr)
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 @functools.cache
@@ -79,6 +114,7 @@ def check_last_run(plan: Plan, recipes: Recipes, executing: bool) -> None:
         else:
             adapter.log.warning(f"reprotrain: a run would remove {path} and make it again")
     if executing:
+        _executed.append(True)
         for note in reseal_recorded_models(plan, recipes):
             adapter.log.warning(f"reprotrain: {note}")
 

@@ -135,6 +135,26 @@ def check_dataset_thresholds(
                 )
 
 
+def threshold_misses(
+    metrics: dict[str, Any], thresholds: dict[str, float], fields: dict[str, str]
+) -> list[tuple[str, str]]:
+    """Every metric that misses its configured threshold: (the config field that set the
+    bar, what was measured against it)."""
+    misses = []
+    for key, bound in sorted(thresholds.items()):
+        metric, higher_is_better, _ = THRESHOLDS[key]
+        value = metrics[metric]
+        if (value < bound) if higher_is_better else (value > bound):
+            relation = ">=" if higher_is_better else "<="
+            misses.append(
+                (
+                    fields.get(key, f"thresholds.{key}"),
+                    f"{metric} = {value:.4f}, required {relation} {bound}",
+                )
+            )
+    return misses
+
+
 def check_thresholds(
     metrics: dict[str, Any],
     thresholds: dict[str, float],
@@ -147,14 +167,7 @@ def check_thresholds(
     ``fields``: each threshold's config field (its own dataset's or the run's); ``run``:
     which model run missed (dataset, version, seed, model), so that a sweep says which;
     ``dataset``: whose own thresholds the fix names."""
-    missed, misses = [], []
-    for key, bound in sorted(thresholds.items()):
-        metric, higher_is_better, _ = THRESHOLDS[key]
-        value = metrics[metric]
-        if (value < bound) if higher_is_better else (value > bound):
-            relation = ">=" if higher_is_better else "<="
-            missed.append(fields.get(key, f"thresholds.{key}"))
-            misses.append(f"{metric} = {value:.4f}, required {relation} {bound}")
+    misses = threshold_misses(metrics, thresholds, fields)
     if misses:
         own = (
             f"set `thresholds.by_dataset.{dataset}.<key>` in your overlay, which changes the "
@@ -164,8 +177,9 @@ def check_thresholds(
         )
         raise ReprotrainError(
             CONFIG_LABEL,
-            ", ".join(missed),
-            f"{run} misses its quality thresholds on the test split: " + "; ".join(misses),
+            ", ".join(field for field, _ in misses),
+            f"{run} misses its quality thresholds on the test split: "
+            + "; ".join(text for _, text in misses),
             f"improve the model (data, hyperparameters) or, if the bar is wrong, {own}; in "
             "a sweep, `snakemake --keep-going` lets the other runs finish and be judged",
         )

@@ -165,6 +165,7 @@ def validate(
     model: str,
     card: str,
     seal_path: str,
+    verdict_path: str,
     test_table: str,
     table_schema: dict[str, Any],
     thresholds: dict[str, float],
@@ -177,6 +178,7 @@ def validate(
     confusion matrix of a classifier, predicted-vs-true and the residuals of a regressor."""
     from reprotrain.ml import figures  # matplotlib only where the figures are drawn
 
+    fileio.remove(verdict_path)  # a miss of an earlier run of this job no longer holds
     model_card = _read_card(card)
     # This directory's save sealed the bytes; a model the record vouches for whose seal is
     # gone was sealed again by the driver (reprotrain.driver.start.reseal_recorded_models).
@@ -201,12 +203,10 @@ def validate(
         for kind, figure_out in zip(figures.REGRESSION_FIGURES, figure_outs, strict=True):
             figures.prediction_errors(labels, predicted, kind, title, figure_out)
     data, trained = model_card["data"], model_card["model"]
-    evaluate.check_thresholds(
-        metrics,
-        thresholds,
-        threshold_fields,
-        f"{data['name']} {data['version']}, seed {trained['random_state']}, {trained['type']}",
-        data["name"],
-    )
+    run = f"{data['name']} {data['version']}, seed {trained['random_state']}, {trained['type']}"
+    misses = evaluate.threshold_misses(metrics, thresholds, threshold_fields)
+    if misses:  # for the end of the run's list of every model run's verdict
+        write_json(verdict_path, {"run": run, "misses": [text for _, text in misses]})
+    evaluate.check_thresholds(metrics, thresholds, threshold_fields, run, data["name"])
     write_json(out, metrics)
     log.info("metrics: %s", {k: v for k, v in metrics.items() if isinstance(v, float)})
