@@ -190,3 +190,45 @@ PROVENANCE = {
         "packages": {"numpy": "2.3.5"},
     },
 }
+
+
+_PROBE = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const width = window.innerWidth;
+  const wide = [...document.querySelectorAll("body *")]
+    .filter((element) => element.getBoundingClientRect().right > width + 1)
+    .map((element) => element.tagName + (element.id ? "#" + element.id : ""));
+  const probe = document.createElement("pre");
+  probe.id = "reprotrain-probe";
+  probe.textContent = JSON.stringify({
+    text: document.body.innerText,
+    overflow: document.documentElement.scrollWidth - width,
+    wide: wide.slice(0, 10),
+  });
+  document.body.appendChild(probe);
+}, 1500));
+</script>"""
+
+
+def seen_in_chromium(page: Path, scratch: Path, width: int = 1400) -> dict:
+    """What a reader sees of an HTML page in headless Chromium at ``width`` px: the page's
+    text as rendered (after its scripts ran), how far it overflows the window, and the
+    elements that reach past its right edge."""
+    import html
+    import re
+    import shutil
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by tools/install-system-deps.sh"
+    probed = scratch / f"probed-{page.name}"
+    source = page.read_text(encoding="utf-8")
+    index = source.rfind("</body>")
+    probed.write_text(source[:index] + _PROBE + source[index:], encoding="utf-8")
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},1000",
+         "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()],
+        capture_output=True, text=True, timeout=180, check=True,
+    )  # fmt: skip
+    found = re.search(r'<pre id="reprotrain-probe">(.*?)</pre>', done.stdout, re.S)
+    assert found, done.stdout[-2000:]
+    return json.loads(html.unescape(found.group(1))) | {"dom": done.stdout}

@@ -200,6 +200,16 @@ def test_compare_ranks_a_sweep_and_two_overlays_from_verified_files(sweep, defau
     assert "Traceback" not in refused.stderr
 
 
+def test_the_sweep_summary_fits_a_1400_px_window_with_mean_and_spread(sweep, tmp_path):
+    from helpers import seen_in_chromium
+
+    workdir, _ = sweep
+    seen = seen_in_chromium(workdir / "results-sweep/summary/metrics.html", tmp_path)
+    assert seen["overflow"] <= 0, seen["wide"]
+    assert "accuracy (mean ± std)" in seen["text"]
+    assert "0.9825 ± 0.0049" in seen["text"]  # logistic_regression over seeds 42 and 7
+
+
 def test_a_sweep_that_misses_thresholds_reports_every_runs_verdict(sweep):
     """Last in this module: it leaves the sweep's runs that missed without metrics."""
     workdir, _ = sweep

@@ -69,6 +69,8 @@ rule checksum:
         # The record as the driver read it, its signature checked when a key is set.
         recorded_integrity=PLAN.recorded and PLAN.recorded["integrity"],
         strict=PLAN.strict,
+        # Where the jobs recorded the packages they imported (the provenance page).
+        logs=LAYOUT.logs,
         code=PLAN.rule_code("checksum.smk", "checksum.py"),
     script:
         "../scripts/checksum.py"
@@ -77,5 +79,5 @@ rule checksum:
 declare_provenance(
     "checksum",
     code=("code",),
-    not_provenance=("expected", "recorded_integrity", "strict"),
+    not_provenance=("expected", "recorded_integrity", "strict", "logs"),
 )

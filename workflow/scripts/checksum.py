@@ -11,4 +11,5 @@ run_step(
     lock=snakemake.input.lock,
     verdict_out=snakemake.output.verdict,
     page_out=snakemake.output.provenance,
+    logs=snakemake.params.logs,
 )

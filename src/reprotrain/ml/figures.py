@@ -80,36 +80,51 @@ def confusion_matrix(matrix: list[list[int]], classes: Sequence[Any], title: str
 REGRESSION_FIGURES = ("actual_vs_predicted", "residual_vs_predicted")
 
 
-def prediction_errors(target: Any, predictions: Any, kind: str, title: str, out: str) -> None:
+def prediction_errors(
+    target: Any, predictions: Any, kind: str, title: str, out: str, scores: str = ""
+) -> None:
     """A regression's figure of kind ``actual_vs_predicted`` (each prediction against its
     true value, with the line of perfect ones) or ``residual_vs_predicted`` (true minus
-    predicted, against the prediction). Every test row is drawn: no random subsample."""
+    predicted, against the prediction). Every test row is drawn: no random subsample.
+    The axes name the target (``target``'s name); ``scores`` (R², RMSE) go in a corner."""
     from sklearn.metrics import PredictionErrorDisplay
 
+    name = getattr(target, "name", None) or "target"
     with _styled():
         figure, axes = plt.subplots()
         PredictionErrorDisplay.from_predictions(
             target, predictions, kind=kind, subsample=None, ax=axes
         )
+        axes.set_xlabel(f"predicted {name}")
+        axes.set_ylabel(
+            f"true {name}"
+            if kind == "actual_vs_predicted"
+            else f"residual: true - predicted {name}"
+        )
+        if scores:
+            axes.text(
+                0.03, 0.97, scores, transform=axes.transAxes, va="top", ha="left", fontsize=9,
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#bbbbbb"},
+            )  # fmt: skip
         axes.set_title(title)
         _save(figure, out)
 
 
-def comparison(frame: Any, panels: Sequence[tuple[Sequence[str], str, bool]], out: str) -> None:
-    """One panel per group of comparable metrics (scores on a 0-1 scale, a loss or an
-    error on its own), one group of bars per run of the sweep. ``panels``: (metrics, y
-    label, whether the scale is 0 to 1)."""
+def comparison(frame: Any, panels: Sequence[tuple[Sequence[str], str]], out: str) -> None:
+    """One panel per group of comparable metrics (scores, a loss, an error), one group of
+    bars per run of the sweep. ``panels``: (metrics, y label). Each axis is scaled to its
+    values, not forced from 0 to 1: 0.80 against 0.86 is a visible step."""
     width_inches = max(5.0, 1.1 * len(frame) + 2)
     with _styled({"figure.figsize": (width_inches, 3.4 * len(panels))}):
         figure, axes_list = plt.subplots(len(panels), 1, sharex=True, squeeze=False)
         positions = np.arange(len(frame))
-        for axes, (metrics, label, unit_scale) in zip(axes_list[:, 0], panels, strict=True):
+        for axes, (metrics, label) in zip(axes_list[:, 0], panels, strict=True):
             width = 0.8 / len(metrics)
+            low, high = value_limits([float(v) for m in metrics for v in frame[m]])
             for index, metric in enumerate(metrics):
                 offset = (index - (len(metrics) - 1) / 2) * width  # centred on the run
-                axes.bar(positions + offset, frame[metric], width, label=metric)
-            if unit_scale:
-                axes.set_ylim(0.0, 1.0)
+                axes.bar(positions + offset, frame[metric] - low, width, bottom=low, label=metric)
+            axes.set_ylim(low, high)
             axes.set_ylabel(label)
             axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         bottom = axes_list[-1, 0]

@@ -14,20 +14,20 @@ import pandas as pd
 from reprotrain import fileio
 from reprotrain.fileio import atomic_write_bytes
 from reprotrain.ml import evaluate, figures
-from reprotrain.ml.html import page, table
+from reprotrain.ml.html import Spread, page, table
 
 log = logging.getLogger(__name__)
 
 RUN_KEYS = ("dataset", "version", "seed", "model")
-# The plot's panels per kind of task: (metrics drawn side by side, y axis label, 0-1 scale).
+# The plot's panels per kind of task: (metrics drawn side by side, y axis label).
 PANELS = {
     evaluate.CLASSIFICATION: (
-        (("accuracy", "balanced_accuracy", "roc_auc", "f1"), "score (higher is better)", True),
-        (("log_loss",), "log loss (lower is better)", False),
+        (("accuracy", "balanced_accuracy", "roc_auc", "f1"), "score (higher is better)"),
+        (("log_loss",), "log loss (lower is better)"),
     ),
     evaluate.REGRESSION: (
-        (("rmse", "mae"), "error, in the target's unit (lower is better)", False),
-        (("r2",), "R² (higher is better)", False),
+        (("rmse", "mae"), "error, in the target's unit (lower is better)"),
+        (("r2",), "R² (higher is better)"),
     ),
 }
 TASK_ORDER = ("binary", "multiclass", "regression")
@@ -77,11 +77,20 @@ def _section(task: str, runs: pd.DataFrame) -> str:
         .agg(["mean", "std"])
         .reset_index()
     )
-    spread_header = ["dataset", "version", "model"] + [
-        f"{metric} {stat}" for metric in metrics for stat in ("mean", "std")
+    # One cell per metric, "mean ± std": the table stays as wide as the runs' own.
+    spread_header = [
+        "dataset",
+        "version",
+        "model",
+        *(f"{metric} (mean ± std)" for metric in metrics),
     ]
     spread_rows = [
-        [row[0], row[1], row[2], *(None if pd.isna(v) else float(v) for v in row[3:])]
+        [
+            row[0],
+            row[1],
+            row[2],
+            *(Spread(row[3 + 2 * i], row[4 + 2 * i]) for i in range(len(metrics))),
+        ]
         for row in by_model.itertuples(index=False)
     ]
     return (

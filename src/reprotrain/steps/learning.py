@@ -201,7 +201,14 @@ def validate(
     else:
         metrics = evaluate.regression_metrics(labels.to_numpy(), predicted)
         for kind, figure_out in zip(figures.REGRESSION_FIGURES, figure_outs, strict=True):
-            figures.prediction_errors(labels, predicted, kind, title, figure_out)
+            figures.prediction_errors(
+                labels,
+                predicted,
+                kind,
+                title,
+                figure_out,
+                f"R² {metrics['r2']:.4f}\nRMSE {metrics['rmse']:.4f}",
+            )
     data, trained = model_card["data"], model_card["model"]
     run = f"{data['name']} {data['version']}, seed {trained['random_state']}, {trained['type']}"
     misses = evaluate.threshold_misses(metrics, thresholds, threshold_fields)
