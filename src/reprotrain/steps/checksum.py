@@ -145,7 +145,8 @@ def provenance_page(run_manifest: str, checksum: str, lock: str, logs: str, out:
         + "<h2>Covered outputs</h2>"
         + table(["output", "rule", "sha256"], outputs)
     )
-    atomic_write_bytes(out, page("Model runs and provenance: metrics, data, code and software", body))
+    title = "Model runs and provenance: metrics, data, code and software"
+    atomic_write_bytes(out, page(title, body))
 
 
 def checksum_and_provenance(
