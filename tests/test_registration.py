@@ -46,14 +46,21 @@ def column_values(kind: str, rows: int, late: bool, gaps: bool) -> list[str]:
     late=st.booleans(),
     gaps=st.lists(st.booleans(), min_size=5, max_size=5),
     regression=st.booleans(),
+    left_out=st.sets(st.sampled_from(["id", "when"])),
 )
-def test_what_add_data_infers_preprocess_accepts(kinds, rows, late, gaps, regression):
-    header = [f"c{i}_{kind}" for i, kind in enumerate(kinds)] + ["label"]
+def test_what_add_data_infers_preprocess_accepts(kinds, rows, late, gaps, regression, left_out):
+    header = [f"c{i}_{kind}" for i, kind in enumerate(kinds)] + ["label", *sorted(left_out)]
     columns = [column_values(kind, rows, late, gap) for kind, gap in zip(kinds, gaps, strict=False)]
     target = [f"{i * 0.37:.2f}" if regression else ["a", "b"][i % 2] for i in range(rows)]
-    table = [[column[r] for column in columns] + [target[r]] for r in range(rows)]
+    # What a model cannot take, left out: an identifier and a date.
+    kept_out = {"id": [f"row{r}" for r in range(rows)], "when": ["2024-01-02"] * rows}
+    table = [
+        [column[r] for column in columns] + [target[r]] + [kept_out[n][r] for n in sorted(left_out)]
+        for r in range(rows)
+    ]
 
-    schema = registration.infer_schema(header, table, "label")
+    schema = registration.infer_schema(header, table, "label", exclude=sorted(left_out))
+    assert schema.get("ignore", []) == sorted(left_out)
 
     for name, kind in zip(header, kinds, strict=False):
         entry = schema["features"][name]
@@ -107,6 +114,8 @@ def test_what_cannot_be_decided_is_one_message(header, rows, target, field, prob
         registration.infer_schema(header, rows, target, where="data/t.csv")
     assert error.value.field == field
     assert problem in error.value.problem
+    if field not in {target, "--target"}:  # a feature column can be left out
+        assert f"--exclude {field}" in error.value.fix
 
 
 @pytest.mark.pipeline
@@ -117,17 +126,18 @@ def test_a_new_table_goes_from_csv_to_a_recorded_clean_run(tmp_path):
 
     repo = copy_repo(tmp_path / "repo")
     (repo / "data/cars/v1").mkdir(parents=True)
-    lines = ["mpg,cylinders,origin,code,turbo"]
+    lines = ["name,mpg,cylinders,origin,code,turbo"]
     for i in range(240):
         mpg = "NA" if i % 37 == 0 else f"{10 + (i * 7919) % 300 / 10:.1f}"
         origin = ["USA", "Europe", "Japan"][i % 3]  # learnable: the cylinders say it
-        lines.append(f"{mpg},{4 + 2 * (i % 3)},{origin},0{i % 3 + 1},{'yes' if i % 2 else 'no'}")
+        turbo = "yes" if i % 2 else "no"
+        lines.append(f"car {i},{mpg},{4 + 2 * (i % 3)},{origin},0{i % 3 + 1},{turbo}")
     (repo / "data/cars/v1/cars.csv").write_text("\n".join(lines) + "\n")
     before = (repo / "config/datasets.yaml").read_text()
 
     added = subprocess.run(
         [str(BIN / "reprotrain"), "add-data", "data/cars/v1/cars.csv", "--name", "cars",
-         "--version", "v1", "--target", "origin"],
+         "--version", "v1", "--target", "origin", "--exclude", "name"],
         cwd=repo, capture_output=True, text=True,
     )  # fmt: skip
 
@@ -140,6 +150,7 @@ def test_a_new_table_goes_from_csv_to_a_recorded_clean_run(tmp_path):
         "categories": ["01", "02", "03"],
     }
     assert entry["schema"]["features"]["mpg"] == {"type": "float", "missing": "impute"}
+    assert entry["schema"]["ignore"] == ["name"]  # the car's name: read, never learned from
     overlay = added.stdout.split("an overlay that runs it:\n", 1)[1]
     (repo / "config/cars.yaml").write_text(overlay)
     args = ["--configfile", "config/config.yaml", "config/cars.yaml"]
@@ -159,7 +170,7 @@ def test_a_new_table_goes_from_csv_to_a_recorded_clean_run(tmp_path):
     assert "Nothing to be done" in snakemake(repo, *args).output
     again = subprocess.run(
         [str(BIN / "reprotrain"), "add-data", "data/cars/v1/cars.csv", "--name", "cars",
-         "--version", "v1", "--target", "origin"],
+         "--version", "v1", "--target", "origin", "--exclude", "name"],
         cwd=repo, capture_output=True, text=True,
     )  # fmt: skip
     assert again.returncode == 2 and "is registered already" in again.stderr

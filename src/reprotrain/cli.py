@@ -429,16 +429,42 @@ def _lock_constraints(args: argparse.Namespace) -> None:
 
 
 def _add_data(args: argparse.Namespace) -> None:
-    entry = registration.register(
-        Path.cwd(),
-        args.registry,
-        args.path,
-        args.name,
-        args.version,
-        args.target,
-        args.task,
-        args.description,
-    )
+    if (args.path is None) == (args.from_datapackage is None):
+        raise ReprotrainError(
+            "add-data",
+            "PATH",
+            "needs one table: a CSV file or --from-datapackage",
+            "give the CSV file's path, or --from-datapackage datapackage.json",
+        )
+    if args.path is not None:
+        if not args.target:
+            raise ReprotrainError(
+                args.path, "--target", "is needed", "name the column to predict: --target COL"
+            )
+        entry = registration.register(
+            Path.cwd(),
+            args.registry,
+            args.path,
+            args.name,
+            args.version,
+            args.target,
+            args.task,
+            args.description,
+            args.exclude or (),
+        )
+    else:
+        entry = registration.register_from_datapackage(
+            Path.cwd(),
+            args.registry,
+            args.from_datapackage,
+            args.resource,
+            args.name,
+            args.version,
+            args.target,
+            args.task,
+            args.description,
+            args.exclude or (),
+        )
     schema = entry["schema"]
     what = (
         "regression"
@@ -449,6 +475,11 @@ def _add_data(args: argparse.Namespace) -> None:
         f"registered {args.name} {args.version} in {args.registry}: {entry['source']} "
         f"(sha256 {entry['sha256']}), {len(schema['features'])} features, {what}"
     )
+    if args.datapackage:
+        from reprotrain import datapackage
+
+        datapackage.write(Path(args.datapackage), Path.cwd(), entry, args.name, args.version)
+        print(f"described as a Frictionless Data Package: {args.datapackage}")
     print("check the inferred types there; an overlay that runs it:\n")
     print(registration.overlay(args.name, args.version, entry))
 
@@ -747,10 +778,15 @@ def parser() -> argparse.ArgumentParser:
         help="register a CSV table in the dataset registry: its sha256, and every column's "
         "type inferred from the whole table; prints the overlay that runs it",
     )
-    adding_data.add_argument("path", help="the CSV file, inside the repository (data/...)")
+    adding_data.add_argument(
+        "path", nargs="?", help="the CSV file, inside the repository (data/...)"
+    )
     adding_data.add_argument("--name", required=True, help="the dataset's name")
     adding_data.add_argument("--version", required=True, help="its version, e.g. v1.0")
-    adding_data.add_argument("--target", required=True, help="the column to predict")
+    adding_data.add_argument(
+        "--target",
+        help="the column to predict (from a descriptor reprotrain wrote: the one it names)",
+    )
     adding_data.add_argument(
         "--task",
         choices=registration.TASKS,
@@ -762,6 +798,28 @@ def parser() -> argparse.ArgumentParser:
         "--registry", default="config/datasets.yaml", help="the dataset registry to add it to"
     )
     adding_data.add_argument("--description", help="what the table is (default: its size)")
+    adding_data.add_argument(
+        "--exclude",
+        action="append",
+        metavar="COLUMN",
+        help="a column the model must not take (an identifier, free text, a date): "
+        "registered as ignored; repeat for more",
+    )
+    adding_data.add_argument(
+        "--from-datapackage",
+        metavar="DESCRIPTOR",
+        help="register the table a Frictionless Data Package describes (its Table Schema "
+        "and sha256: hash, checked against the Data Package 2.0 profile) instead of a CSV",
+    )
+    adding_data.add_argument(
+        "--resource", help="which resource of the descriptor (not needed when it has one)"
+    )
+    adding_data.add_argument(
+        "--datapackage",
+        metavar="DESCRIPTOR",
+        help="also describe the registered table as a Frictionless Data Package here "
+        "(beside the table or above it)",
+    )
     adding_data.set_defaults(handler=_add_data)
 
     environments = commands.add_parser(
@@ -813,6 +871,7 @@ _PATH_ARGUMENTS = (
     "run", "to", "expected", "manifest", "root", "out", "checksum", "source", "public_key",
     "attestation", "a", "b", "a_dir", "b_dir", "private", "public", "sign", "conda_lock",
     "pip_lock", "path", "registry", "configfile", "rows", "record", "python", "figure",
+    "from_datapackage", "datapackage",
 )  # fmt: skip
 
 

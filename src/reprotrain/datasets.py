@@ -51,6 +51,8 @@ class TableSchema:
     target: str
     classes: tuple[str | int, ...]
     task: str
+    # Columns of the file that are neither a feature nor the target: read, then dropped.
+    ignored: tuple[str, ...] = ()
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -87,6 +89,7 @@ class TableSchema:
             target=fields["target"],
             classes=tuple(fields["classes"]),
             task=fields["task"],
+            ignored=tuple(fields.get("ignored", ())),
         )
 
 
@@ -222,7 +225,16 @@ def table_schema(table: dict[str, Any], registry_path: str, field_: str) -> Tabl
                 "lists a category twice as written in a table (1 and '1')",
                 "list each category once",
             )
-    return TableSchema(columns, table["target"], classes, task)
+    ignored = tuple(table.get("ignore", ()))
+    for name in ignored:
+        if name == table["target"] or name in features:
+            raise ReprotrainError(
+                registry_path,
+                f"{field_}.ignore",
+                f"{name!r} is {'the target' if name == table['target'] else 'a feature'} too",
+                "a column is a feature, the target, or ignored: list it in one place",
+            )
+    return TableSchema(columns, table["target"], classes, task, ignored)
 
 
 def _check_generator_schema(schema: TableSchema, registry_path: str, field_: str) -> None:

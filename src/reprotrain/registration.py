@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -40,8 +41,10 @@ MAX_INTEGER_CLASSES = 10
 TASKS = ("auto", "classification", "regression")
 # More distinct texts than this (and than half the rows) is an identifier, not a category.
 MAX_CATEGORIES = 50
-# The registry has no way yet to leave a column of the file out of the table.
-LEAVE_OUT = "the registry cannot yet leave out a column the file holds"
+
+
+def _leave_out(name: str) -> str:
+    return f"leave it out of the model: --exclude {name}"
 
 
 def _number(text: str) -> float | None:
@@ -61,7 +64,7 @@ def infer_column(name: str, values: Sequence[str], where: str) -> dict[str, Any]
             where,
             name,
             "holds no value at all",
-            f"remove the column from a new version of the table ({LEAVE_OUT})",
+            _leave_out(name),
         )
     if any(DATE.match(value) for value in present):
         raise ReprotrainError(
@@ -69,8 +72,8 @@ def infer_column(name: str, values: Sequence[str], where: str) -> dict[str, Any]
             name,
             f"holds dates ({next(v for v in present if DATE.match(v))!r}), and the schema "
             "has no date type yet",
-            "write it as a number (days since an epoch, a year), or remove it, in a new "
-            f"version of the table ({LEAVE_OUT})",
+            f"{_leave_out(name)}, or write it as a number (days since an epoch, a year) in a "
+            "new version of the table",
         )
     numbers = [_number(value) for value in present]
     entry: dict[str, Any]
@@ -90,7 +93,7 @@ def infer_column(name: str, values: Sequence[str], where: str) -> dict[str, Any]
                 f"holds {len(categories)} distinct texts in {len(values)} rows "
                 f"({categories[0]!r}, {categories[1]!r}, ...): an identifier or free text, not "
                 "a category a model can learn from",
-                f"remove it from a new version of the table ({LEAVE_OUT})",
+                _leave_out(name),
             )
         entry = {"type": "categorical", "categories": categories}
     if gaps:
@@ -152,21 +155,33 @@ def infer_schema(
     target: str,
     task: str = "auto",
     where: str = "table",
+    exclude: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The table schema of a whole table (its header and every row, as text)."""
+    """The table schema of a whole table (its header and every row, as text); the
+    ``exclude``d columns are registered as ignored, and nothing of them is inferred."""
     if target not in header:
         raise ReprotrainError(
             where, "--target", f"names no column ({target})", f"choose one of: {', '.join(header)}"
         )
+    for name in exclude:
+        if name not in header or name == target:
+            raise ReprotrainError(
+                where,
+                "--exclude",
+                f"{name!r} is the target" if name == target else f"names no column ({name})",
+                f"exclude columns other than the target, of: {', '.join(header)}",
+            )
     columns = {name: [row[index] for row in rows] for index, name in enumerate(header)}
     schema = infer_target(target, columns[target], task, where)
     schema["features"] = {
         name: infer_column(name, values, where)
         for name, values in columns.items()
-        if name != target
+        if name != target and name not in exclude
     }
     if not schema["features"]:
         raise ReprotrainError(where, None, "has no column besides the target", "add features")
+    if exclude:
+        schema["ignore"] = [name for name in header if name in exclude]
     return schema
 
 
@@ -208,11 +223,62 @@ def register(
     target: str,
     task: str = "auto",
     description: str | None = None,
+    exclude: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Add the table at ``path`` (inside the repository) to the registry as ``name``
-    ``version``; the entry written."""
-    from ruamel.yaml import YAML
+    ``version``, leaving the ``exclude``d columns out of the model; the entry written."""
+    relative, inside = _inside(repo, path, name, version)
+    data, header, rows = read_table(relative)
+    schema = infer_schema(header, rows, target, task, inside, exclude)
+    entry = _entry(name, version, description, inside, data, rows, schema)
+    _add_to_registry(repo, registry, name, version, entry)
+    return entry
 
+
+def register_from_datapackage(
+    repo: Path,
+    registry: str,
+    descriptor: str,
+    resource: str | None,
+    name: str,
+    version: str,
+    target: str | None,
+    task: str = "auto",
+    description: str | None = None,
+    exclude: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Add the table a Frictionless Data Package describes: its declared types, the whole
+    table for what the descriptor leaves out, its ``sha256:`` hash checked against the
+    bytes, and the result read back as preprocess reads it before it is registered."""
+    from reprotrain import datapackage
+    from reprotrain.datasets import Dataset, table_schema
+    from reprotrain.ml import data as tables
+
+    item, table = datapackage.read(Path(descriptor), resource)
+    relative, inside = _inside(repo, str(table), name, version)
+    content, header, rows = read_table(relative)
+    digest = sha256_bytes(content)
+    declared = str(item.get("hash") or "")
+    if declared.lower().startswith("sha256:") and declared[7:].lower() != digest:
+        raise ReprotrainError(
+            descriptor,
+            f"{item['x-where']}/hash",
+            f"is {declared}, and {inside} hashes to sha256:{digest}",
+            "the table changed since it was described: describe it again, or restore it",
+        )
+    schema = datapackage.schema_of(item, header, rows, target, task, exclude or (), inside)
+    entry = _entry(
+        name, version, description or item.get("description"), inside, content, rows, schema
+    )
+    parsed = table_schema(json.loads(json.dumps(schema)), descriptor, "schema")
+    dataset = Dataset(name, version, "file", parsed, inside, digest)
+    tables.read_raw_table(inside, dataset, descriptor, content)  # preprocess accepts it
+    _add_to_registry(repo, registry, name, version, entry)
+    return entry
+
+
+def _inside(repo: Path, path: str, name: str, version: str) -> tuple[Path, str]:
+    """A table's path, refused outside the repository, and as the registry names it."""
     source = Path(path)
     relative = (source if source.is_absolute() else repo / source).resolve()
     if not relative.is_relative_to(repo.resolve()):
@@ -222,10 +288,19 @@ def register(
             "is outside the repository: a registered table travels with the project",
             f"copy it to data/{name}/{version}/ and register that copy",
         )
-    data, header, rows = read_table(relative)
-    inside = relative.relative_to(repo.resolve()).as_posix()
-    schema = infer_schema(header, rows, target, task, inside)
-    entry = {
+    return relative, relative.relative_to(repo.resolve()).as_posix()
+
+
+def _entry(
+    name: str,
+    version: str,
+    description: str | None,
+    inside: str,
+    data: bytes,
+    rows: Sequence[Sequence[str]],
+    schema: dict[str, Any],
+) -> dict[str, Any]:
+    return {
         "kind": "file",
         "description": description
         or f"{name} {version}: {len(rows)} rows, registered by reprotrain add-data",
@@ -233,6 +308,13 @@ def register(
         "sha256": sha256_bytes(data),
         "schema": schema,
     }
+
+
+def _add_to_registry(
+    repo: Path, registry: str, name: str, version: str, entry: dict[str, Any]
+) -> None:
+    from ruamel.yaml import YAML
+
     # The registry is checked as every reader checks it (strict YAML: no duplicate key,
     # no alias bomb) before ruamel's round-trip parser, which builds only plain maps and
     # lists, edits it in place with its comments and layout.
@@ -255,7 +337,6 @@ def register(
     out = io.StringIO()
     editor.dump(document, out)
     fileio.atomic_write_bytes(registry_path, out.getvalue().encode(), root=repo)
-    return entry
 
 
 def _in_registry_style(entry: dict[str, Any]) -> Any:
@@ -278,6 +359,8 @@ def _in_registry_style(entry: dict[str, Any]) -> Any:
     if "classes" in schema:
         schema["classes"] = flow(schema["classes"])
     schema["features"] = {name: flow(column) for name, column in schema["features"].items()}
+    if "ignore" in schema:
+        schema["ignore"] = flow(schema["ignore"])
     return {**entry, "schema": schema}
 
 

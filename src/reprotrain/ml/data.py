@@ -309,8 +309,8 @@ def encode_table(
     fix = schema_fix(dataset, registry_path, entry, with_target)
     schema = dataset.schema
     wanted = schema.names if with_target else schema.features
-    if not with_target and schema.target in frame.columns:
-        frame = frame.drop(columns=[schema.target])
+    dropped = [*schema.ignored, *([] if with_target else [schema.target])]
+    frame = frame.drop(columns=[name for name in dropped if name in frame.columns])
     declared = set(wanted)
     missing = [name for name in wanted if name not in frame.columns]
     if missing:
@@ -430,7 +430,9 @@ def read_raw_table(
 
 
 def _text_columns(schema: TableSchema) -> list[str]:
+    # An ignored column is read as text, whatever it holds: nothing of it is parsed.
     text = [column.name for column in schema.columns if column.type == "categorical"]
+    text += list(schema.ignored)
     return [*text, schema.target] if schema.is_classification else text
 
 
