@@ -155,6 +155,20 @@ def test_the_boosting_records_reproduce_at_one_and_two_cores(tmp_path):
          / "lightgbm.packages.json").read_text()
     )  # fmt: skip
     assert used["lightgbm"] == "4.7.0"
+    # predict serves a boosting model in its own environment's interpreter.
+    rows = tmp_path / "rows.csv"
+    raw = (REPO / "data/diabetes/v1.0/diabetes.csv").read_text().splitlines()
+    rows.write_text("\n".join(raw[:11]) + "\n")  # the target column is ignored
+    predicted = subprocess.run(
+        [str(BIN / "reprotrain"), "predict", str(rows), "--out", str(tmp_path / "p.csv"),
+         "--configfile", "config/boosting-regression.yaml", "--model", "lightgbm"],
+        cwd=repo, capture_output=True, text=True,
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr
+    record = read_json(tmp_path / "p.csv.record.json")
+    assert record["environment"]["differences"] == []
+    assert (tmp_path / "p.csv").read_text().startswith("progression_predicted\n")
+    assert record["input"]["rows"] == 10
     # No record of a run that uses no named environment names one.
     for record in ("manifest", "sweep-manifest", "penguins-manifest", "diabetes-manifest"):
         environment = read_json(REPO / f"config/{record}.json")["provenance"]["environment"]

@@ -246,3 +246,15 @@ def test_rows_to_predict_are_accepted_whole_or_refused_naming_a_column(
     assert list(encoded.columns) == list(breast_cancer.schema.features)
     assert len(encoded) == 5
     assert not drop and set(extra) <= {"target"}
+
+
+def test_a_model_is_served_by_the_environment_it_was_trained_in():
+    """The training recipe names the lock in force: a LightGBM model of the boosting
+    overlay is predicted by envs/boosting's interpreter, a preset by the rule one's."""
+    from reprotrain import serving
+
+    boosting = manifest.load(REPO / "config/boosting-manifest.json", "record")
+    lightgbm = "results-boosting/runs/breast_cancer/v1.0/seed-42/lightgbm/model.pkl"
+    assert serving.model_environment(boosting, lightgbm) == "boosting"
+    default = manifest.load(REPO / "config/manifest.json", "record")
+    assert serving.model_environment(default, f"{MODEL}/model.pkl") == "base"

@@ -48,7 +48,7 @@ def choose(runs: list[model_runs.ModelRun], wanted: str | None, run_manifest: st
     return found[0]
 
 
-def _model_environment(document: Manifest, model_path: str) -> str:
+def model_environment(document: Manifest, model_path: str) -> str:
     """The named environment the model was trained in (named.BASE for the rule one):
     its training recipe names the lock in force as an input."""
     for name, item in document["files"][model_path]["inputs"].items():
@@ -103,7 +103,7 @@ def predict(
         posixpath.join(chosen.directory, str(chosen.card["environment"]))
     )
     environment = model_runs.read_covered(environment_path, document, chosen.card_path)
-    name = _model_environment(document, model_path)
+    name = model_environment(document, model_path)
     if name == named.BASE:
         packages, field = environment["packages"], "packages"
         lock = environment["lock"]["path"]
