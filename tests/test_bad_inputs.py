@@ -804,9 +804,9 @@ CASES = {
     ),
     "model-and-card-rewritten": Case(
         killed_before_its_manifest(model_and_card_rewritten),
-        f"{MODEL}/model.pkl: sha256: refused to unpickle: content does not match "
-        "config/manifest.json",
-        "delete it and rerun",
+        f"{MODEL}/model.pkl: seal: refused to unpickle: its bytes are not the ones this "
+        "directory's save job sealed",
+        "delete the model and its card and rerun",
         after_run=True,
     ),
     "model-tampered": Case(
