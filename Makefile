@@ -57,11 +57,13 @@ fuzz: setup
 		$(BIN)/python tools/fuzz.py $$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done
 
-## slurm-up / slurm-down: a single-node SLURM test cluster on loopback (root; see docs/slurm.md)
+## slurm-up / slurm-down: a SLURM test cluster of SLURM_NODES compute nodes on loopback,
+## each with its own address, /tmp and processes (root; see docs/slurm.md)
 SLURM_STATE ?= /tmp/reprotrain-slurm
+SLURM_NODES ?= 3
 slurm-up:
 	@tools/install-system-deps.sh
-	tools/slurm-cluster.sh start $(SLURM_STATE)
+	tools/slurm-cluster.sh start $(SLURM_STATE) $(SLURM_NODES)
 slurm-down:
 	tools/slurm-cluster.sh stop $(SLURM_STATE)
 

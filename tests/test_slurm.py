@@ -1,5 +1,6 @@
-"""The pipeline on a real SLURM cluster (munge, slurmctld, slurmd, slurmdbd + MariaDB)
-that these tests start on loopback and stop by PID, also when a test fails."""
+"""The pipeline on a real SLURM cluster of three compute nodes (munge, slurmctld,
+slurmdbd + MariaDB, and a slurmd per node with its own address, /tmp and processes) that
+these tests start on loopback and stop by PID, also when a test fails."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from helpers import MODEL, REPO, config_override, copy_repo, snakemake
 pytestmark = [pytest.mark.pipeline, pytest.mark.slurm]
 
 SLURM_PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm")
+NODES = 3
 # SLURM job comments (rule_<name>, plus _wildcards_<values> for rules with wildcards):
 # one submission for the split's group job (profiles/slurm `groups`), one per run-level rule.
 GROUP = "rule_split_preprocess_save_train_validate"
@@ -22,25 +24,44 @@ JOBS = {"rule_environment", GROUP, "rule_manifest", "rule_checksum"}
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster():
+def slurm_cluster(tmp_path_factory):
     # munged and mariadbd run as their own users: pytest's 0700 tmp dirs are closed to them.
     state = Path(tempfile.mkdtemp(prefix="reprotrain-slurm-"))
     state.chmod(0o755)
     script = REPO / "tools/slurm-cluster.sh"
-    started = subprocess.run([str(script), "start", str(state)], capture_output=True, text=True)
+    # A node's /tmp is its own: the tests' folders and this checkout (CI clones under
+    # /tmp) stay shared, as a site's project filesystem is.
+    shared = f"{tmp_path_factory.getbasetemp()}:{REPO}"
+    started = subprocess.run(
+        [str(script), "start", str(state), str(NODES)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"SLURM_SHARED_TMP": shared},
+    )
     try:
         assert started.returncode == 0, f"the test cluster did not start:\n{started.stderr}"
+        # Nothing is written to /etc: sbatch and sacct find this cluster by SLURM_CONF.
+        os.environ["SLURM_CONF"] = str(state / "etc/slurm.conf")
         yield state / "etc/slurm.conf"
     finally:
+        os.environ.pop("SLURM_CONF", None)
         subprocess.run([str(script), "stop", str(state)], capture_output=True, check=False)
         left = sorted(str(pidfile) for pidfile in state.rglob("*.pid"))
         shutil.rmtree(state, ignore_errors=True)
         assert not left, f"daemons not stopped: {left}"
+        # Every node's namespace (and the slurmd in it) is gone.
+        assert not [line for line in ps_lines() if str(state) in line]
+
+
+def ps_lines() -> list[str]:
+    return subprocess.run(
+        ["ps", "-eo", "pid,args"], capture_output=True, text=True
+    ).stdout.splitlines()
 
 
 def jobs_in(workdir: Path, slurm_conf: Path) -> list[dict[str, str]]:
     """sacct's accounting records of the jobs submitted from ``workdir``."""
-    fields = ("JobID", "Comment", "State", "WorkDir")
+    fields = ("JobID", "Comment", "State", "WorkDir", "NodeList")
     done = subprocess.run(
         ["sacct", "--allusers", "-X", "-n", "-P", "-o", ",".join(fields)],
         capture_output=True,
@@ -61,6 +82,9 @@ def test_pipeline_runs_under_slurm_with_the_same_manifest_as_locally(
     # Four submissions, not one per job (seven): the split's jobs run as one group job.
     assert sorted(record["Comment"] for record in records) == sorted(JOBS)
     assert {record["State"] for record in records} == {"COMPLETED"}
+    # The environment job and the split's group job start together: on two nodes, each
+    # with its own /tmp and processes.
+    assert len({record["NodeList"] for record in records}) >= 2, records
     # Every output, and the manifest itself, is byte-identical to the local run's.
     local = (default_run / "results/manifest.json").read_bytes()
     assert (workdir / "results/manifest.json").read_bytes() == local

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# A real single-node SLURM cluster with accounting, on loopback, for tests and demos:
-#   tools/slurm-cluster.sh start STATE_DIR   munge, MariaDB, slurmdbd, slurmctld, slurmd
-#   tools/slurm-cluster.sh stop STATE_DIR    stop every daemon by the PID it recorded
+# A real SLURM cluster with accounting on one machine, for tests and demos:
+#   tools/slurm-cluster.sh start STATE_DIR [NODES]   munge, MariaDB, slurmdbd, slurmctld,
+#                                                   and NODES compute nodes (default 1)
+#   tools/slurm-cluster.sh stop STATE_DIR            stop every daemon by its recorded PID
 # Needs root and Debian's munge slurmctld slurmd slurm-client slurmdbd mariadb-server
-# (tools/install-system-deps.sh). Everything the cluster writes stays in STATE_DIR,
-# except /etc/slurm/slurm.conf, a symlink to STATE_DIR/etc/slurm.conf while it runs:
-# SLURM's job step drops SLURM_CONF before its nested srun, which then reads /etc.
+# (tools/install-system-deps.sh).
+#
+# Each compute node is a slurmd of its own (SLURM's multiple-slurmd mode: a NodeName
+# line, a port and %n-named spool, pid and log files per node) with its own loopback
+# address (127.X.Y.N), started in mount and PID namespaces of its own: a private tmpfs
+# /tmp (as on a real node), processes that see no other node's, and /etc/slurm bound to
+# this cluster's configuration (SLURM's job step drops SLURM_CONF before its nested
+# srun, which then reads /etc/slurm/slurm.conf). The project's folders stay shared, as a
+# site's parallel filesystem is. Every port is picked free and every name derives from
+# STATE_DIR, so two clusters on one machine do not touch; munged (whose default socket
+# slurmdbd needs) is shared between them and stopped by the last one.
 set -euo pipefail
 
-readonly CLUSTER=reprotrain
 readonly ACCOUNT=reprotrain
 readonly PARTITION=debug
-readonly SYSTEM_CONF=/etc/slurm/slurm.conf
+readonly MUNGE_USERS=/run/munge/reprotrain-clusters
+# A node's private /tmp (a small one makes "a full /tmp" testable: TMP_MB). Folders of
+# the machine's /tmp that must stay shared (a project under /tmp, as tests keep theirs:
+# SLURM_SHARED_TMP, colon-separated) are bound back into it, with STATE_DIR.
+readonly TMP_MB="${SLURM_NODE_TMP_MB:-512}"
+readonly SHARED_TMP="${SLURM_SHARED_TMP:-}"
 
 die() { echo "slurm-cluster: $*" >&2; return 1; }
 
@@ -28,30 +41,79 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-start() {
+# This cluster's identity, from its state directory: a name, and the second and third
+# bytes of its nodes' 127.X.Y.N addresses.
+identity() {
+    local digest
+    digest="$(printf '%s' "$1" | sha256sum)"
+    cluster="rt${digest:0:8}"
+    address_prefix="127.$((16#${digest:8:2} % 250 + 1)).$((16#${digest:10:2} % 250 + 1))"
+}
+
+start_munge() {  # one munged for every cluster of this machine, counted by its users
     local state="$1"
-    for tool in munged mariadbd mariadb-install-db slurmdbd slurmctld slurmd sacctmgr sinfo; do
+    install -d -o munge -g munge -m 0755 /run/munge
+    install -d -m 0755 "$MUNGE_USERS"
+    if ! bash -c 'munge -n | unmunge' >/dev/null 2>&1; then
+        chown munge:munge "$state/munge"
+        runuser -u munge -- test -w "$state/munge" ||
+            die "user munge cannot reach $state (a parent directory is not world-searchable)"
+        [[ -f /etc/munge/munge.key ]] || runuser -u munge -- mungekey --create
+        runuser -u munge -- munged --pid-file="$state/munge/munged.pid" \
+            --log-file="$state/munge/munged.log" --seed-file="$state/munge/munged.seed"
+        cp "$state/munge/munged.pid" "$MUNGE_USERS/munged.pid"
+        wait_for 20 munge bash -c 'munge -n | unmunge'
+    fi
+    touch "$MUNGE_USERS/$cluster"
+}
+
+start_node() {  # start_node STATE NODE: a slurmd in mount and PID namespaces of its own
+    local state="$1" node="$2"
+    # The node's first process (PID 1 of its namespace) mounts its /tmp and /etc/slurm,
+    # then runs slurmd. Killing unshare (--kill-child) kills that first process, and the
+    # kernel then every process of the namespace: the node's slurmd and its jobs, as when
+    # a real node is lost. slurmd's own pid file holds its PID inside the namespace.
+    local shared="$state" path
+    local IFS=:
+    for path in $SHARED_TMP; do shared+=":$(realpath -m "$path")"; done
+    unset IFS
+    unshare --mount --propagation private --pid --fork --mount-proc --kill-child=SIGKILL \
+        bash -c '
+            set -e
+            host_tmp=/run/reprotrain-host-tmp
+            mkdir -p "$host_tmp" && mount --bind /tmp "$host_tmp"
+            mount -t tmpfs -o "size='"$TMP_MB"'m,mode=1777" "tmp-'"$node"'" /tmp
+            IFS=: read -ra shared <<<"'"$shared"'"
+            for path in "${shared[@]}"; do
+                case "$path" in
+                    /tmp/*) mkdir -p "$path" && mount --bind "$host_tmp/${path#/tmp/}" "$path" ;;
+                esac
+            done
+            mount --bind "'"$state"'/etc" /etc/slurm
+            exec slurmd -D -N "'"$node"'" -f "'"$state"'/etc/slurm.conf"
+        ' >"$state/log/$node.namespace.log" 2>&1 &
+    echo $! >"$state/run/$node.namespace.pid"
+}
+
+start() {
+    local state="$1" nodes="${2:-1}"
+    for tool in munged mariadbd mariadb-install-db slurmdbd slurmctld slurmd sacctmgr sinfo unshare; do
         command -v "$tool" >/dev/null 2>&1 || die "$tool not found: run tools/install-system-deps.sh"
     done
-    [[ -e "$SYSTEM_CONF" && ! -L "$SYSTEM_CONF" ]] &&
-        die "$SYSTEM_CONF exists and is not ours; refusing to replace a real configuration"
+    [[ "$nodes" =~ ^[1-9][0-9]?$ ]] || die "NODES must be a number from 1 to 99, not $nodes"
+    [[ -d /etc/slurm ]] || die "/etc/slurm is missing: run tools/install-system-deps.sh"
     rm -rf "$state"
-    mkdir -p "$state"/{etc,log,run,spool/ctld,spool/d,munge,mysql}
+    mkdir -p "$state"/{etc,log,run,spool/ctld,spool/d,munge,mysql,nodes}
     state="$(cd "$state" && pwd)"
+    local cluster address_prefix
+    identity "$state"
     # A start that fails half-way must not leave daemons behind.
     trap 'echo "slurm-cluster: start failed; stopping what was started" >&2; stop "'"$state"'"' ERR
     local host
     host="$(hostname -s)"
 
     # munge: the default socket (a custom one breaks slurmdbd's authentication).
-    install -d -o munge -g munge -m 0755 /run/munge
-    chown munge:munge "$state/munge"
-    runuser -u munge -- test -w "$state/munge" ||
-        die "user munge cannot reach $state (a parent directory is not world-searchable)"
-    [[ -f /etc/munge/munge.key ]] || runuser -u munge -- mungekey --create
-    runuser -u munge -- munged --pid-file="$state/munge/munged.pid" \
-        --log-file="$state/munge/munged.log" --seed-file="$state/munge/munged.seed"
-    wait_for 20 munge bash -c 'munge -n | unmunge'
+    start_munge "$state"
 
     # MariaDB for slurmdbd, on a free loopback port, owned by mysql.
     local db_port
@@ -73,11 +135,14 @@ SQL
     local memory
     memory="$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')"
     memory=$((memory * 95 / 100))
+    local dbd_port ctld_port
+    dbd_port="$(free_port)"
+    ctld_port="$(free_port)"
     cat >"$state/etc/slurmdbd.conf" <<CONF
 AuthType=auth/munge
 DbdHost=$host
 DbdAddr=127.0.0.1
-DbdPort=6819
+DbdPort=$dbd_port
 SlurmUser=root
 PidFile=$state/run/slurmdbd.pid
 LogFile=$state/log/slurmdbd.log
@@ -89,19 +154,25 @@ StoragePass=slurm
 StorageLoc=slurm_acct_db
 CONF
     chmod 600 "$state/etc/slurmdbd.conf"
+    local node_lines="" node_names="" index
+    for index in $(seq "$nodes"); do
+        node_lines+="NodeName=${cluster}n$index NodeHostname=$host NodeAddr=$address_prefix.$index Port=$(free_port) CPUs=$(nproc) RealMemory=$memory State=UNKNOWN"$'\n'
+        node_names+="${node_names:+,}${cluster}n$index"
+    done
     cat >"$state/etc/slurm.conf" <<CONF
-ClusterName=$CLUSTER
+ClusterName=$cluster
 SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$ctld_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 StateSaveLocation=$state/spool/ctld
-SlurmdSpoolDir=$state/spool/d
+SlurmdSpoolDir=$state/spool/d/%n
 SlurmctldPidFile=$state/run/slurmctld.pid
-SlurmdPidFile=$state/run/slurmd.pid
+SlurmdPidFile=$state/run/slurmd.%n.pid
 SlurmctldLogFile=$state/log/slurmctld.log
-SlurmdLogFile=$state/log/slurmd.log
+SlurmdLogFile=$state/log/slurmd.%n.log
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -116,26 +187,28 @@ MinJobAge=300
 AccountingStoreFlags=job_comment
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
-AccountingStoragePort=6819
+AccountingStoragePort=$dbd_port
 AccountingStorageEnforce=associations
 JobAcctGatherType=jobacct_gather/linux
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$memory State=UNKNOWN
-PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
+${node_lines}PartitionName=$PARTITION Nodes=$node_names Default=YES MaxTime=INFINITE State=UP
 CONF
     export SLURM_CONF="$state/etc/slurm.conf"
-    ln -sfn "$SLURM_CONF" "$SYSTEM_CONF"
+    echo "$nodes" >"$state/run/nodes"
 
     slurmdbd
     wait_for 60 slurmdbd sacctmgr -n list cluster
-    sacctmgr -i add cluster "$CLUSTER" >/dev/null
-    sacctmgr -i add account "$ACCOUNT" Cluster="$CLUSTER" Description=tests Organization=reprotrain >/dev/null
+    sacctmgr -i add cluster "$cluster" >/dev/null
+    sacctmgr -i add account "$ACCOUNT" Cluster="$cluster" Description=tests Organization=reprotrain >/dev/null
     sacctmgr -i add user root DefaultAccount="$ACCOUNT" >/dev/null
 
     slurmctld
-    slurmd
-    wait_for 60 "node $host to be idle" bash -c "sinfo -h -o %T | grep -qx idle"
+    for index in $(seq "$nodes"); do
+        start_node "$state" "${cluster}n$index"
+    done
+    wait_for 60 "$nodes node(s) to be idle" bash -c \
+        "[[ \$(sinfo -h -N -o %T | grep -cx idle) == $nodes ]]"
     trap - ERR
-    echo "slurm-cluster: $CLUSTER is up (SLURM_CONF=$SLURM_CONF, account $ACCOUNT, partition $PARTITION)"
+    echo "slurm-cluster: $cluster is up with $nodes node(s) (SLURM_CONF=$SLURM_CONF, account $ACCOUNT, partition $PARTITION)"
 }
 
 stop_pid() {  # stop_pid PIDFILE NAME
@@ -150,23 +223,37 @@ stop_pid() {  # stop_pid PIDFILE NAME
     rm -f "$pidfile"
 }
 
+stop_node() {  # stop_node STATE NODE: the node's namespace, slurmd and jobs with it
+    local state="$1" node="$2"
+    stop_pid "$state/run/$node.namespace.pid"
+    rm -f "$state/run/slurmd.$node.pid"
+}
+
 stop() {
-    local state="$1"
+    local state="$1" cluster address_prefix pidfile
     [[ -d "$state" ]] || die "no cluster state in $state"
     state="$(cd "$state" && pwd)"
-    stop_pid "$state/run/slurmd.pid"
+    identity "$state"
+    for pidfile in "$state"/run/*.namespace.pid; do
+        [[ -e "$pidfile" ]] || continue
+        local node="${pidfile##*/}"
+        stop_node "$state" "${node%.namespace.pid}"
+    done
     stop_pid "$state/run/slurmctld.pid"
     stop_pid "$state/run/slurmdbd.pid"
     stop_pid "$state/mysql/mariadbd.pid"
-    stop_pid "$state/munge/munged.pid"
-    if [[ -L "$SYSTEM_CONF" && "$(readlink "$SYSTEM_CONF")" == "$state/etc/slurm.conf" ]]; then
-        rm -f "$SYSTEM_CONF"
+    rm -f "$MUNGE_USERS/$cluster"
+    # The last cluster of this machine stops the munged the first one started.
+    if [[ -d "$MUNGE_USERS" ]] && ! compgen -G "$MUNGE_USERS/rt*" >/dev/null; then
+        stop_pid "$MUNGE_USERS/munged.pid"
     fi
+    rm -f "$state/munge/munged.pid"
     echo "slurm-cluster: stopped"
 }
 
 case "${1:-}" in
-    start) start "${2:?usage: $0 start STATE_DIR}" ;;
+    start) start "${2:?usage: $0 start STATE_DIR [NODES]}" "${3:-1}" ;;
     stop) stop "${2:?usage: $0 stop STATE_DIR}" ;;
-    *) echo "usage: $0 start|stop STATE_DIR" >&2; exit 2 ;;
+    stop-node) stop_node "${2:?usage: $0 stop-node STATE_DIR NODE}" "${3:?NODE}" ;;
+    *) echo "usage: $0 start STATE_DIR [NODES] | stop STATE_DIR | stop-node STATE_DIR NODE" >&2; exit 2 ;;
 esac
