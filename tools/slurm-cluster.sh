@@ -211,12 +211,12 @@ CONF
     echo "slurm-cluster: $cluster is up with $nodes node(s) (SLURM_CONF=$SLURM_CONF, account $ACCOUNT, partition $PARTITION)"
 }
 
-stop_pid() {  # stop_pid PIDFILE NAME
-    local pidfile="$1" pid
+stop_pid() {  # stop_pid PIDFILE [SIGNAL]: signal (TERM), wait up to 10 s, then KILL
+    local pidfile="$1" signal="${2:-TERM}" pid
     [[ -f "$pidfile" ]] || return 0
     pid="$(cat "$pidfile")"
     if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid"
+        kill -s "$signal" "$pid"
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
@@ -225,7 +225,9 @@ stop_pid() {  # stop_pid PIDFILE NAME
 
 stop_node() {  # stop_node STATE NODE: the node's namespace, slurmd and jobs with it
     local state="$1" node="$2"
-    stop_pid "$state/run/$node.namespace.pid"
+    # unshare does not end on TERM while it waits for the namespace: KILL it, and the
+    # kernel kills the namespace's first process (--kill-child), then all the others.
+    stop_pid "$state/run/$node.namespace.pid" KILL
     rm -f "$state/run/slurmd.$node.pid"
 }
 
