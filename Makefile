@@ -103,7 +103,7 @@ record: setup
 	$(BIN)/reprotrain record $(SIGN)
 	$(SNAKEMAKE) results-sweep/manifest.json $(SWEEP)
 	$(BIN)/reprotrain record --run results-sweep/manifest.json --to config/sweep-manifest.json $(SIGN)
-	for name in penguins diabetes boosting boosting-regression; do \
+	for name in penguins diabetes boosting boosting-regression sweep-cluster; do \
 	  $(SNAKEMAKE) results-$$name/manifest.json --configfile config/config.yaml config/$$name.yaml && \
 	  $(BIN)/reprotrain record --run results-$$name/manifest.json --to config/$$name-manifest.json $(SIGN) || exit 1; \
 	done

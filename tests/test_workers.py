@@ -199,6 +199,66 @@ def test_a_worker_directory_others_can_enter_is_not_used(tmp_path, monkeypatch):
     assert worker.directory() is None
 
 
+def test_each_pid_namespace_has_its_own_worker_folder(tmp_path, monkeypatch):
+    """A cluster's nodes can share a temporary directory (one /var/tmp, a TMPDIR on the
+    shared filesystem); sockets and PIDs mean something only on the machine, and in the
+    PID namespace, that made them, so each keeps its own folder there."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    here = worker.directory()
+    show = "from reprotrain.steps import worker; print(worker.directory())"
+    elsewhere = [
+        subprocess.run(
+            ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", show],
+            env=dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(REPO / "src")),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert here is not None and here.parent == tmp_path / f"reprotrain-workers-{os.getuid()}"
+    assert len({str(here), *elsewhere}) == 3
+    assert all(Path(folder).parent == here.parent for folder in elsewhere)
+    # A folder of another namespace is never taken for one of a run that is over.
+    worker.remove_leftovers(here)
+    assert all(Path(folder).is_dir() for folder in elsewhere)
+
+
+def test_a_worker_folder_without_room_leaves_the_step_to_its_job(tmp_path, run):
+    """A full /tmp (a node's small tmpfs): the worker has no room for its pid file, and
+    the job runs its step in its own process, with the same result and no process left."""
+    driver, place, environment = run
+    code = (
+        "from reprotrain.steps.entry import run_step\n"
+        "run_step('step.log', 'steps_here:write', out='a.txt', text='one', items=[1])\n"
+    )
+    fill = 'mount -t tmpfs -o size=4k full "$0" && ! dd if=/dev/zero of="$0/fill" bs=4k'
+    done = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            f'{fill} 2>/dev/null && exec "$@"',
+            str(place),
+            sys.executable,
+            "-c",
+            code,
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no warm worker" in done.stderr and "No space left on device" in done.stderr
+    assert (tmp_path / "a.txt").read_text().split()[:2] == ["one", "[1]"]
+    assert "warm worker" not in (tmp_path / "step.log").read_text()
+    assert not processes_of_run(driver.pid)
+
+
 @pytest.mark.pipeline
 def test_warm_and_cold_runs_record_the_same_manifest_and_leave_no_process(tmp_path):
     """A caller that reads the run's output through a pipe gets its end when the run

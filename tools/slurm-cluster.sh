@@ -3,6 +3,9 @@
 #   tools/slurm-cluster.sh start STATE_DIR [NODES]   munge, MariaDB, slurmdbd, slurmctld,
 #                                                   and NODES compute nodes (default 1)
 #   tools/slurm-cluster.sh stop STATE_DIR            stop every daemon by its recorded PID
+#   tools/slurm-cluster.sh stop-node STATE_DIR NODE  a lost node: its slurmd and jobs killed
+#   tools/slurm-cluster.sh start-node STATE_DIR NODE the node back, empty, in service
+#   tools/slurm-cluster.sh on-node STATE_DIR NODE CMD...  CMD as on that node (its /tmp)
 # Needs root and Debian's munge slurmctld slurmd slurm-client slurmdbd mariadb-server
 # (tools/install-system-deps.sh).
 #
@@ -73,16 +76,16 @@ start_node() {  # start_node STATE NODE: a slurmd in mount and PID namespaces of
     # then runs slurmd. Killing unshare (--kill-child) kills that first process, and the
     # kernel then every process of the namespace: the node's slurmd and its jobs, as when
     # a real node is lost. slurmd's own pid file holds its PID inside the namespace.
-    local shared="$state" path
-    local IFS=:
-    for path in $SHARED_TMP; do shared+=":$(realpath -m "$path")"; done
-    unset IFS
+    # What the cluster started with (start-node brings a node back the same way).
+    local shared tmp_mb
+    shared="$(cat "$state/run/shared-tmp")"
+    tmp_mb="$(cat "$state/run/node-tmp-mb")"
     unshare --mount --propagation private --pid --fork --mount-proc --kill-child=SIGKILL \
         bash -c '
             set -e
             host_tmp=/run/reprotrain-host-tmp
             mkdir -p "$host_tmp" && mount --bind /tmp "$host_tmp"
-            mount -t tmpfs -o "size='"$TMP_MB"'m,mode=1777" "tmp-'"$node"'" /tmp
+            mount -t tmpfs -o "size='"$tmp_mb"'m,mode=1777" "tmp-'"$node"'" /tmp
             IFS=: read -ra shared <<<"'"$shared"'"
             for path in "${shared[@]}"; do
                 case "$path" in
@@ -183,6 +186,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1000
 ReturnToService=2
+# A lost node is noticed within seconds (SLURM's default waits 300 s): its jobs end as
+# NODE_FAIL, and it returns to service when its slurmd registers again (start-node).
+SlurmdTimeout=10
 MinJobAge=300
 AccountingStoreFlags=job_comment
 AccountingStorageType=accounting_storage/slurmdbd
@@ -194,6 +200,12 @@ ${node_lines}PartitionName=$PARTITION Nodes=$node_names Default=YES MaxTime=INFI
 CONF
     export SLURM_CONF="$state/etc/slurm.conf"
     echo "$nodes" >"$state/run/nodes"
+    local shared="$state" path
+    local IFS=:
+    for path in $SHARED_TMP; do shared+=":$(realpath -m "$path")"; done
+    unset IFS
+    echo "$shared" >"$state/run/shared-tmp"
+    echo "$TMP_MB" >"$state/run/node-tmp-mb"
 
     slurmdbd
     wait_for 60 slurmdbd sacctmgr -n list cluster
@@ -231,19 +243,47 @@ stop_node() {  # stop_node STATE NODE: the node's namespace, slurmd and jobs wit
     rm -f "$state/run/slurmd.$node.pid"
 }
 
+restart_node() {  # restart_node STATE NODE: a lost node back, empty, and in service
+    local state="$1" node="$2"
+    state="$(cd "$state" && pwd)"
+    export SLURM_CONF="$state/etc/slurm.conf"
+    grep -q "^NodeName=$node " "$SLURM_CONF" || die "no node $node in $SLURM_CONF"
+    stop_node "$state" "$node"
+    start_node "$state" "$node"
+    wait_for 60 "$node to be back in service" bash -c \
+        "sinfo -h -n '$node' -o %T | grep -qx idle"
+}
+
+on_node() {  # on_node STATE NODE COMMAND...: run COMMAND as on that node (its /tmp, its processes)
+    local state="${1:?usage: on-node STATE_DIR NODE COMMAND...}" node="${2:?NODE}" first
+    shift 2
+    (($#)) || die "on-node: no command given"
+    [[ -f "$state/run/$node.namespace.pid" ]] || die "no running node $node in $state"
+    first="$(pgrep -P "$(cat "$state/run/$node.namespace.pid")")" || die "node $node is not running"
+    exec nsenter --target "$first" --mount --pid -- "$@"
+}
+
 stop() {
     local state="$1" cluster address_prefix pidfile
     [[ -d "$state" ]] || die "no cluster state in $state"
     state="$(cd "$state" && pwd)"
     identity "$state"
+    # Every node and daemon is signalled first and waited for after, side by side: the
+    # nodes take a second each to die with their jobs, the daemons a few to shut down.
+    local -a pidfiles=() signals=()
     for pidfile in "$state"/run/*.namespace.pid; do
         [[ -e "$pidfile" ]] || continue
-        local node="${pidfile##*/}"
-        stop_node "$state" "${node%.namespace.pid}"
+        pidfiles+=("$pidfile") signals+=(KILL)
     done
-    stop_pid "$state/run/slurmctld.pid"
-    stop_pid "$state/run/slurmdbd.pid"
-    stop_pid "$state/mysql/mariadbd.pid"
+    for pidfile in "$state/run/slurmctld.pid" "$state/run/slurmdbd.pid" "$state/mysql/mariadbd.pid"; do
+        pidfiles+=("$pidfile") signals+=(TERM)
+    done
+    local index
+    for index in "${!pidfiles[@]}"; do
+        stop_pid "${pidfiles[$index]}" "${signals[$index]}" &
+    done
+    wait
+    rm -f "$state"/run/slurmd.*.pid
     rm -f "$MUNGE_USERS/$cluster"
     # The last cluster of this machine stops the munged the first one started.
     if [[ -d "$MUNGE_USERS" ]] && ! compgen -G "$MUNGE_USERS/rt*" >/dev/null; then
@@ -257,5 +297,7 @@ case "${1:-}" in
     start) start "${2:?usage: $0 start STATE_DIR [NODES]}" "${3:-1}" ;;
     stop) stop "${2:?usage: $0 stop STATE_DIR}" ;;
     stop-node) stop_node "${2:?usage: $0 stop-node STATE_DIR NODE}" "${3:?NODE}" ;;
-    *) echo "usage: $0 start STATE_DIR [NODES] | stop STATE_DIR | stop-node STATE_DIR NODE" >&2; exit 2 ;;
+    start-node) restart_node "${2:?usage: $0 start-node STATE_DIR NODE}" "${3:?NODE}" ;;
+    on-node) shift; on_node "$@" ;;
+    *) echo "usage: $0 start STATE_DIR [NODES] | stop STATE_DIR | stop-node|start-node STATE_DIR NODE | on-node STATE_DIR NODE COMMAND..." >&2; exit 2 ;;
 esac

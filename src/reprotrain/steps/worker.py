@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import hashlib
 import importlib
@@ -73,6 +74,8 @@ STEP_IMPORTS = {
 _HEADER = struct.Struct("!Q")
 _STATUS = struct.Struct("!i")
 _PR_SET_PDEATHSIG = 1
+# A worker's answer when its folder takes no socket or pid file (a full /tmp).
+_NO_ROOM = b"-"
 
 
 def resolve(step: str) -> Callable[..., Any]:
@@ -82,14 +85,40 @@ def resolve(step: str) -> Callable[..., Any]:
 
 
 def directory() -> Path | None:
-    """This user's private directory for worker sockets, or None where it is not private."""
-    path = Path(tempfile.gettempdir()) / f"reprotrain-workers-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
-    info = path.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    """This user's private directory for the worker sockets of this machine, or None (the
+    steps then run in their jobs' own processes) where it cannot be made private.
+
+    A temporary directory can be shared: a cluster's nodes may see one /var/tmp (Python
+    falls back to it when /tmp is full) or a TMPDIR on the shared filesystem. Sockets and
+    PIDs mean something only to the kernel and PID namespace that made them, so the
+    sockets, pid and lock files, all named by PIDs, live in a folder of this machine's
+    own (``machine``): no node ever connects to, or removes as left over, another's."""
+    if not available():
+        return None
+    try:
+        base = Path(tempfile.gettempdir()) / f"reprotrain-workers-{os.getuid()}"
+        path = base / machine()
+        for folder in (base, path):
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=0o700)
+            info = folder.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+                return None
+    except OSError as error:  # no usable temporary directory: full, read-only, missing
+        print(
+            f"reprotrain: warm workers off ({error.filename or 'TMPDIR'}: {error.strerror}):"
+            " every step runs in its job's own process",
+            file=sys.stderr,
+        )
         return None
     return path
+
+
+def machine() -> str:
+    """Who can reach this process's sockets and PIDs: this kernel boot and PID namespace."""
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    namespace = Path("/proc/self/ns/pid").readlink()
+    return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:16]
 
 
 def remove_leftovers(place: Path | None) -> None:
@@ -133,6 +162,15 @@ def hand_over(step: str, log_path: str, arguments: dict[str, Any]) -> int | None
     except WorkerDidNotStart as error:
         print(f"reprotrain: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        # The worker's folder took no file (a full or read-only /tmp): nothing was handed
+        # over, and the step runs here as it would have there.
+        print(
+            f"reprotrain: no warm worker ({error.filename or place}: {error.strerror}):"
+            " the step runs in this job's own process",
+            file=sys.stderr,
+        )
+        return None
     with connection:
         socket.send_fds(connection, [request[: _HEADER.size]], [0, 1, 2])
         connection.sendall(request[_HEADER.size :])
@@ -233,6 +271,8 @@ def _start(place: Path, run: str, step: str) -> socket.socket:
             assert process.stdout is not None
             ready = process.stdout.read(1)
             process.stdout.close()
+        if ready == _NO_ROOM:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         if ready != b"+" or (connection := _connect(path)) is None:
             raise WorkerDidNotStart(step, Path(f"{_address(place, run, _module(step))}.log"))
         return connection
@@ -333,7 +373,13 @@ class _Server:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(path))
         self.listener.listen(64)
-        Path(f"{path}.pid").write_text(str(os.getpid()))
+        try:
+            Path(f"{path}.pid").write_text(str(os.getpid()))
+        except OSError:
+            # No room for the pid file: no socket left that no worker serves.
+            self.listener.close()
+            path.unlink(missing_ok=True)
+            raise
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.selector.register(driver, selectors.EVENT_READ, "driver")
@@ -440,7 +486,11 @@ def _become_step_worker(request: dict[str, Any], connection: socket.socket, driv
         _die_with_parent()
         for module in STEP_IMPORTS[request["step"]]:
             importlib.import_module(module)
-        server = _Server(Path(request["path"]), driver)
+        try:
+            server = _Server(Path(request["path"]), driver)
+        except OSError:
+            connection.sendall(_NO_ROOM)
+            raise
         connection.sendall(b"+")
         connection.close()
         server.serve()
@@ -496,7 +546,12 @@ def main() -> None:
     except ProcessLookupError:
         return  # the run is over already
     importlib.import_module(module)
-    server = _Server(path, driver)
+    try:
+        server = _Server(path, driver)
+    except OSError:
+        # Its socket or pid file took no room: the job runs the step itself.
+        sys.stdout.buffer.write(_NO_ROOM)
+        return
     sys.stdout.buffer.write(b"+")
     sys.stdout.flush()
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
