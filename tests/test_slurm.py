@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -231,6 +232,18 @@ def test_a_sweep_over_the_nodes_survives_a_lost_node_and_a_full_tmp(slurm_cluste
     # of it is left to run after the run has ended.
     queue = subprocess.run(["squeue", "-h", "-o", "%Z"], capture_output=True, text=True)
     assert str(workdir) not in queue.stdout.split()
+    # Each group job's jobs (one srun'd Snakemake each) used the group's warm workers:
+    # a split's two models trained in forks of one worker.
+    splits = sorted((workdir / "logs/results-sweep-cluster/train").glob("*/*/seed-*"))
+    assert len(splits) == 4
+    for split in splits:
+        logs = sorted(split.glob("*.log"))
+        workers = {
+            pid
+            for log in logs
+            for pid in re.findall(r"forked from warm worker (\d+)", log.read_text())
+        }
+        assert len(logs) == 2 and len(workers) == 1, (split, workers)
     # The run's own checksum passed against the record of a local run; the manifest is
     # the record's, every covered file's sha256 included.
     manifest = read_json(workdir / "results-sweep-cluster/manifest.json")

@@ -224,6 +224,31 @@ def test_each_pid_namespace_has_its_own_worker_folder(tmp_path, monkeypatch):
     assert all(Path(folder).is_dir() for folder in elsewhere)
 
 
+def test_an_inherited_run_owns_the_workers_only_from_this_machine(tmp_path, monkeypatch):
+    """A SLURM group job's Snakemake runs each job through a Snakemake of its own (srun),
+    which uses the group's workers; the login node's driver, whose variables sbatch
+    exports to every job, names a PID and a folder of another machine."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    here = worker.directory()
+    alive = str(os.getpid())
+    gone = _a_finished_pid()
+    assert worker.owner(alive, str(here), here) == alive
+    # Another machine's folder (another boot or PID namespace), or none at all.
+    assert worker.owner(alive, str(here.parent / "0123456789abcdef"), here) is None
+    assert worker.owner(alive, None, here) is None
+    assert worker.owner(alive, str(here), None) is None
+    # A run that is over, or not a PID.
+    assert worker.owner(gone, str(here), here) is None
+    assert worker.owner("12ab", str(here), here) is None
+    assert worker.owner("", str(here), here) is None
+
+
+def _a_finished_pid() -> str:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    return str(finished.pid)
+
+
 def test_a_worker_folder_without_room_leaves_the_step_to_its_job(tmp_path, run):
     """A full /tmp (a node's small tmpfs): the worker has no room for its pid file, and
     the job runs its step in its own process, with the same result and no process left."""

@@ -9,6 +9,7 @@ lock covers), and the kernel drops it however the process ends.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -60,6 +61,14 @@ def _holder(lock_path: Path) -> str:
 
 
 def _unwritable(lock_path: Path, error: OSError) -> ReprotrainError:
+    if error.errno == errno.ENOLCK:  # an NFS mount without locks, say (docs/slurm.md)
+        return ReprotrainError(
+            lock_path,
+            None,
+            "cannot be locked: its filesystem does not support file locks",
+            "run from a folder on a filesystem with locks (or mount this one with lock "
+            "support), so that two runs never work in one folder",
+        )
     return ReprotrainError(
         lock_path,
         None,

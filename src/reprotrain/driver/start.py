@@ -34,16 +34,19 @@ def start(plan: Plan, main_process: bool) -> None:
         runlock.acquire(RUN_LOCK)
         # The key save seals models with, private to this directory (signing.py).
         signing.make_seal_key()
+    inherited = os.environ.get(worker.RUN), os.environ.get(worker.DIRECTORY)
     # Every job's environment is built, not inherited (reprotrain.environment.jobenv).
     environment = plan.job_environment(os.environ)
     os.environ.clear()
     os.environ.update(environment)
     # Each job's step runs in a fork of this run's warm worker for that step
-    # (reprotrain.steps.worker). The workers belong to this process: they end when it
-    # does, and it stops them at the end of the run.
+    # (reprotrain.steps.worker). The workers belong to this process (they end when it
+    # does, and it stops them at the end of the run), or to the Snakemake process of
+    # this machine that this one runs a job for (a SLURM group job's, docs/slurm.md).
     place = worker.directory()
     worker.remove_leftovers(place)
-    os.environ.update(REPROTRAIN_RUN=str(os.getpid()), REPROTRAIN_WORKER_DIR=str(place or ""))
+    owner = worker.owner(*inherited, place) or str(os.getpid())
+    os.environ.update(REPROTRAIN_RUN=owner, REPROTRAIN_WORKER_DIR=str(place or ""))
     adapter.at_main_thread_end(functools.partial(_end_of_run, place, plan))
 
 

@@ -63,6 +63,9 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+# A cluster job's own variables (its allocation, step, task): they say where a job runs,
+# not what its imports compute, and a group job's jobs share the group's workers.
+JOB_STEP_PREFIX = "SLURM_"
 # What a step always imports beyond its own module (lazily there, so that the module's
 # other steps do not): its worker imports it too. Anything listed here that the step
 # does not import would be recorded as a package its outputs used; the warm and cold
@@ -119,6 +122,20 @@ def machine() -> str:
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     namespace = Path("/proc/self/ns/pid").readlink()
     return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:16]
+
+
+def owner(run: str | None, place: str | None, here: Path | None) -> str | None:
+    """The Snakemake process whose workers this one's jobs use, when it inherited one.
+
+    A SLURM group job's Snakemake runs each of its jobs through another Snakemake
+    process (srun), which inherits the group's ``REPROTRAIN_RUN``: its jobs are served
+    by the group's workers. An inherited value counts only when it was set on this very
+    machine (the same worker folder: kernel boot, PID namespace, TMPDIR) and its process
+    lives; the login node's driver, whose variables sbatch exports to every job, names a
+    PID that means nothing on a compute node."""
+    if here is None or place != str(here) or not run or not run.isdigit():
+        return None
+    return run if Path(f"/proc/{run}").exists() else None
 
 
 def remove_leftovers(place: Path | None) -> None:
@@ -195,8 +212,13 @@ def _address(place: Path, run: str, step: str) -> Path:
     """The socket of the worker that forks the jobs of ``step``: its module's worker, or a
     fork of that worker with the step's own imports done (STEP_IMPORTS)."""
     name = step if step in STEP_IMPORTS else _module(step)
-    # One worker per interpreter and environment (bar the thread counts).
-    environment = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    # One worker per interpreter and environment (bar the thread counts, and SLURM's
+    # variables that tell one job step of an allocation from another).
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in THREAD_VARIABLES and not k.startswith(JOB_STEP_PREFIX)
+    }
     text = json.dumps([name, sys.executable, sorted(environment.items())])
     return place / f"{run}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
