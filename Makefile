@@ -7,7 +7,7 @@ CORES ?= 2
 export PYTHONHASHSEED := 0
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run sweep report report-sweep test test-fast fuzz bench bench-sweep bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
+.PHONY: setup run sweep report report-sweep test test-fast fuzz bench bench-sweep bench-cluster bench-numerics record check lint format lock pip-lock dag clean slurm-up slurm-down run-slurm
 
 ## setup: find Python 3.12 and install the pip-locked venv (--require-hashes), and each
 ## named environment of envs/<name>/ into its own venv beside it ($(VENV)-<name>)
@@ -85,6 +85,13 @@ bench: setup
 SWEEP_ARGS ?= --repeats 3 --large-repeats 1
 bench-sweep: setup
 	$(BIN)/python benchmarks/sweep.py $(SWEEP_ARGS)
+
+## bench-cluster: the 64-model-run sweep on a three-node test cluster against the same
+## sweep run locally and the plain loop (root; about 10 min); writes benchmarks/CLUSTER.md
+CLUSTER_ARGS ?= --count 64 --repeats 1
+bench-cluster: setup
+	@tools/install-system-deps.sh
+	$(BIN)/python benchmarks/cluster.py $(CLUSTER_ARGS)
 
 ## bench-numerics: what the numerics pin costs against the kernel this CPU picks (a few
 ## minutes); writes benchmarks/NUMERICS.md
