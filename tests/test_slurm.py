@@ -266,7 +266,12 @@ def test_a_second_cluster_on_the_machine_leaves_the_first_alone(slurm_cluster):
 
     def submit(conf: Path) -> str:
         done = subprocess.run(
-            ["sbatch", "--parsable", "--wait", "-A", "reprotrain", "-p", "debug", "--wrap", "true"],
+            # From /: the second cluster's node shares no folder of /tmp, where a clone
+            # of the project may be.
+            [
+                *("sbatch", "--parsable", "--wait", "--chdir", "/", "--output", "/dev/null"),
+                *("-A", "reprotrain", "-p", "debug", "--wrap", "true"),
+            ],
             capture_output=True,
             text=True,
             env=os.environ | {"SLURM_CONF": str(conf)},

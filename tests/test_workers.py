@@ -232,15 +232,17 @@ def test_an_inherited_run_owns_the_workers_only_from_this_machine(tmp_path, monk
     here = worker.directory()
     alive = str(os.getpid())
     gone = _a_finished_pid()
-    assert worker.owner(alive, str(here), here) == alive
+    assert worker.owner(alive, str(here), here, False) == alive
+    # A run's main process owns its own, even below another run's job on this machine.
+    assert worker.owner(alive, str(here), here, True) is None
     # Another machine's folder (another boot or PID namespace), or none at all.
-    assert worker.owner(alive, str(here.parent / "0123456789abcdef"), here) is None
-    assert worker.owner(alive, None, here) is None
-    assert worker.owner(alive, str(here), None) is None
+    assert worker.owner(alive, str(here.parent / "0123456789abcdef"), here, False) is None
+    assert worker.owner(alive, None, here, False) is None
+    assert worker.owner(alive, str(here), None, False) is None
     # A run that is over, or not a PID.
-    assert worker.owner(gone, str(here), here) is None
-    assert worker.owner("12ab", str(here), here) is None
-    assert worker.owner("", str(here), here) is None
+    assert worker.owner(gone, str(here), here, False) is None
+    assert worker.owner("12ab", str(here), here, False) is None
+    assert worker.owner("", str(here), here, False) is None
 
 
 def _a_finished_pid() -> str:

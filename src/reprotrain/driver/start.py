@@ -45,7 +45,7 @@ def start(plan: Plan, main_process: bool) -> None:
     # this machine that this one runs a job for (a SLURM group job's, docs/slurm.md).
     place = worker.directory()
     worker.remove_leftovers(place)
-    owner = worker.owner(*inherited, place) or str(os.getpid())
+    owner = worker.owner(*inherited, place, main_process) or str(os.getpid())
     os.environ.update(REPROTRAIN_RUN=owner, REPROTRAIN_WORKER_DIR=str(place or ""))
     adapter.at_main_thread_end(functools.partial(_end_of_run, place, plan))
 

@@ -124,7 +124,7 @@ def machine() -> str:
     return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:16]
 
 
-def owner(run: str | None, place: str | None, here: Path | None) -> str | None:
+def owner(run: str | None, place: str | None, here: Path | None, main_process: bool) -> str | None:
     """The Snakemake process whose workers this one's jobs use, when it inherited one.
 
     A SLURM group job's Snakemake runs each of its jobs through another Snakemake
@@ -132,8 +132,10 @@ def owner(run: str | None, place: str | None, here: Path | None) -> str | None:
     by the group's workers. An inherited value counts only when it was set on this very
     machine (the same worker folder: kernel boot, PID namespace, TMPDIR) and its process
     lives; the login node's driver, whose variables sbatch exports to every job, names a
-    PID that means nothing on a compute node."""
-    if here is None or place != str(here) or not run or not run.isdigit():
+    PID that means nothing on a compute node. A run's main process always owns its
+    workers, whatever it inherited: a Snakemake started from another run's job (a shell
+    rule, say) has that run's variables, and that run's workers end with that run."""
+    if main_process or here is None or place != str(here) or not run or not run.isdigit():
         return None
     return run if Path(f"/proc/{run}").exists() else None
 
