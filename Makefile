@@ -39,13 +39,17 @@ report-sweep: setup
 	$(SNAKEMAKE) $(SWEEP) --report results-sweep/report.html
 
 ## test: set up (venv and, as root, the Debian packages the tests use), then run every test
+## on TEST_WORKERS pytest-xdist workers (one per logical CPU, at most 8; TEST_WORKERS=0: one
+## process). The SLURM tests share one worker and its cluster (--dist loadgroup).
+TEST_WORKERS ?= logical
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --maxprocesses 8 --dist loadgroup
 test: setup
 	@tools/install-system-deps.sh
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 ## test-fast: the unit tests only (no Snakemake, no hunt, no SLURM): about 90 seconds
 test-fast: setup
-	$(BIN)/pytest -m "not dryrun and not pipeline and not hunt and not slurm and not fuzz"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not dryrun and not pipeline and not hunt and not slurm and not fuzz"
 
 ## fuzz: every parser of user-controlled bytes under atheris, FUZZ_SECONDS each (the
 ## tests run each for 3 s); a crashing input lands in fuzz-corpus/crash-*

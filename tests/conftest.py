@@ -30,10 +30,21 @@ def _tier_started(arguments) -> str | None:
 PIPELINE_FIXTURES = {"default_run", "sweep"}
 
 
+# The costliest tiers first: pytest-xdist hands tests out in this order, so the long ones
+# start early and the short ones fill the gaps, rather than one long test ending the run.
+COST_ORDER = ("slurm", "hunt", "pipeline", "fuzz", "dryrun")
+
+
+def _cost_rank(item: pytest.Item) -> int:
+    marks = {mark.name for mark in item.iter_markers()}
+    return next((rank for rank, tier in enumerate(COST_ORDER) if tier in marks), len(COST_ORDER))
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.pipeline)
+    items.sort(key=_cost_rank)
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ hypothesis tries each target on mutations of its seeds as well."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -24,6 +25,7 @@ def test_the_coverage_guided_fuzzer_finds_nothing(name, tmp_path):
     done = subprocess.run(
         [sys.executable, REPO / "tools/fuzz.py", name, f"-max_total_time={BRIEF}"],
         cwd=tmp_path,
+        env=os.environ | {"TMPDIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=120,

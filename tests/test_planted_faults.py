@@ -9,6 +9,7 @@ provenance).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,8 +27,11 @@ def hunt_keeping_runs(project: Path, out: Path, only: str):
     done, report = run_hunt(project, out, "--keep", "--only", only)
     assert done.returncode == hunt.NONDETERMINISTIC, done.stdout + done.stderr
     outputs = {o["path"]: o for o in report["outputs"]}
+    # The kept work folder moves beside the report, where pytest's tmp_path clean-up finds
+    # it, rather than staying in the system's temporary folder.
+    work = Path(shutil.move(report["work_directory"], out.parent / "hunt-work"))
     # Each run's project copy, kept as <work>/runs/run-NN/<its directory name>.
-    kept = sorted((Path(report["work_directory"]) / "runs").iterdir())
+    kept = sorted((work / "runs").iterdir())
     return report, outputs, [next(run.iterdir()) for run in kept]
 
 

@@ -17,7 +17,8 @@ from helpers import BIN, MODEL, REPO, config_override, copy_repo, read_json, sna
 
 from reprotrain import fileio
 
-pytestmark = [pytest.mark.pipeline, pytest.mark.slurm]
+# One pytest-xdist worker runs them all (--dist loadgroup): they share its test cluster.
+pytestmark = [pytest.mark.pipeline, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 SLURM_PROFILES = ("--profile", "profiles/slurm", "--profile", "tests/slurm")
 SCRIPT = REPO / "tools/slurm-cluster.sh"
@@ -32,7 +33,7 @@ SWEEP = ("--configfile", "config/config.yaml", "config/sweep-cluster.yaml")
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
-    # munged and mariadbd run as their own users: pytest's 0700 tmp dirs are closed to them.
+    # mariadbd runs as its own user: pytest's 0700 tmp dirs are closed to it.
     state = Path(tempfile.mkdtemp(prefix="reprotrain-slurm-"))
     state.chmod(0o755)
     # A node's /tmp is its own (64 MiB): the tests' folders and this checkout (CI clones

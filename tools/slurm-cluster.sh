@@ -53,22 +53,41 @@ identity() {
     address_prefix="127.$((16#${digest:8:2} % 250 + 1)).$((16#${digest:10:2} % 250 + 1))"
 }
 
-start_munge() {  # one munged for every cluster of this machine, counted by its users
-    local state="$1"
+# munged's own files live beside its users' list, not in the state of the cluster that
+# happened to start it: that cluster may stop (and its folder go) while others still use it.
+readonly MUNGE_FILES="$MUNGE_USERS/munged"
+
+# Starting or stopping the shared munged, and counting its users, hold this machine-wide
+# lock: two clusters starting at once would otherwise both start a munged. Each runs in a
+# subshell, whose end (failed or not) closes the lock's descriptor and so releases it.
+lock_munge() {
     install -d -o munge -g munge -m 0755 /run/munge
     install -d -m 0755 "$MUNGE_USERS"
+    exec {munge_lock}>"$MUNGE_USERS/.lock"
+    flock "$munge_lock"
+}
+
+start_munge() (  # one munged for every cluster of this machine, counted by its users
+    lock_munge
     if ! bash -c 'munge -n | unmunge' >/dev/null 2>&1; then
-        chown munge:munge "$state/munge"
-        runuser -u munge -- test -w "$state/munge" ||
-            die "user munge cannot reach $state (a parent directory is not world-searchable)"
+        install -d -o munge -g munge -m 0700 "$MUNGE_FILES"
         [[ -f /etc/munge/munge.key ]] || runuser -u munge -- mungekey --create
-        runuser -u munge -- munged --pid-file="$state/munge/munged.pid" \
-            --log-file="$state/munge/munged.log" --seed-file="$state/munge/munged.seed"
-        cp "$state/munge/munged.pid" "$MUNGE_USERS/munged.pid"
+        # (the lock's descriptor is closed for the daemon, or it would hold the lock)
+        runuser -u munge -- munged --pid-file="$MUNGE_FILES/munged.pid" \
+            --log-file="$MUNGE_FILES/munged.log" --seed-file="$MUNGE_FILES/munged.seed" \
+            {munge_lock}>&-
         wait_for 20 munge bash -c 'munge -n | unmunge'
     fi
     touch "$MUNGE_USERS/$cluster"
-}
+)
+
+stop_munge() (  # the last cluster of this machine stops the munged the first one started
+    lock_munge
+    rm -f "$MUNGE_USERS/$cluster"
+    if ! compgen -G "$MUNGE_USERS/rt*" >/dev/null; then
+        stop_pid "$MUNGE_FILES/munged.pid"
+    fi
+)
 
 start_node() {  # start_node STATE NODE: a slurmd in mount and PID namespaces of its own
     local state="$1" node="$2"
@@ -106,12 +125,12 @@ start() {
     [[ "$nodes" =~ ^[1-9][0-9]?$ ]] || die "NODES must be a number from 1 to 99, not $nodes"
     [[ -d /etc/slurm ]] || die "/etc/slurm is missing: run tools/install-system-deps.sh"
     rm -rf "$state"
-    mkdir -p "$state"/{etc,log,run,spool/ctld,spool/d,munge,mysql,nodes}
+    mkdir -p "$state"/{etc,log,run,spool/ctld,spool/d,mysql,nodes}
     state="$(cd "$state" && pwd)"
     local cluster address_prefix
     identity "$state"
     # A start that fails half-way must not leave daemons behind.
-    trap 'echo "slurm-cluster: start failed; stopping what was started" >&2; stop "'"$state"'"' ERR
+    trap 'echo "slurm-cluster: start failed (line $LINENO: $BASH_COMMAND); stopping what was started" >&2; stop "'"$state"'"' ERR
     local host
     host="$(hostname -s)"
 
@@ -284,12 +303,7 @@ stop() {
     done
     wait
     rm -f "$state"/run/slurmd.*.pid
-    rm -f "$MUNGE_USERS/$cluster"
-    # The last cluster of this machine stops the munged the first one started.
-    if [[ -d "$MUNGE_USERS" ]] && ! compgen -G "$MUNGE_USERS/rt*" >/dev/null; then
-        stop_pid "$MUNGE_USERS/munged.pid"
-    fi
-    rm -f "$state/munge/munged.pid"
+    stop_munge
     echo "slurm-cluster: stopped"
 }
 

@@ -5,10 +5,12 @@ tests (tests/test_fuzz.py)."""
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import io
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +21,11 @@ from reprotrain.errors import ReprotrainError
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "workflow/schemas"
-# One scratch folder per process: each input is written to the same few files.
+# One scratch folder per process: each input is written to the same few files. It goes
+# when the process ends through Python (libFuzzer ends the fuzzer's own with C's exit, so
+# tests/test_fuzz.py gives it a TMPDIR of its own).
 SCRATCH = Path(tempfile.mkdtemp(prefix="reprotrain-fuzz-"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 
 def _file(name: str, data: bytes) -> Path:
