@@ -47,7 +47,7 @@ test: setup
 	@tools/install-system-deps.sh
 	$(BIN)/pytest $(PYTEST_PARALLEL)
 
-## test-fast: the unit tests only (no Snakemake, no hunt, no SLURM): about 90 seconds
+## test-fast: the unit tests only (no Snakemake, no hunt, no SLURM): about 75 seconds
 test-fast: setup
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not dryrun and not pipeline and not hunt and not slurm and not fuzz"
 

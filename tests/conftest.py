@@ -72,7 +72,9 @@ def _tier_is_honest(request, monkeypatch):
 
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
-    """One full run of the default pipeline with -c2, shared by the read-only tests."""
+    """One full run of the default pipeline with -c2, shared by the read-only tests. Each
+    pytest-xdist worker makes its own: some tests run Snakemake in it (a no-op rerun, a
+    report), and two at once would meet the run lock."""
     workdir = copy_repo(tmp_path_factory.mktemp("default") / "reprotrain")
     snakemake(workdir)
     return workdir

@@ -60,17 +60,27 @@ def verify(
     return VerifyReport(problems, len(files))
 
 
+@dataclass(frozen=True)
+class Vouched:
+    """A run judged to reproduce its record, with the record's bytes it was judged by."""
+
+    run: Manifest
+    record: Manifest
+    judgement: Judgement
+
+
 def against_record(
     run_path: str | Path,
     expected_path: str | Path,
     tool: str,
     public_key: str | Path | None = None,
     strict: bool = False,
-) -> tuple[Manifest, Judgement]:
+) -> Vouched:
     """The run manifest, once its files are hashed on disk and the run is judged against
     the record the repository holds (signed for ``public_key`` when given), in this very
     call: ``tool`` (a crate, an export) vouches for nothing else. A verdict file in the
-    results directory is not trusted: whoever can write results/ can rewrite it."""
+    results directory is not trusted: whoever can write results/ can rewrite it. The
+    record comes back as it was read and judged: a caller never reads it again."""
     run = manifest.load(run_path, "run manifest")
     manifest.verify_on_disk(run, run_path)
     recorded = manifest.load(expected_path, "recorded manifest", public_key=public_key)
@@ -88,7 +98,7 @@ def against_record(
             "see why with `reprotrain check`; if this run is the new reference, record it "
             "first (`make record`), or name its record with --expected",
         )
-    return run, judgement
+    return Vouched(run, recorded, judgement)
 
 
 @dataclass

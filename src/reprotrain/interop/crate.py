@@ -243,9 +243,8 @@ def build(
     from rocrate.model.softwareapplication import SoftwareApplication
 
     _check_out(Path(out))
-    document, judgement = verify.against_record(
-        run_manifest, expected, "a crate", public_key, strict
-    )
+    vouched = verify.against_record(run_manifest, expected, "a crate", public_key, strict)
+    document, judgement = vouched.run, vouched.judgement
     root = Path(source_root)
     provenance = document["provenance"]
     environment = provenance["environment"]

@@ -53,7 +53,7 @@ def model_runs(
 ) -> tuple[Manifest, list[ModelRun]]:
     """Every model run of a run that reproduces its record ``expected`` (judged in this
     call, its files hashed on disk), read from the files the manifest covers."""
-    document, _ = verify.against_record(run_manifest, expected, "an export", public_key, strict)
+    document = verify.against_record(run_manifest, expected, "an export", public_key, strict).run
     provenance = document["provenance"]
     code = provenance["code"]
     lock = provenance["environment"]["lock"]

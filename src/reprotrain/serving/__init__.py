@@ -22,7 +22,6 @@ from typing import Any
 from reprotrain.audit import model_runs, verify
 from reprotrain.environment import jobenv, named, numerics
 from reprotrain.errors import ReprotrainError
-from reprotrain.records import manifest
 from reprotrain.records.types import Manifest
 
 ENVIRONMENT_RULES = ("refuse", "warn")
@@ -79,8 +78,8 @@ def predict(
         raise ReprotrainError(
             "predict", "--environment", f"is {environment_rule!r}", "refuse or warn"
         )
-    document, _ = verify.against_record(run_manifest, expected, "predict", public_key, strict)
-    recorded = manifest.load(expected, "recorded manifest", public_key=public_key)
+    vouched = verify.against_record(run_manifest, expected, "predict", public_key, strict)
+    document, recorded = vouched.run, vouched.record
     chosen = choose(model_runs.model_runs(document), model, run_manifest)
     if not isinstance(chosen.card["data"].get("schema"), dict):
         raise ReprotrainError(
