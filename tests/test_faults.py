@@ -104,10 +104,14 @@ def test_ctrl_c_ends_the_run_without_a_traceback_and_the_rerun_completes(default
     is left and makes the record's bytes."""
     workdir = copy_repo(tmp_path / "interrupted")
     run = start(workdir, capture=True)
-    # A live job process, not just its log: Snakemake's log handler swallows a Ctrl-C that
-    # lands while it writes, and a run between jobs then goes on to succeed; the job in
-    # the process group fails with it and so ends the run whenever the signal lands.
-    wait_for(lambda: job_processes(workdir, "train"), "the train job")
+    # The job has opened its log (it is past Snakemake's script preamble, where a Ctrl-C
+    # still prints Python's traceback) and its process is live: Snakemake's log handler
+    # swallows a Ctrl-C that lands while it writes, and a run between jobs then goes on
+    # to succeed, while a job in the process group fails with it whenever it lands.
+    wait_for(
+        lambda: rule_started(workdir, "train") and job_processes(workdir, "train"),
+        "the train job",
+    )
     os.killpg(run.pid, signal.SIGINT)
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
